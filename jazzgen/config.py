@@ -1,0 +1,164 @@
+"""Config is data: frozen dataclasses with defaults, overridden by TOML recipes and `--set`.
+
+A recipe in `pipelines/` states only what differs from these defaults, e.g.
+
+    [train]
+    epochs = 40
+    [model]
+    units = 128
+
+`--set train.epochs=3` overrides one key from the command line. Unknown sections or keys are an
+error that names them, so a typo never silently trains the wrong model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jazzgen.core.models import ModelConfig
+from jazzgen.errors import UsageError
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    sources: tuple[str, ...] = ()  # files or folders, read recursively
+    output: str = ""  # corpus directory
+    task: str = "jazz"  # jazz | chars | words | classify | tag | dates
+    tokenizer: str = "values"  # values (course grammar) for jazz
+    window: int = 2  # values: semitones the interval window is widened each way
+    melody_track: str = ""  # name or index of the melody track; "" = detect
+    max_file_mb: float = 20.0  # larger files are skipped as "too long"
+    max_notes: int = 200_000  # files with more notes are skipped as "too long"
+    file_timeout_s: float = 60.0  # per-file parse time limit
+    workers: int = 1  # processes reading files in parallel
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    seq_len: int = 64  # values per training window (Tx)
+    stride: int = 32  # step between window starts within a piece
+    val_fraction: float = 0.1  # share of pieces (not windows) held out for validation
+    seed: int = 0  # split seed
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 0.002  # Adam
+    clip_norm: float = 1.0  # gradient clipping by global norm
+    patience: int = 5  # early stopping: epochs without a better validation loss
+    seed: int = 0  # weights init and shuffling
+    max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    bars: int = 32  # bars to generate
+    temperature: float = 1.0  # 1.0 = the model's distribution, < 1.0 = less random
+    top_k: int = 0  # sample among the k most likely values (0 = all)
+    seed: int = 0
+    count: int = 1  # number of solos (-n)
+    backend: str = "numpy"  # numpy (no TensorFlow import) | keras
+
+
+@dataclass(frozen=True)
+class Config:
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict, origin: str = "config") -> Config:
+        return apply_overrides(cls(), raw, origin)
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    """Convert `value` (TOML or a --set string) to the type of the default it replaces."""
+    if isinstance(current, tuple):
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return tuple(str(v) for v in items)
+    if isinstance(value, str) and not isinstance(current, str):
+        try:
+            value = json.loads(value.lower() if isinstance(current, bool) else value)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{where}: cannot read {value!r} as {type(current).__name__}") from e
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}: want true or false, got {value!r}")
+        return value
+    if isinstance(current, int) and not isinstance(value, bool):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise UsageError(f"{where}: want an integer, got {value!r}")
+        return value
+    if isinstance(current, float):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise UsageError(f"{where}: want a number, got {value!r}")
+        return float(value)
+    if isinstance(current, str) and not isinstance(value, str):
+        raise UsageError(f"{where}: want a string, got {value!r}")
+    return value
+
+
+def apply_overrides(config: Config, raw: dict, origin: str) -> Config:
+    """Return `config` with the nested `raw` dict ({section: {key: value}}) applied."""
+    sections = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    for section, values in raw.items():
+        if section not in sections:
+            raise UsageError(f"{origin}: unknown section [{section}] (known: {', '.join(sections)})")
+        if not isinstance(values, dict):
+            raise UsageError(f"{origin}: [{section}] must be a table of keys")
+        current = sections[section]
+        known = {f.name for f in dataclasses.fields(current)}
+        changes = {}
+        for key, value in values.items():
+            if key not in known:
+                raise UsageError(
+                    f"{origin}: unknown key {section}.{key} (known: {', '.join(sorted(known))})"
+                )
+            where = f"{origin}: {section}.{key}"
+            changes[key] = _coerce(value, getattr(current, key), where)
+        sections[section] = dataclasses.replace(current, **changes)
+    return Config(**sections)
+
+
+def parse_set_options(pairs: tuple[str, ...] | list[str]) -> dict:
+    """`["train.epochs=3", "model.cell=gru"]` -> {"train": {"epochs": "3"}, "model": {...}}."""
+    raw: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise UsageError(f"--set {pair!r}: want section.key=value, e.g. train.epochs=3")
+        raw.setdefault(section, {})[name] = value.strip()
+    return raw
+
+
+def load_config(pipeline: str | Path | None = None, sets: tuple[str, ...] = ()) -> Config:
+    """Defaults, then the TOML recipe (if any), then `--set` overrides, in that order."""
+    config = Config()
+    if pipeline:
+        path = Path(pipeline)
+        if not path.is_file():
+            raise UsageError(f"{path}: no such pipeline file")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UsageError(f"{path}: not a valid TOML recipe ({e})") from e
+        raw.pop("pipeline", None)  # free-form description table
+        config = apply_overrides(config, raw, str(path))
+    if sets:
+        config = apply_overrides(config, parse_set_options(sets), "--set")
+    return config

@@ -1,0 +1,171 @@
+"""The corpus directory: token ids of every piece, its vocabulary, and a manifest.
+
+Layout (all written atomically, all deterministic for the same inputs):
+
+    corpus.json      task, tokenizer settings, counts, vocabulary hash, format version
+    vocab.json       the sorted vocabulary
+    ids.npy          int32, every piece's ids back to back            # (N_tokens,)
+    offsets.npy      int64, piece i is ids[offsets[i]:offsets[i+1]]   # (N_pieces + 1,)
+    pieces.jsonl     one JSON line per piece: source and task context (e.g. its chords)
+    manifest.json    every input file: kept (what was taken) or skipped (the reason)
+
+`ids.npy` is memory-mapped on read, so training streams windows without loading a big corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from jazzgen.core.files import atomic_open, atomic_path, read_json, write_json
+from jazzgen.core.vocab import Vocab
+from jazzgen.errors import UsageError
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Corpus:
+    """A corpus directory opened for reading."""
+
+    path: Path
+    info: dict  # corpus.json
+    vocab: Vocab
+    ids: np.ndarray  # (N_tokens,) int32, memory-mapped
+    offsets: np.ndarray  # (N_pieces + 1,) int64
+    pieces: list[dict]
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def piece_ids(self, i: int) -> np.ndarray:
+        """Ids of piece i. # (T_i,)"""
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
+
+    @property
+    def task(self) -> str:
+        return self.info["task"]
+
+    @property
+    def hash(self) -> str:
+        return self.info["hash"]
+
+
+def write_corpus(
+    path: str | Path,
+    task: str,
+    tokenizer_config: dict,
+    vocab: Vocab,
+    token_lists: Sequence[Sequence[str]],
+    pieces: Sequence[dict],
+    manifest: dict,
+    extra: dict | None = None,
+) -> dict:
+    """Write a corpus directory; returns the corpus.json content.
+
+    Args:
+        token_lists: one list of token strings per piece, same order as `pieces`.
+        pieces: per-piece JSON-able context (source path, chords ...).
+        manifest: {"kept": [...], "skipped": [...]} per input file.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    lengths = [len(t) for t in token_lists]
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(lengths)
+    ids = np.fromiter(
+        (i for tokens in token_lists for i in vocab.encode(tokens)), dtype=np.int32, count=int(offsets[-1])
+    )
+    digest = hashlib.sha256()
+    digest.update(vocab.hash.encode())
+    digest.update(ids.tobytes())
+    digest.update(offsets.tobytes())
+    info = {
+        "format_version": FORMAT_VERSION,
+        "task": task,
+        "tokenizer": tokenizer_config,
+        "vocab_size": len(vocab),
+        "vocab_hash": vocab.hash,
+        "pieces": len(pieces),
+        "tokens": int(offsets[-1]),
+        "hash": digest.hexdigest()[:16],
+        **(extra or {}),
+    }
+    with atomic_path(path / "ids.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, ids)
+    with atomic_path(path / "offsets.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, offsets)
+    with atomic_open(path / "vocab.json", "w", encoding="utf-8") as f:
+        f.write(vocab.to_json())
+    with atomic_open(path / "pieces.jsonl", "w", encoding="utf-8") as f:
+        for piece in pieces:
+            f.write(json.dumps(piece, sort_keys=True, ensure_ascii=False) + "\n")
+    write_json(path / "manifest.json", manifest)
+    write_json(path / "corpus.json", info)  # last: its presence marks a complete corpus
+    return info
+
+
+def read_corpus(path: str | Path) -> Corpus:
+    """Open a corpus directory; raises UsageError when it is not one (or an old format)."""
+    path = Path(path)
+    if not (path / "corpus.json").is_file():
+        raise UsageError(f"{path}: not a corpus directory (no corpus.json; run `jazzgen preprocess`)")
+    info = read_json(path / "corpus.json")
+    if info.get("format_version") != FORMAT_VERSION:
+        raise UsageError(
+            f"{path}: corpus format {info.get('format_version')}, this jazzgen reads "
+            f"{FORMAT_VERSION}; run `jazzgen preprocess` again"
+        )
+    vocab = Vocab.from_json((path / "vocab.json").read_text(encoding="utf-8"))
+    if vocab.hash != info["vocab_hash"]:
+        raise UsageError(f"{path}: vocab.json does not match corpus.json (hash differs)")
+    ids = np.load(path / "ids.npy", mmap_mode="r")
+    offsets = np.load(path / "offsets.npy")
+    with open(path / "pieces.jsonl", encoding="utf-8") as f:
+        pieces = [json.loads(line) for line in f if line.strip()]
+    if len(pieces) + 1 != len(offsets) or int(offsets[-1]) != len(ids):
+        raise UsageError(f"{path}: corpus files disagree (re-run `jazzgen preprocess`)")
+    return Corpus(path, info, vocab, ids, offsets, pieces)
+
+
+def split_pieces(n_pieces: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split piece indices into train and validation by piece (never by window)."""
+    order = np.random.default_rng(seed).permutation(n_pieces)
+    n_val = int(round(n_pieces * val_fraction)) if n_pieces > 1 else 0
+    if val_fraction > 0 and n_pieces > 1:
+        n_val = min(max(n_val, 1), n_pieces - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def make_windows(
+    corpus: Corpus, piece_indices: Sequence[int], seq_len: int, stride: int, bos_id: int, eos_id: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher-forcing windows: inputs x and next-value targets y, padded with id 0.
+
+    Each piece is framed as [BOS, ids..., EOS]; windows of seq_len + 1 ids start every `stride`
+    values, x = w[:-1], y = w[1:]. Short pieces give one padded window (padding is masked).
+
+    Returns:
+        x, y: int32 arrays # (N_windows, seq_len)
+    """
+    xs, ys = [], []
+    for i in piece_indices:
+        framed = np.concatenate([[bos_id], corpus.piece_ids(int(i)), [eos_id]]).astype(np.int32)
+        last_start = max(len(framed) - (seq_len + 1), 0)
+        starts = list(range(0, last_start + 1, stride))
+        if starts[-1] != last_start:
+            starts.append(last_start)  # cover the end of the piece too
+        for s in starts:
+            w = np.zeros(seq_len + 1, dtype=np.int32)
+            chunk = framed[s : s + seq_len + 1]
+            w[: len(chunk)] = chunk
+            xs.append(w[:-1])
+            ys.append(w[1:])
+    if not xs:
+        return np.zeros((0, seq_len), np.int32), np.zeros((0, seq_len), np.int32)
+    return np.stack(xs), np.stack(ys)

@@ -1,0 +1,69 @@
+"""One-to-many sampling, batched, for any engine with `initial_state` / `step`.
+
+Both the numpy engine and the Keras engine plug in here, and both hand their logits to the same
+chooser with the same random stream, so one seed gives the same sequence on either backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from jazzgen.core.engine import choose
+
+
+def sample_sequences(
+    engine,
+    batch_size: int,
+    rng: np.random.Generator,
+    *,
+    start_id: int,
+    max_steps: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    allowed: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+    budget: float | None = None,
+    stop_id: int | None = None,
+    primer: Sequence[int] = (),
+) -> list[list[int]]:
+    """Draw `batch_size` sequences at once, feeding each draw back as the next input.
+
+    Args:
+        engine: object with `initial_state(B)` and `step(ids (B,), state) -> (logits (B, V), state)`.
+        start_id: the first input (e.g. `<bos>`).
+        allowed: boolean mask of ids that may be drawn # (V,)
+        cost, budget: a sequence ends once the summed `cost[id]` of its draws reaches `budget`
+            (e.g. beats per value and the beats wanted).
+        stop_id: a sequence also ends when it draws this id (not included in the output).
+        primer: ids fed first (their draws are not sampled; they are not in the output).
+
+    Returns:
+        one list of ids per sequence (without start, primer and stop ids).
+    """
+    state = engine.initial_state(batch_size)
+    ids = np.full(batch_size, start_id, dtype=np.int64)
+    for p in primer:  # condition on the primer: step through it without sampling
+        _, state = engine.step(ids, state)
+        ids = np.full(batch_size, p, dtype=np.int64)
+    out = np.zeros((batch_size, max_steps), dtype=np.int64)
+    spent = np.zeros(batch_size)
+    length = np.full(batch_size, max_steps)
+    done = np.zeros(batch_size, dtype=bool)
+    for t in range(max_steps):
+        logits, state = engine.step(ids, state)  # (B, V)
+        ids = choose(logits, rng, temperature=temperature, top_k=top_k or None, mask=allowed)
+        out[:, t] = ids
+        if stop_id is not None:
+            stopped = (ids == stop_id) & ~done
+            length[stopped] = t
+            done |= stopped
+        if cost is not None and budget is not None:
+            spent += np.where(done, 0.0, cost[ids])
+            reached = (spent >= budget - 1e-9) & ~done
+            length[reached] = t + 1
+            done |= reached
+        if done.all():
+            break
+    return [out[b, : length[b]].tolist() for b in range(batch_size)]

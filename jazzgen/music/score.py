@@ -1,0 +1,116 @@
+"""The central data model: a monophonic melody over chord spans, all times in beats.
+
+A beat is a quarter note (MIDI ticks / ticks-per-beat). Music readers produce a `Score`, the
+tokenizers turn it into values and back, writers render it. music21 and pretty_midi never leak
+past the readers and writers. Constructors check their own invariants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jazzgen.music.chords import Chord
+
+
+@dataclass(frozen=True)
+class Note:
+    """One melody note.
+
+    Attributes:
+        pitch: MIDI pitch 0..127.
+        start_beat: onset in quarter notes from the start of the piece (>= 0).
+        duration_beats: length in quarter notes (> 0).
+        velocity: MIDI velocity 1..127.
+    """
+
+    pitch: int
+    start_beat: float
+    duration_beats: float
+    velocity: int = 90
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.pitch <= 127:
+            raise ValueError(f"pitch {self.pitch} outside 0..127")
+        if self.start_beat < 0:
+            raise ValueError(f"start_beat {self.start_beat} < 0")
+        if self.duration_beats <= 0:
+            raise ValueError(f"duration_beats {self.duration_beats} <= 0")
+        if not 1 <= self.velocity <= 127:
+            raise ValueError(f"velocity {self.velocity} outside 1..127")
+
+    @property
+    def end_beat(self) -> float:
+        return self.start_beat + self.duration_beats
+
+
+@dataclass(frozen=True)
+class ChordSpan:
+    """A chord sounding from `start_beat` for `duration_beats` quarter notes."""
+
+    chord: Chord
+    start_beat: float
+    duration_beats: float
+
+    def __post_init__(self) -> None:
+        if self.start_beat < 0 or self.duration_beats <= 0:
+            raise ValueError(f"bad chord span {self.start_beat}+{self.duration_beats}")
+
+    @property
+    def end_beat(self) -> float:
+        return self.start_beat + self.duration_beats
+
+
+@dataclass(frozen=True)
+class Score:
+    """A melody (monophonic, sorted by onset) over chord spans (sorted, non-overlapping).
+
+    Attributes:
+        notes: melody notes, sorted by start_beat, no two sounding at once.
+        chords: chord spans, sorted by start_beat; gaps mean no chord.
+        time_signature: (numerator, denominator); one per piece.
+        tempo_qpm: tempo in quarter notes per minute, for writing (the first tempo of the piece).
+        tempo_changes: optional (start_beat, qpm) pairs after the first, for faithful re-writing.
+        source: where the score came from (file path), for messages and the manifest.
+    """
+
+    notes: tuple[Note, ...]
+    chords: tuple[ChordSpan, ...] = ()
+    time_signature: tuple[int, int] = (4, 4)
+    tempo_qpm: float = 120.0
+    tempo_changes: tuple[tuple[float, float], ...] = ()
+    source: str = ""
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        for a, b in zip(self.notes, self.notes[1:]):
+            if b.start_beat < a.start_beat:
+                raise ValueError("notes are not sorted by start_beat")
+            if b.start_beat < a.end_beat - 1e-6:
+                raise ValueError(f"melody is not monophonic at beat {b.start_beat}")
+        for a, b in zip(self.chords, self.chords[1:]):
+            if b.start_beat < a.end_beat - 1e-6:
+                raise ValueError(f"chord spans overlap at beat {b.start_beat}")
+        num, den = self.time_signature
+        if num <= 0 or den not in (1, 2, 4, 8, 16, 32):
+            raise ValueError(f"bad time signature {num}/{den}")
+        if self.tempo_qpm <= 0:
+            raise ValueError(f"tempo {self.tempo_qpm} <= 0")
+
+    @property
+    def beats_per_bar(self) -> float:
+        """Quarter notes per bar (3/4 -> 3, 6/8 -> 3, 5/4 -> 5)."""
+        num, den = self.time_signature
+        return num * 4.0 / den
+
+    @property
+    def end_beat(self) -> float:
+        ends = [n.end_beat for n in self.notes] + [c.end_beat for c in self.chords]
+        return max(ends, default=0.0)
+
+    def chord_at(self, beat: float) -> Chord | None:
+        """The chord sounding at `beat` (None where no span covers it)."""
+        # Linear scan is fine for a few hundred spans; the tokenizer walks both lists in step.
+        for span in self.chords:
+            if span.start_beat - 1e-6 <= beat < span.end_beat - 1e-6:
+                return span.chord
+        return None

@@ -1,0 +1,113 @@
+"""`jazzgen generate`: sample values one-to-many over chord changes and render MIDI.
+
+The numpy engine is the default backend, so generation never imports TensorFlow; `--backend
+keras` runs the Keras one-step graph instead. Both feed the same chooser with the same random
+stream, so one seed gives the same notes either way.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from jazzgen.config import GenerateConfig
+from jazzgen.core.vocab import BOS
+from jazzgen.errors import UsageError
+from jazzgen.stages.rundir import Run, open_run
+
+DEFAULT_TEMPO_QPM = 160.0  # for typed changes; a corpus piece brings its own tempo
+
+
+def load_engine(run: Run, backend: str):
+    """The sampling engine for a run: numpy (TF-free) or keras (the one-step graph)."""
+    from jazzgen.core.engine import NumpyEngine
+
+    if backend == "numpy":
+        return NumpyEngine.from_export(run.export_path)
+    if backend == "keras":
+        from jazzgen.core.engine import keras_engine_from_export
+
+        return keras_engine_from_export(run.export_path)
+    raise UsageError(f"unknown backend {backend!r} (numpy or keras)")
+
+
+def output_paths(out: Path, count: int) -> list[Path]:
+    """OUT.mid for one solo; OUT-1.mid, OUT-2.mid ... for several."""
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, count + 1)]
+
+
+def check_generate_config(g: GenerateConfig) -> None:
+    if g.bars <= 0:
+        raise UsageError(f"--bars must be > 0 (got {g.bars})")
+    if g.temperature <= 0:
+        raise UsageError(f"--temperature must be > 0 (got {g.temperature})")
+    if g.top_k < 0:
+        raise UsageError(f"--top-k must be >= 0 (got {g.top_k})")
+    if g.count <= 0:
+        raise UsageError(f"-n must be > 0 (got {g.count})")
+
+
+def choose_changes(run: Run, chords_text: str | None, bars: int | None, rng: np.random.Generator):
+    """Chord spans to play over: typed changes, or a corpus piece's (picked by the seed)."""
+    from jazzgen.core.files import read_json
+    from jazzgen.music.chords import parse_progression
+    from jazzgen.music.pipeline import loop_changes, piece_changes
+
+    if chords_text:
+        spans = parse_progression(chords_text, beats_per_bar=4.0)
+        typed_beats = spans[-1].end_beat if spans else 0.0
+        total = bars * 4.0 if bars else typed_beats
+        return loop_changes(spans, total), (4, 4), DEFAULT_TEMPO_QPM, "typed changes"
+    changes_path = run.path / "changes.json"
+    pieces = read_json(changes_path) if changes_path.is_file() else []
+    if not pieces:
+        raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords")
+    piece = pieces[int(rng.integers(len(pieces)))]
+    spans, ts, tempo = piece_changes(piece, bars or 32)
+    return spans, ts, tempo, f"the changes of {Path(piece['source']).name}"
+
+
+def generate(run_dir: str | Path | None, out: str | Path, g: GenerateConfig, chords_text: str | None = None,
+             bars_given: bool = False, log: Callable[[str], None] = print) -> list[Path]:
+    """Sample `g.count` solos and write them as MIDI; returns the paths written."""
+    from jazzgen.core.sampling import sample_sequences
+    from jazzgen.music.midi_io import write_midi
+    from jazzgen.music.score import Score
+    from jazzgen.music.values import ValuesTokenizer, value_duration
+
+    check_generate_config(g)
+    out = Path(out)
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise UsageError(f"{out}: the output must end in .mid")
+    run = open_run(run_dir, warn=lambda m: print(m, file=sys.stderr))
+    if run.task.get("task") != "jazz":
+        raise UsageError(f"{run.path}: a {run.task.get('task')} run; jazz generation needs a jazz run")
+    tokenizer = ValuesTokenizer.from_config(run.task["tokenizer"])
+    rng = np.random.default_rng(g.seed)
+    spans, ts, tempo, where = choose_changes(run, chords_text, g.bars if (bars_given or not chords_text) else None, rng)
+    total_beats = spans[-1].end_beat if spans else g.bars * 4.0
+    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in run.vocab.tokens])
+    allowed = cost > 0  # specials (<pad>, <bos>, <eos>, <unk>) are never drawn
+    engine = load_engine(run, g.backend)
+    max_steps = int(total_beats / cost[allowed].min()) + 1
+    sequences = sample_sequences(engine, g.count, rng, start_id=run.vocab.id(BOS), max_steps=max_steps,
+                                 temperature=g.temperature, top_k=g.top_k, allowed=allowed, cost=cost,
+                                 budget=total_beats)
+    paths = output_paths(out, g.count)
+    for i, (ids, path) in enumerate(zip(sequences, paths)):
+        solo = tokenizer.decode(run.vocab.decode(ids), chords=spans, rng=np.random.default_rng([g.seed, i]),
+                                time_signature=ts, tempo_qpm=tempo)
+        notes = tuple(n for n in solo.notes if n.start_beat < total_beats - 1e-9)
+        notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat)) for n in notes)
+        score = Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=tempo)
+        write_midi(score, path)
+    bars = int(round(total_beats / (ts[0] * 4.0 / ts[1])))
+    log(f"wrote {len(paths)} solo{'s' if len(paths) > 1 else ''} of {bars} bars over {where} "
+        f"({g.backend} backend, seed {g.seed}): " + ", ".join(str(p) for p in paths))
+    return paths
