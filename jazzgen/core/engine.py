@@ -1,0 +1,190 @@
+"""Sampling engines: the same one-step interface over numpy or the Keras step model.
+
+An engine has `initial_state(batch_size) -> state` and `step(ids (B,), state) -> (logits (B, V),
+state)`, where `state` is a list of (B, n_a) arrays in the step model's order (h0, c0, h1, ...).
+`NumpyEngine` runs from an export file without TensorFlow (this module never imports it);
+`KerasEngine` wraps the Keras step model. `choose` turns logits into ids the same way for both,
+so with one seed the two engines draw the same sequences.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Protocol
+
+import numpy as np
+
+from jazzgen.core.models import ModelConfig, load_export
+from jazzgen.core.numpy_rnn import keras_sequence, keras_step
+
+
+class Engine(Protocol):
+    cfg: ModelConfig
+
+    def initial_state(self, batch_size: int) -> list[np.ndarray]: ...
+
+    def step(self, ids: np.ndarray, state: list[np.ndarray]
+             ) -> tuple[np.ndarray, list[np.ndarray]]: ...
+
+
+class NumpyEngine:
+    """The exported network in numpy (Keras weight layout, batch-first), float32 by default."""
+
+    def __init__(self, cfg: ModelConfig, weights: dict[str, np.ndarray],
+                 vocab_size: int | None = None, dtype: Any = np.float32):
+        self.cfg = cfg
+        self.w = {k: np.asarray(v, dtype) for k, v in weights.items()}
+        if vocab_size is None:  # the rows of the input lookup (one-hot: of the first kernel)
+            first = ("embedding" if cfg.embedding_dim else
+                     "layer0/forward/kernel" if cfg.bidirectional else "layer0/kernel")
+            vocab_size = self.w[first].shape[0]
+        self.vocab_size = vocab_size
+        # One-hot input is a lookup in the identity matrix, as in the Keras model.
+        self.embedding = self.w["embedding"] if cfg.embedding_dim else np.eye(vocab_size,
+                                                                              dtype=dtype)
+        self.dtype = dtype
+
+    @classmethod
+    def from_export(cls, path_npz: str | os.PathLike, dtype: Any = np.float32) -> NumpyEngine:
+        """Engine from an `.npz` written by `models.save_export`."""
+        cfg, vocab_size, weights = load_export(path_npz)
+        return cls(cfg, weights, vocab_size, dtype)
+
+    def _layer(self, i: int, direction: str = "") -> tuple[np.ndarray, ...]:
+        """(kernel, recurrent_kernel, bias) of layer i; direction "forward/" or "backward/"."""
+        return tuple(self.w[f"layer{i}/{direction}{n}"]
+                     for n in ("kernel", "recurrent_kernel", "bias"))
+
+    def initial_state(self, batch_size: int) -> list[np.ndarray]:
+        """Zero states, one (B, n_a) array per name in `cfg.state_names()`."""
+        return [np.zeros((batch_size, self.cfg.units), self.dtype) for _ in self.cfg.state_names()]
+
+    def step(self, ids: np.ndarray, state: list[np.ndarray]
+             ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Feed one id per sequence: ids (B,) -> (logits (B, V), new state)."""
+        if self.cfg.head != "next":
+            raise ValueError("only a head 'next' model can be stepped")
+        x = self.embedding[np.asarray(ids)]                               # (B, E)
+        k = len(state) // self.cfg.layers                                # states per layer
+        new_state: list[np.ndarray] = []
+        for i in range(self.cfg.layers):
+            s = keras_step(self.cfg.cell, x, tuple(state[i * k: (i + 1) * k]), self._layer(i))
+            new_state += s
+            x = s[0]                                                      # h feeds the next layer
+        return x @ self.w["head/kernel"] + self.w["head/bias"], new_state  # (B, V)
+
+    def forward(self, ids: np.ndarray) -> np.ndarray:
+        """The training graph on whole windows (no padding mask): ids (B, T) -> logits.
+
+        Returns (B, T, C) for heads "next"/"tag", (B, C) for "classify".
+        """
+        x = self.embedding[np.asarray(ids)]                               # (B, T, E)
+        for i in range(self.cfg.layers):
+            last_only = self.cfg.head == "classify" and i == self.cfg.layers - 1
+            if self.cfg.bidirectional:
+                f, _ = keras_sequence(self.cfg.cell, x, self._layer(i, "forward/"))
+                b, _ = keras_sequence(self.cfg.cell, x, self._layer(i, "backward/"), reverse=True)
+                # the backward pass ends at step 0: that is its many-to-one output
+                x = np.concatenate([f[:, -1], b[:, 0]] if last_only else [f, b], axis=-1)
+            else:
+                out, _ = keras_sequence(self.cfg.cell, x, self._layer(i))
+                x = out[:, -1] if last_only else out                      # (B, n_a) or (B, T, n_a)
+        return x @ self.w["head/kernel"] + self.w["head/bias"]
+
+
+class KerasEngine:
+    """The Keras step model behind the engine interface (float32)."""
+
+    def __init__(self, step_model: Any, cfg: ModelConfig):
+        self.model = step_model
+        self.cfg = cfg
+
+    def initial_state(self, batch_size: int) -> list[np.ndarray]:
+        return [np.zeros((batch_size, self.cfg.units), np.float32) for _ in self.cfg.state_names()]
+
+    def step(self, ids: np.ndarray, state: list[np.ndarray]
+             ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """ids (B,) -> (logits (B, V), new state), through the compiled predict function."""
+        ids = np.asarray(ids, np.int32)[:, None]                          # (B, 1)
+        logits, *new_state = self.model.predict_on_batch([ids, *state])
+        return np.asarray(logits), [np.asarray(s) for s in new_state]
+
+
+def choose(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
+           top_k: int | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+    """Draw one id per row from softmax(logits / temperature), in float64.
+
+    Exactly one `rng.random(B)` call per step, mapped through the inverse CDF, so two engines
+    whose float32 logits differ in the last digits draw the same ids (almost always).
+
+    Args:
+        logits: (B, V).
+        rng: `np.random.Generator`.
+        temperature: > 0; 1.0 = no change, < 1.0 = less random, > 1.0 = more random.
+        top_k: if set, draw only among each row's k most likely ids (ties at the k-th are kept).
+        mask: optional boolean (V,) or (B, V): True = allowed.
+    Returns:
+        ids (B,) int64.
+    Raises:
+        ValueError: temperature <= 0, top_k < 1, or a mask that allows nothing in some row.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    z = np.asarray(logits, np.float64) / temperature                      # (B, V)
+    if mask is not None:
+        mask = np.broadcast_to(np.asarray(mask, bool), z.shape)
+        if not mask.any(axis=1).all():
+            raise ValueError("mask allows no id for some sequence")
+        z = np.where(mask, z, -np.inf)
+    if top_k is not None:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        kth = np.sort(z, axis=1)[:, -min(top_k, z.shape[1])][:, None]     # k-th largest per row
+        z = np.where(z >= kth, z, -np.inf)
+    p = np.exp(z - z.max(axis=1, keepdims=True))                          # unnormalised softmax
+    cdf = np.cumsum(p, axis=1)                                            # (B, V)
+    u = rng.random(len(z))[:, None] * cdf[:, -1:]                         # one draw per row
+    ids = (cdf <= u).sum(axis=1)                                          # first cdf > u
+    last_allowed = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0, axis=1)     # guards u ~ 1 rounding
+    return np.minimum(ids, last_allowed)
+
+
+def sample_batch(engine: Engine, start_ids: np.ndarray, steps: int, rng: np.random.Generator,
+                 temperature: float = 1.0, top_k: int | None = None,
+                 mask: np.ndarray | None = None, stop_id: int | None = None) -> np.ndarray:
+    """Sample B sequences at once, feeding each draw back in.
+
+    Args:
+        engine: a `NumpyEngine` or `KerasEngine` (anything with `initial_state` and `step`).
+        start_ids: (B,) the id fed at the first step (not part of the result).
+        steps: number of ids to draw per sequence.
+        rng, temperature, top_k, mask: as in `choose`.
+        stop_id: a sequence that draws it is finished; its later positions hold `stop_id`.
+    Returns:
+        ids (B, steps) int64.
+    """
+    ids = np.asarray(start_ids)
+    out = np.full((len(ids), steps), 0 if stop_id is None else stop_id, np.int64)
+    done = np.zeros(len(ids), bool)                                       # drew stop_id already
+    state = engine.initial_state(len(ids))
+    for t in range(steps):
+        logits, state = engine.step(ids, state)                           # (B, V)
+        ids = choose(logits, rng, temperature, top_k, mask)               # (B,)
+        if stop_id is not None:
+            ids = np.where(done, stop_id, ids)
+        out[:, t] = ids
+        if stop_id is not None:
+            done |= ids == stop_id
+            if done.all():
+                break
+    return out
+
+
+def keras_engine_from_export(path_npz) -> KerasEngine:
+    """A KerasEngine over the one-step graph rebuilt from an export file (imports TensorFlow)."""
+    from jazzgen.core.models import build_models, import_weights, load_export
+
+    export = load_export(path_npz)
+    models = build_models(export.cfg, export.vocab_size)
+    import_weights(models, export.cfg, export.weights)
+    return KerasEngine(models.step, export.cfg)

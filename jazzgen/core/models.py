@@ -1,0 +1,221 @@
+"""Keras 3 model builders: one set of layers, called by a training graph and a sampling graph.
+
+The layers (embedding, recurrent stack, dense head) are built once. The training model calls
+them on whole windows (teacher forcing); the step model calls the very same layer objects on
+one id plus the recurrent states and returns the next logits and the new states, so the two
+share weights by construction (the Functional API guide: "to share a layer, call the same layer
+instance multiple times"). No Python loop is unrolled over time.
+
+Keras is imported inside the functions that need it: `ModelConfig` and the `.npz` export are
+read by the TensorFlow-free sampling engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from jazzgen.core.files import atomic_open
+
+CELL_TYPES = ("lstm", "gru", "rnn")
+HEADS = ("next", "classify", "tag")
+EXPORT_FORMAT = 1  # bump when the names or meaning of the arrays in export.npz change
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the network; stored in each run directory and export, so sampling needs no more."""
+
+    cell: str = "lstm"          # "lstm" | "gru" (Keras default reset_after=True) | "rnn" (tanh)
+    units: int = 256            # hidden size n_a of every recurrent layer
+    layers: int = 1             # stacked recurrent layers, >= 1
+    bidirectional: bool = False  # read each window both ways; heads "classify"/"tag" only
+    dropout: float = 0.0        # dropout rate after each recurrent layer, in [0, 1); 0 = none
+    embedding_dim: int = 64     # size of the learned id vectors; 0 = one-hot input (the course)
+    head: str = "next"          # "next": value t+1 at every step | "classify": one label per
+    #                             window (many-to-one) | "tag": one label per step
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELL_TYPES:
+            raise ValueError(f"cell must be one of {CELL_TYPES}, got {self.cell!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        if self.units < 1 or self.layers < 1 or self.embedding_dim < 0:
+            raise ValueError("units and layers must be >= 1 and embedding_dim >= 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.bidirectional and self.head == "next":
+            raise ValueError("a bidirectional model sees the value it should predict: "
+                             "use bidirectional with head 'classify' or 'tag'")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Config from a dict (e.g. parsed JSON or TOML); unknown keys are an error."""
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown model settings: {sorted(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def state_names(self) -> list[str]:
+        """Names of the step model's state inputs, in order: h0, c0, h1, c1 ... (c for LSTM)."""
+        per_layer = ("h", "c") if self.cell == "lstm" else ("h",)
+        return [f"{s}{i}" for i in range(self.layers) for s in per_layer]
+
+
+@dataclass
+class Models:
+    """The two graphs over one set of layers."""
+
+    train: Any          # keras.Model: ids (B, T) -> logits (B, T, V) for next/tag, (B, C) classify
+    step: Any | None    # keras.Model: [ids (B, 1), *states] -> [logits (B, V), *new states];
+    #                     None unless head "next" (never bidirectional)
+
+
+def _rnn_layer_name(cfg: ModelConfig, i: int) -> str:
+    return f"{'bi' if cfg.bidirectional else ''}{cfg.cell}_{i}"
+
+
+def build_models(cfg: ModelConfig, vocab_size: int, num_outputs: int | None = None) -> Models:
+    """Build the shared layers and the training (and, for head "next", step) models.
+
+    Args:
+        cfg: the network's shape.
+        vocab_size: number of input ids; id 0 is padding (masked for "classify" and "tag").
+        num_outputs: classes for "classify"/"tag"; for "next" it is the vocabulary (default).
+    Returns:
+        `Models(train, step)`; both output logits (train with `from_logits=True`).
+    """
+    import keras
+
+    num_outputs = num_outputs or vocab_size
+    if cfg.head == "next" and num_outputs != vocab_size:
+        raise ValueError("head 'next' predicts ids of the input vocabulary")
+    mask_zero = cfg.head != "next"  # pad id 0 is skipped by the recurrent layers and the loss
+    if cfg.embedding_dim:
+        embed = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=mask_zero,
+                                       name="embedding")
+    else:  # one-hot input: a lookup in a frozen identity matrix
+        embed = keras.layers.Embedding(vocab_size, vocab_size, mask_zero=mask_zero,
+                                       embeddings_initializer="identity", trainable=False,
+                                       name="one_hot")
+    recurrent = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
+                 "rnn": keras.layers.SimpleRNN}[cfg.cell]
+    stateful_head = cfg.head == "next"  # the step model passes states from call to call
+    rnns, drops = [], []
+    for i in range(cfg.layers):
+        last = i == cfg.layers - 1
+        layer = recurrent(cfg.units, return_sequences=not (cfg.head == "classify" and last),
+                          return_state=stateful_head, name=f"{cfg.cell}_{i}")
+        if cfg.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=_rnn_layer_name(cfg, i))
+        rnns.append(layer)
+        drops.append(keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}") if cfg.dropout
+                     else None)
+    head = keras.layers.Dense(num_outputs, name="head")
+
+    def run_stack(x, states=None):
+        """Call the shared layers; with `states`, feed them in and collect the new ones."""
+        new_states = []
+        for i, (rnn, drop) in enumerate(zip(rnns, drops, strict=True)):
+            if states is None:
+                x = rnn(x)
+            else:
+                k = len(states) // cfg.layers
+                x = rnn(x, initial_state=states[i * k: (i + 1) * k])
+            if stateful_head:
+                x, *s = x                                  # (B, T, n_a), h (and c) (B, n_a)
+                new_states += s
+            if drop is not None:
+                x = drop(x)
+        return head(x), new_states
+
+    ids = keras.Input(shape=(None,), dtype="int32", name="ids")               # (B, T)
+    logits, _ = run_stack(embed(ids))                      # (B, T, C) or (B, C) for classify
+    train = keras.Model(ids, logits, name="train")
+    if not stateful_head:
+        return Models(train, None)
+
+    id_t = keras.Input(shape=(1,), dtype="int32", name="id")                  # (B, 1)
+    states = [keras.Input(shape=(cfg.units,), name=n) for n in cfg.state_names()]
+    logits_t, new_states = run_stack(embed(id_t), states)                    # (B, 1, V)
+    logits_t = keras.layers.Reshape((num_outputs,), name="squeeze_time")(logits_t)  # (B, V)
+    step = keras.Model([id_t, *states], [logits_t, *new_states], name="step")
+    return Models(train, step)
+
+
+def export_weights(models: Models, cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """Every weight the numpy engine needs, in Keras layout, under stable names.
+
+    Names: `embedding` (V, E) (absent for one-hot input), `layer{i}/kernel` (n_in, k n_a),
+    `layer{i}/recurrent_kernel` (n_a, k n_a), `layer{i}/bias` ((k n_a,) or (2, 3 n_a) for a
+    reset_after GRU); bidirectional layers use `layer{i}/forward/...` and `layer{i}/backward/...`;
+    `head/kernel` (n_a or 2 n_a, C), `head/bias` (C,).
+    """
+    model = models.train
+    weights = {}
+    if cfg.embedding_dim:
+        weights["embedding"] = model.get_layer("embedding").get_weights()[0]
+    for i in range(cfg.layers):
+        layer = model.get_layer(_rnn_layer_name(cfg, i))
+        parts = ([("forward/", layer.forward_layer), ("backward/", layer.backward_layer)]
+                 if cfg.bidirectional else [("", layer)])
+        for prefix, sub in parts:
+            kernel, recurrent_kernel, bias = sub.get_weights()
+            weights[f"layer{i}/{prefix}kernel"] = kernel
+            weights[f"layer{i}/{prefix}recurrent_kernel"] = recurrent_kernel
+            weights[f"layer{i}/{prefix}bias"] = bias
+    weights["head/kernel"], weights["head/bias"] = model.get_layer("head").get_weights()
+    return weights
+
+
+def import_weights(models: Models, cfg: ModelConfig, weights: dict[str, np.ndarray]) -> None:
+    """Load weights named as by `export_weights` into freshly built models (the inverse)."""
+    model = models.train
+    if cfg.embedding_dim:
+        model.get_layer("embedding").set_weights([weights["embedding"]])
+    for i in range(cfg.layers):
+        layer = model.get_layer(_rnn_layer_name(cfg, i))
+        parts = ([("forward/", layer.forward_layer), ("backward/", layer.backward_layer)]
+                 if cfg.bidirectional else [("", layer)])
+        for prefix, sub in parts:
+            sub.set_weights([weights[f"layer{i}/{prefix}{name}"]
+                             for name in ("kernel", "recurrent_kernel", "bias")])
+    model.get_layer("head").set_weights([weights["head/kernel"], weights["head/bias"]])
+
+
+class Export(NamedTuple):
+    """The contents of an export file."""
+
+    cfg: ModelConfig
+    vocab_size: int
+    weights: dict[str, np.ndarray]
+
+
+def save_export(path_npz: str | os.PathLike, cfg: ModelConfig, vocab_size: int,
+                weights: dict[str, np.ndarray]) -> None:
+    """Write config, vocabulary size and weights to one `.npz`, atomically."""
+    meta = {"config": np.array(json.dumps(cfg.to_dict(), sort_keys=True)),
+            "vocab_size": np.array(vocab_size), "format": np.array(EXPORT_FORMAT)}
+    clash = set(meta) & set(weights)
+    if clash:
+        raise ValueError(f"weight names clash with metadata: {sorted(clash)}")
+    with atomic_open(path_npz, "wb") as f:
+        np.savez(f, **meta, **weights)
+
+
+def load_export(path_npz: str | os.PathLike) -> Export:
+    """Read an export written by `save_export` -> `Export(cfg, vocab_size, weights)`."""
+    with np.load(path_npz) as data:
+        if int(data["format"]) != EXPORT_FORMAT:
+            raise ValueError(f"{path_npz}: export format {int(data['format'])}, "
+                             f"this jazzgen reads {EXPORT_FORMAT}")
+        cfg = ModelConfig.from_dict(json.loads(data["config"].item()))
+        weights = {k: data[k] for k in data.files if k not in ("config", "vocab_size", "format")}
+        return Export(cfg, int(data["vocab_size"]), weights)
