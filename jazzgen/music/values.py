@@ -1,0 +1,292 @@
+"""The course's value grammar: each melody note or rest as one chord-relative "value".
+
+A value is ``TYPE,duration[,<low,high>]``:
+
+- TYPE, against the chord sounding at the note's onset: ``C`` chord tone, ``S`` scale tone (in
+  the chord-scale, not in the chord), ``A`` approach tone (a semitone from a chord tone), ``X``
+  anything else (and every note where no chord sounds); ``R`` is a rest.
+- duration in quarter notes, an exact fraction: ``1/3``, ``1/2``, ``1``, ``3/2``.
+- the interval window: the semitones from the previous note, widened by `window` each way
+  (absent for the first note and for rests).
+
+Examples: ``C,1/2,<-4,0>``, ``R,1``, ``S,1/3``. Because values name no pitch, decoding can play
+them over any chord changes: each note gets a pitch of its TYPE inside its window.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from typing import ClassVar
+
+import numpy as np
+
+from jazzgen.core.tokenizer import Tokenizer
+from jazzgen.music.chords import Chord
+from jazzgen.music.score import ChordSpan, Note, Score
+
+_VALUE = re.compile(r"([CSAXR]),(\d+(?:/\d+)?)(?:,<(-?\d+),(-?\d+)>)?")
+
+
+def note_type(pitch: int, chord: Chord | None) -> str:
+    """TYPE of `pitch` over `chord`: 'C', 'S', 'A' or 'X' (always 'X' without a chord)."""
+    if chord is None or chord.root is None:
+        return "X"
+    pc = pitch % 12
+    if pc in chord.pitch_classes:
+        return "C"
+    if pc in chord.scale:
+        return "S"
+    if (pc + 1) % 12 in chord.pitch_classes or (pc - 1) % 12 in chord.pitch_classes:
+        return "A"
+    return "X"
+
+
+def parse_value(token: str) -> tuple[str, Fraction, tuple[int, int] | None]:
+    """Split a value into (TYPE, duration in quarter notes, (low, high) window or None).
+
+    Raises:
+        ValueError: `token` is not a value (e.g. '<bos>', '<unk>').
+    """
+    m = _VALUE.fullmatch(token)
+    if not m:
+        raise ValueError(f"not a value: {token!r}")
+    kind, duration = m.group(1), Fraction(m.group(2))
+    window = None if m.group(3) is None else (int(m.group(3)), int(m.group(4)))
+    if duration <= 0 or (window is not None and (kind == "R" or window[0] > window[1])):
+        raise ValueError(f"not a value: {token!r}")
+    return kind, duration, window
+
+
+def value_duration(token: str) -> float:
+    """Quarter notes a token lasts; 0.0 for tokens that are not values (specials)."""
+    try:
+        return float(parse_value(token)[1])
+    except ValueError:
+        return 0.0
+
+
+@dataclass(frozen=True)
+class ValuesTokenizer(Tokenizer):
+    """Melody <-> values, relative to the chords; settings round-trip through `config()`.
+
+    Attributes:
+        window: semitones the interval is widened each way in `<low,high>` (>= 0).
+        max_interval: larger leaps fold by octaves into ±max_interval (>= 6; from 11 up the
+            folded leap keeps its direction). Leaps beyond it decode an octave nearer.
+        grid_per_beat: finest time unit per quarter note. Onsets snap to the sixteenth and
+            sixteenth-triplet positions on it: with 12, {0, 1/6, 1/4, 1/3, 1/2, 2/3, 3/4, 5/6},
+            which keeps triplets and triplet-based swing eighths.
+        max_duration_beats: longer notes are cut and followed by rests; longer rests split.
+        low_pitch, high_pitch: the playable MIDI range decoding keeps to (>= an octave).
+    """
+
+    name: ClassVar[str] = "values"
+    window: int = 2
+    max_interval: int = 12
+    grid_per_beat: int = 12
+    max_duration_beats: float = 4.0
+    low_pitch: int = 48
+    high_pitch: int = 84
+
+    def __post_init__(self) -> None:
+        if self.window < 0 or self.max_interval < 6 or self.grid_per_beat < 1:
+            raise ValueError(f"bad values settings {self}")
+        ticks = self.max_duration_beats * self.grid_per_beat
+        if ticks < 1 or ticks != round(ticks):
+            raise ValueError(f"max_duration_beats {self.max_duration_beats} is off the grid")
+        # An octave of range means every pitch class, so every TYPE has a pitch to land on.
+        if not 0 <= self.low_pitch <= self.high_pitch - 11 <= 116:
+            raise ValueError(f"pitch range {self.low_pitch}..{self.high_pitch} under an octave")
+
+    def config(self) -> dict:
+        """JSON-able settings; `ValuesTokenizer.from_config(config())` rebuilds this one."""
+        return {"name": self.name, **asdict(self)}
+
+    # -- time grid ------------------------------------------------------------------------
+
+    def _onsets_in_beat(self) -> list[int]:
+        """Allowed onset ticks within one beat, plus the next downbeat."""
+        g = self.grid_per_beat
+        return [k for k in range(g + 1) if (4 * k) % g == 0 or (6 * k) % g == 0]
+
+    def _snap(self, beats: float) -> int:
+        """The allowed onset nearest to `beats`, in ticks (ties go early)."""
+        whole = math.floor(beats)
+        frac = (beats - whole) * self.grid_per_beat
+        return whole * self.grid_per_beat + min(self._onsets_in_beat(), key=lambda k: abs(k - frac))
+
+    def _next_onset(self, tick: int) -> int:
+        """The first allowed onset after `tick`."""
+        beat, k = divmod(tick, self.grid_per_beat)
+        return beat * self.grid_per_beat + next(j for j in self._onsets_in_beat() if j > k)
+
+    def quantize_score(self, score: Score) -> tuple[Score, dict]:
+        """Snap the melody to the onset grid; a no-op on a score it returned.
+
+        Onsets snap to the nearest allowed position; of notes landing on one onset the longest
+        stays. Durations snap to the same grid, measured from the onset. A note whose snapped
+        duration is at least half the gap to the next onset is played legato (it fills the
+        gap); otherwise a rest fills the rest of the gap. Notes are then cut to
+        `max_duration_beats`.
+
+        Returns:
+            (the quantized score, report) with report keys `notes` (kept),
+            `notes_dropped`, `mean_abs_shift_beats` and `max_shift_beats` (onset moves).
+        """
+        g = self.grid_per_beat
+        kept: list[tuple[int, Note]] = []
+        for note in score.notes:
+            tick = self._snap(note.start_beat)
+            if kept and kept[-1][0] == tick:
+                if note.duration_beats > kept[-1][1].duration_beats:
+                    kept[-1] = (tick, note)
+                continue
+            kept.append((tick, note))
+        notes = []
+        for i, (tick, note) in enumerate(kept):
+            # Durations snap like onsets but measured from the note's own onset, so lengths
+            # come from one sixteenth/triplet set wherever a note starts (min: one step).
+            sound = max(self._snap(note.duration_beats), self._next_onset(0))
+            if i + 1 < len(kept):
+                gap = kept[i + 1][0] - tick
+                sound = gap if 2 * sound >= gap else sound
+            ticks = min(sound, round(self.max_duration_beats * g))
+            notes.append(replace(note, start_beat=tick / g, duration_beats=ticks / g))
+        shifts = [abs(tick / g - note.start_beat) for tick, note in kept]
+        report = {
+            "notes": len(notes),
+            "notes_dropped": len(score.notes) - len(kept),
+            "mean_abs_shift_beats": sum(shifts) / len(shifts) if shifts else 0.0,
+            "max_shift_beats": max(shifts, default=0.0),
+        }
+        return replace(score, notes=tuple(notes)), report
+
+    # -- encode ---------------------------------------------------------------------------
+
+    def _fold(self, interval: int) -> int:
+        """Fold a leap by octaves into ±max_interval."""
+        while abs(interval) > self.max_interval:
+            interval -= 12 if interval > 0 else -12
+        return interval
+
+    def _rests(self, ticks: int) -> list[str]:
+        """Rest values covering `ticks`, none longer than max_duration_beats."""
+        longest = round(self.max_duration_beats * self.grid_per_beat)
+        values = []
+        while ticks > 0:
+            step = min(ticks, longest)
+            values.append(f"R,{Fraction(step, self.grid_per_beat)}")
+            ticks -= step
+        return values
+
+    def encode(self, score: Score) -> list[str]:
+        """A score -> its values (quantizing it first), one per note or rest, in order.
+
+        A gap before the first note or between notes becomes rest values; the interval of a
+        note is taken from the previous *note*, across any rest.
+        """
+        quantized, _ = self.quantize_score(score)
+        g = self.grid_per_beat
+        values: list[str] = []
+        cursor, previous = 0, None
+        for note in quantized.notes:
+            tick, ticks = round(note.start_beat * g), round(note.duration_beats * g)
+            values += self._rests(tick - cursor)
+            value = f"{note_type(note.pitch, quantized.chord_at(note.start_beat))}"
+            value += f",{Fraction(ticks, g)}"
+            if previous is not None:
+                leap = self._fold(note.pitch - previous)
+                value += f",<{leap - self.window},{leap + self.window}>"
+            values.append(value)
+            cursor, previous = tick + ticks, note.pitch
+        return values
+
+    # -- decode ---------------------------------------------------------------------------
+
+    def _into_range(self, pitch: float) -> float:
+        """Shift by octaves into [low_pitch, high_pitch]."""
+        while pitch > self.high_pitch:
+            pitch -= 12
+        while pitch < self.low_pitch:
+            pitch += 12
+        return pitch
+
+    @staticmethod
+    def _nearest(pitches: list[int], centre: float, rng: np.random.Generator) -> int:
+        """The pitch nearest `centre`; rng breaks ties."""
+        best = min(abs(p - centre) for p in pitches)
+        ties = [p for p in pitches if abs(p - centre) == best]
+        return ties[0] if len(ties) == 1 else ties[int(rng.integers(len(ties)))]
+
+    def _choose_pitch(
+        self,
+        kind: str,
+        chord: Chord | None,
+        previous: int | None,
+        window: tuple[int, int] | None,
+        start_pitch: int | None,
+        rng: np.random.Generator,
+    ) -> int:
+        """A pitch of TYPE `kind` over `chord`, inside the window from `previous` if it can."""
+        playable = range(self.low_pitch, self.high_pitch + 1)
+        # A TYPE no pitch can have (C with no chord sounding) leaves the window to decide.
+        fits = [p for p in playable if note_type(p, chord) == kind] or list(playable)
+        if previous is None:  # first note: no window
+            if start_pitch in fits:
+                return start_pitch
+            if start_pitch is not None:
+                return self._nearest(fits, self._into_range(start_pitch), rng)
+            middle = (self.low_pitch + self.high_pitch) / 2
+            near = [p for p in fits if abs(p - middle) <= 6]
+            return int(rng.choice(near))
+        low, high = window or (0, 0)  # a later note without a window stays near the last
+        centre = previous + (low + high) / 2
+        inside = [p for p in fits if previous + low <= p <= previous + high]
+        return self._nearest(inside or fits, centre if inside else self._into_range(centre), rng)
+
+    def decode(
+        self,
+        tokens: Sequence[str],
+        *,
+        chords: Sequence[ChordSpan] = (),
+        rng: np.random.Generator,
+        start_pitch: int | None = None,
+        time_signature: tuple[int, int] = (4, 4),
+        tempo_qpm: float = 120.0,
+    ) -> Score:
+        """Values -> a monophonic score over `chords`, notes laid end to end from beat 0.
+
+        Each note takes the pitch of its TYPE (against the chord at its onset) inside its
+        window, nearest the window's centre; failing that the pitch of its TYPE nearest the
+        centre; always within [low_pitch, high_pitch]. Tokens that are not values are skipped.
+
+        Args:
+            tokens: values, possibly with specials ('<bos>', '<unk>').
+            chords: the changes to play over (spans in beats); they go into the score.
+            rng: breaks ties between equally near pitches and picks the first pitch;
+                the same seed gives the same score.
+            start_pitch: the first note's pitch, if it has the first note's TYPE.
+            time_signature, tempo_qpm: copied into the score.
+
+        Returns:
+            The Score: notes (velocity 90) and `chords`; beats from 0.
+        """
+        harmony = Score(notes=(), chords=tuple(chords))
+        notes: list[Note] = []
+        time, previous = Fraction(0), None
+        for token in tokens:
+            try:
+                kind, duration, window = parse_value(token)
+            except ValueError:
+                continue  # specials carry no music
+            if kind != "R":
+                chord = harmony.chord_at(float(time))
+                pitch = self._choose_pitch(kind, chord, previous, window, start_pitch, rng)
+                notes.append(Note(pitch, float(time), float(duration)))
+                previous = pitch
+            time += duration
+        return Score(tuple(notes), tuple(chords), time_signature, tempo_qpm)
