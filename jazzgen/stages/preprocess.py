@@ -46,7 +46,6 @@ def _tokenizer(cfg: PreprocessConfig):
 def process_file(path: Path, cfg: PreprocessConfig) -> dict:
     """Read, quantize and tokenize one file. Returns a JSON-able result, kept or skipped."""
     from jazzgen.music.pipeline import chords_to_json, read_score
-    from jazzgen.music.values import quantize_score
 
     use_alarm = cfg.file_timeout_s > 0 and hasattr(signal, "SIGALRM")
     if use_alarm:
@@ -54,10 +53,11 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
         signal.setitimer(signal.ITIMER_REAL, cfg.file_timeout_s)
     try:
         score = read_score(path, cfg.melody_track, cfg.max_file_mb, cfg.max_notes)
-        quantized, report = quantize_score(score)
+        tokenizer = _tokenizer(cfg)
+        quantized, report = tokenizer.quantize_score(score)
         if not quantized.notes:
             raise InputError(path, "no notes", "nothing left after quantization")
-        tokens = _tokenizer(cfg).encode(quantized)
+        tokens = tokenizer.encode(quantized)
     except _Timeout:
         return {"status": "skipped", "reason": "parse timeout", "detail": f"> {cfg.file_timeout_s:g} s"}
     except InputError as e:

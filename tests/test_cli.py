@@ -1,0 +1,103 @@
+"""The command line end to end on tiny configs: preprocess -> train -> generate, and its errors."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pretty_midi
+import pytest
+from click.testing import CliRunner
+
+from jazzgen.cli import main
+from jazzgen.music.midi_io import read_midi
+from jazzgen.music.tracks import score_from_midi
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = str(ROOT / "pipelines" / "tiny.toml")
+WJD = ROOT / "data" / "midi" / "wjd"
+SOLOS = ["ArtPepper_Anthropology.mid", "CharlieParker_Ornithology.mid", "JohnColtrane_GiantSteps-1.mid",
+         "MilesDavis_Airegin.mid", "DavidLiebman_Milestones.mid"]
+
+pytestmark = pytest.mark.slow
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    src = tmp / "src"
+    src.mkdir()
+    available = [s for s in SOLOS if (WJD / s).is_file()]
+    assert len(available) >= 3, "bundled corpus missing"
+    for name in available:
+        shutil.copy(WJD / name, src / name)
+    (src / "broken.mid").write_bytes(b"MThd garbage")
+    r = invoke("preprocess", src, "-o", tmp / "corpus")
+    assert r.exit_code == 0, r.output
+    assert f"{len(available)} kept, 1 skipped" in r.output
+    r = invoke("train", tmp / "corpus", "-o", tmp / "run", "--pipeline", TINY)
+    assert r.exit_code == 0, r.output
+    return tmp
+
+
+def test_generate_writes_valid_two_track_midi(tiny_run):
+    out = tiny_run / "gen" / "solo.mid"
+    r = invoke("generate", tiny_run / "run", "-o", out, "--bars", 8, "-n", 2, "--seed", 4)
+    assert r.exit_code == 0, r.output
+    for path in (out.with_name("solo-1.mid"), out.with_name("solo-2.mid")):
+        pm = pretty_midi.PrettyMIDI(str(path))
+        tracks = {i.name: i for i in pm.instruments}
+        assert set(tracks) == {"melody", "chords"}
+        notes = sorted(tracks["melody"].notes, key=lambda n: n.start)
+        assert notes and all(b.start >= a.end - 1e-3 for a, b in zip(notes, notes[1:]))  # monophonic
+        assert all(36 <= n.pitch <= 96 for n in notes)
+        assert tracks["chords"].notes
+
+
+def test_same_seed_same_bytes_and_backends_agree(tiny_run):
+    paths = {}
+    for name, seed, backend in (("a", 9, "numpy"), ("b", 9, "numpy"), ("c", 10, "numpy"), ("k", 9, "keras")):
+        paths[name] = tiny_run / f"{name}.mid"
+        r = invoke("generate", tiny_run / "run", "-o", paths[name], "--bars", 8, "--seed", seed, "--backend", backend)
+        assert r.exit_code == 0, r.output
+    data = {k: p.read_bytes() for k, p in paths.items()}
+    assert data["a"] == data["b"] and data["a"] != data["c"]
+    assert data["a"] == data["k"]
+
+
+def test_typed_changes_are_the_chords_track(tiny_run):
+    out = tiny_run / "typed.mid"
+    r = invoke("generate", tiny_run / "run", "-o", out, "--chords", "Bb7 | F-7 | Ebj7 | Dm7 G7 | N.C.", "--seed", 1)
+    assert r.exit_code == 0, r.output
+    score = score_from_midi(read_midi(out), out)
+    assert [(s.chord.symbol, s.start_beat) for s in score.chords] == [
+        ("Bb7", 0.0), ("F-7", 4.0), ("Ebj7", 8.0), ("Dm7", 12.0), ("G7", 14.0), ("N.C.", 16.0)]
+    assert score.notes[-1].end_beat <= 20.0 + 1e-6  # the solo ends with the changes
+
+
+@pytest.mark.parametrize("args, words", [
+    (["generate", "-o", "x.mid", "--bars", "0"], "--bars must be > 0"),
+    (["generate", "-o", "x.mid", "--temperature", "0"], "--temperature must be > 0"),
+    (["generate", "-o", "x.mid", "--chords", "Bb7 | Qzz9"], "Qzz9"),
+    (["train", "nowhere", "-o", "run"], "not a corpus directory"),
+    (["train", "nowhere", "-o", "run", "--set", "train.epochz=1"], "train.epochz"),
+    (["preprocess", "no/such/folder", "-o", "c"], "no such file or folder"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, words, tiny_run, monkeypatch):
+    monkeypatch.chdir(tiny_run)
+    if args[0] == "generate":
+        args = ["generate", str(tiny_run / "run"), *args[1:]]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert words in r.output and "Traceback" not in r.output
+
+
+def test_help_does_not_import_tensorflow():
+    code = "import sys; from jazzgen.cli import main; sys.argv=['jazzgen','--help']\ntry: main()\nexcept SystemExit: pass\nprint('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
