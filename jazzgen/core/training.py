@@ -156,6 +156,8 @@ def fit(
     resume: bool = False,
     on_best: Callable[[object], None] | None = None,
     log: Callable[[str], None] = print,
+    num_outputs: int | None = None,
+    build: Callable[[], object] | None = None,
 ) -> TrainResult:
     """Train the next-value model on windows; writes checkpoint.npz and history.csv in run_dir.
 
@@ -163,6 +165,9 @@ def fit(
         train_xy, val_xy: (x, y) int32 windows # (N, T) each.
         on_best: called with the Models whenever validation loss improves (export hook).
         resume: continue from run_dir/checkpoint.npz (weights, optimizer, epoch, history).
+        num_outputs: classes of a "classify"/"tag" head (target id 0 is padding, masked).
+        build: returns the models instead of `build_models` (e.g. an encoder-decoder); its
+            `.train` maps the x windows to logits for y, like any head.
     """
     import keras
     import tensorflow as tf
@@ -171,7 +176,7 @@ def fit(
 
     tf.config.experimental.enable_op_determinism()  # identical history for the same seed on CPU
     keras.utils.set_random_seed(seed)
-    models = build_models(model_config, vocab_size)
+    models = build() if build else build_models(model_config, vocab_size, num_outputs)
     model = models.train
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=clip_norm)
     optimizer.build(model.trainable_variables)
@@ -223,5 +228,7 @@ def fit(
     except KeyboardInterrupt:
         stopped = "interrupted"
         log(f"interrupted: checkpoint of epoch {state['epoch']} kept; continue with --resume")
+    if state["history"]:  # also after a resume with nothing left to do: history matches the checkpoint
+        write_history(run_dir / "history.csv", state["history"])
     return TrainResult(state["epoch"], state["best_epoch"], state["best_val_loss"] or float("nan"),
                        stopped, state["history"])
