@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 JAZZGEN := $(VENV)/bin/jazzgen
 PYTHON ?= python3
 
-.PHONY: demo test lint bench audio-deps clean
+.PHONY: demo test lint bench audio-deps clean default-model
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ bench: $(VENV)/.installed
 # Optional: real instruments for --wav (otherwise a built-in synthesizer is used). Debian/Ubuntu.
 audio-deps:
 	apt-get install -y fluidsynth fluid-soundfont-gm
+
+# Rebuild the bundled default model from its recipe (about 15 minutes on 2 CPU cores).
+MODEL_FILES := config.json vocab.json task.json run.json changes.json export.npz history.csv curves.png
+default-model: $(VENV)/.installed
+	$(JAZZGEN) run pipelines/wjd.toml
+	mkdir -p jazzgen/assets/default_model
+	cd runs/wjd && cp $(MODEL_FILES) ../../jazzgen/assets/default_model/
 
 clean:
 	rm -rf runs out corpora .pytest_cache

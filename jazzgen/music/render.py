@@ -1,0 +1,525 @@
+"""Render a jazzgen MIDI file to something a person can hear (WAV) or see (piano-roll PNG).
+
+jazzgen writes two tracks: `melody` (tenor sax) and `chords` (piano block chords, each chord's
+symbol also a MIDI marker at its start). This module reads any MIDI file with mido, so it also
+renders corpus files.
+
+Sound comes from the FluidSynth command line with a General MIDI soundfont when both are on the
+machine, else from a small built-in numpy synthesizer (a reedy tone for the melody, a decaying
+piano-like tone for the chords), so `render_wav` always works without extra dependencies.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from jazzgen.core.files import atomic_path
+from jazzgen.errors import JazzgenError
+
+MELODY_PROGRAM = 66  # General MIDI "Tenor Sax" (0-based)
+CHORDS_PROGRAM = 0  # General MIDI "Acoustic Grand Piano"
+FLUIDSYNTH_GAIN = 0.2  # above ~0.3 FluidR3_GM clips on block chords
+PEAK_DBFS = -1.0  # the built-in synth normalises its peak to this level
+RELEASE_TAIL_S = 0.4  # the built-in synth's output runs this long past the last note-off
+
+# Where General MIDI soundfonts live on Debian (fluid-soundfont-gm, timgm6mb-soundfont, and the
+# alternatives link); pretty_midi's own TimGM6mb.sf2 is tried after these.
+SYSTEM_SOUNDFONTS = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading MIDI into a flat list of notes, tempos, time signatures and markers (all in ticks)
+
+
+@dataclass(frozen=True)
+class _RollNote:
+    """One sounding note, in ticks, tagged with the part ("melody" or "chords") it belongs to."""
+
+    pitch: int
+    start_tick: int
+    end_tick: int
+    velocity: int
+    part: str
+
+
+@dataclass(frozen=True)
+class _Roll:
+    """What the renderers need from a MIDI file, with absolute tick times."""
+
+    ticks_per_beat: int
+    notes: tuple[_RollNote, ...]
+    tempos: tuple[tuple[int, int], ...]  # (tick, microseconds per beat), sorted, first at tick 0
+    time_signatures: tuple[tuple[int, int, int], ...]  # (tick, numerator, denominator), sorted
+    markers: tuple[tuple[int, str], ...]  # (tick, text), sorted
+    end_tick: int  # the last event of any track (end_of_track included)
+
+    def seconds(self, ticks: np.ndarray) -> np.ndarray:
+        """Convert absolute ticks to seconds through the tempo map."""
+        ticks = np.asarray(ticks, dtype=np.float64)
+        starts = np.array([t for t, _ in self.tempos], dtype=np.float64)
+        sec_per_tick = np.array([us for _, us in self.tempos], dtype=np.float64)
+        sec_per_tick /= 1e6 * self.ticks_per_beat
+        # Seconds elapsed at the start of each tempo segment.
+        offsets = np.concatenate([[0.0], np.cumsum(np.diff(starts) * sec_per_tick[:-1])])
+        seg = np.searchsorted(starts, ticks, side="right") - 1
+        return offsets[seg] + (ticks - starts[seg]) * sec_per_tick[seg]
+
+
+def _track_part(track: mido.MidiTrack) -> str:
+    """Which part a track plays: "chords" when its name says so, else "melody"."""
+    name = " ".join(m.name for m in track if m.type == "track_name").lower()
+    return "chords" if any(w in name for w in ("chord", "piano", "comp")) else "melody"
+
+
+def _read_midi(path: str | os.PathLike) -> mido.MidiFile:
+    """Read a MIDI file with mido, repairing the division mido misreads; JazzgenError if bad."""
+    try:
+        mid = mido.MidiFile(path)
+    except Exception as e:  # mido raises many types (OSError, EOFError, ValueError...) on bad data
+        raise JazzgenError(f"{path}: cannot read MIDI ({type(e).__name__}: {e})") from e
+    tpb = mid.ticks_per_beat
+    if tpb < 0:
+        # mido reads the division as a signed short. A negative value is SMPTE timing only when
+        # its high byte is a real frame rate; otherwise it is a large ticks-per-beat (55440 in
+        # three WJD files) that belongs to the unsigned range.
+        if -(tpb >> 8) in (24, 25, 29, 30):
+            raise JazzgenError(f"{path}: SMPTE time division is not supported")
+        mid.ticks_per_beat = tpb + 65536
+    if mid.ticks_per_beat == 0:
+        raise JazzgenError(f"{path}: MIDI header has a division of 0 ticks per beat")
+    return mid
+
+
+def _roll(mid: mido.MidiFile, path: str | os.PathLike) -> _Roll:
+    """Collect notes (paired on/off), tempos, time signatures and markers from every track."""
+    notes: list[_RollNote] = []
+    tempos: dict[int, int] = {}
+    signatures: dict[int, tuple[int, int]] = {}
+    markers: list[tuple[int, str]] = []
+    end_tick = 0
+    for track in mid.tracks:
+        part = _track_part(track)
+        sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (ch, pitch) -> [(tick, vel)]
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "note_on" and msg.velocity > 0:
+                sounding.setdefault((msg.channel, msg.note), []).append((tick, msg.velocity))
+            elif msg.type in ("note_off", "note_on"):
+                started = sounding.get((msg.channel, msg.note))
+                if started:  # first in, first out: repeated pitches end in the order they began
+                    start, vel = started.pop(0)
+                    if tick > start:
+                        notes.append(_RollNote(msg.note, start, tick, vel, part))
+            elif msg.type == "set_tempo":
+                tempos[tick] = msg.tempo
+            elif msg.type == "time_signature":
+                signatures[tick] = (msg.numerator, msg.denominator)
+            elif msg.type == "marker" and msg.text.strip():
+                markers.append((tick, msg.text.strip()))
+        # Notes never switched off end with their track.
+        for (_, pitch), started in sounding.items():
+            notes.extend(_RollNote(pitch, s, tick, v, part) for s, v in started if tick > s)
+        end_tick = max(end_tick, tick)
+    if not notes:
+        raise JazzgenError(f"{path}: MIDI has no notes to render")
+    tempos.setdefault(0, 500_000)  # MIDI's default: 120 quarter notes per minute
+    signatures.setdefault(0, (4, 4))
+    notes.sort(key=lambda n: (n.start_tick, n.pitch))
+    return _Roll(
+        ticks_per_beat=mid.ticks_per_beat,
+        notes=tuple(notes),
+        tempos=tuple(sorted(tempos.items())),
+        time_signatures=tuple((t, n, d) for t, (n, d) in sorted(signatures.items())),
+        markers=tuple(sorted(markers)),
+        end_tick=max(end_tick, max(n.end_tick for n in notes)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Choosing a synthesizer
+
+
+@dataclass(frozen=True)
+class SynthChoice:
+    """The synthesizer `render_wav` will use, and why.
+
+    Attributes:
+        name: "fluidsynth:<soundfont path>" or "builtin" (what `render_wav` returns).
+        soundfont: the soundfont file for FluidSynth, else None.
+        reason: one line saying why this synthesizer was chosen, for the caller's notice.
+    """
+
+    name: str
+    soundfont: Path | None
+    reason: str
+
+
+def _pretty_midi_soundfont() -> Path | None:
+    """The TimGM6mb.sf2 shipped inside the pretty_midi package, found without importing it."""
+    spec = importlib.util.find_spec("pretty_midi")
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent / "TimGM6mb.sf2"
+
+
+def find_soundfont(soundfont: str | os.PathLike | None = None) -> Path | None:
+    """Find a General MIDI soundfont.
+
+    Search order: `soundfont`, env JAZZGEN_SOUNDFONT, the Debian paths in SYSTEM_SOUNDFONTS, then
+    the TimGM6mb.sf2 inside the pretty_midi package.
+
+    Args:
+        soundfont: a soundfont the user named; it must exist.
+
+    Returns:
+        The first existing file, or None when there is none.
+
+    Raises:
+        JazzgenError: `soundfont` was given but is not a file (a typo should not silently fall
+            back to another sound).
+    """
+    if soundfont is not None:
+        if not Path(soundfont).is_file():
+            raise JazzgenError(f"soundfont not found: {soundfont}")
+        return Path(soundfont)
+    candidates = [os.environ.get("JAZZGEN_SOUNDFONT"), *SYSTEM_SOUNDFONTS, _pretty_midi_soundfont()]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def choose_synth(soundfont: str | os.PathLike | None = None, synth: str = "auto") -> SynthChoice:
+    """Decide between FluidSynth and the built-in synthesizer.
+
+    Args:
+        soundfont: an explicit soundfont file (see `find_soundfont`).
+        synth: "auto" (FluidSynth when possible, else built-in), "fluidsynth" (fail if it
+            cannot be used) or "builtin".
+
+    Returns:
+        The choice, with a one-line reason.
+
+    Raises:
+        JazzgenError: unknown `synth`, a named soundfont that is missing, or "fluidsynth"
+            requested but unavailable.
+    """
+    if synth not in ("auto", "fluidsynth", "builtin"):
+        raise JazzgenError(f"unknown synthesizer {synth!r} (auto, fluidsynth or builtin)")
+    if synth == "builtin":
+        return SynthChoice("builtin", None, "built-in synthesizer requested")
+    if shutil.which("fluidsynth") is None:
+        reason = "fluidsynth is not on PATH (Debian package: fluidsynth)"
+    else:
+        found = find_soundfont(soundfont)
+        if found is not None:
+            return SynthChoice(f"fluidsynth:{found}", found, f"FluidSynth with {found}")
+        reason = "no General MIDI soundfont found (Debian package: fluid-soundfont-gm)"
+    if synth == "fluidsynth":
+        raise JazzgenError(f"cannot use FluidSynth: {reason}")
+    return SynthChoice("builtin", None, reason)
+
+
+# --------------------------------------------------------------------------------------------
+# FluidSynth
+
+
+def _prepare_for_fluidsynth(mid: mido.MidiFile) -> mido.MidiFile:
+    """A copy whose melody and chords play distinct GM programs on distinct channels.
+
+    The melody goes to channel 0 with the tenor sax, the chords to channel 1 with the piano; a
+    shared channel would let one track's program change re-voice the other. Drum channel 9 is
+    left alone. Divisions above 32767 (which mido cannot write) are halved.
+    """
+    scale = 1
+    while mid.ticks_per_beat // scale > 32767:
+        scale *= 2
+    out = mido.MidiFile(type=mid.type, ticks_per_beat=mid.ticks_per_beat // scale)
+    for track in mid.tracks:
+        part = _track_part(track)
+        channel = 0 if part == "melody" else 1
+        program = MELODY_PROGRAM if part == "melody" else CHORDS_PROGRAM
+        new = mido.MidiTrack()
+        has_notes = any(m.type == "note_on" for m in track)
+        if has_notes:
+            new.append(mido.Message("program_change", channel=channel, program=program, time=0))
+        tick, written = 0, 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "program_change":
+                continue
+            if hasattr(msg, "channel") and msg.channel != 9:
+                msg = msg.copy(channel=channel)
+            # Rescale absolute times, not deltas, so rounding never accumulates.
+            at = round(tick / scale)
+            new.append(msg.copy(time=at - written))
+            written = at
+        out.tracks.append(new)
+    return out
+
+
+def _render_fluidsynth(
+    mid: mido.MidiFile, wav_path: Path, soundfont: Path, sample_rate: int, length_s: float
+) -> None:
+    """Render with the FluidSynth command line into `wav_path` (a temporary path)."""
+    with tempfile.TemporaryDirectory(prefix="jazzgen-render-") as tmp:
+        prepared = Path(tmp) / "in.mid"
+        _prepare_for_fluidsynth(mid).save(prepared)
+        cmd = ["fluidsynth", "-ni", "-q", "-g", str(FLUIDSYNTH_GAIN), "-r", str(sample_rate)]
+        # The temporary output name ends in .tmp, so name the file type.
+        cmd += ["-T", "wav", "-F", str(wav_path), str(soundfont), str(prepared)]
+        try:
+            # Renders at ~27x real time; the timeout only catches a hung process.
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60 + 2 * length_s)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise JazzgenError(f"fluidsynth failed: {e}") from e
+    # FluidSynth may exit 0 after failing to load a soundfont, so check the output too.
+    if done.returncode != 0 or not wav_path.is_file() or wav_path.stat().st_size <= 44:
+        lines = f"{done.stdout}\n{done.stderr}".strip().splitlines() or ["no output"]
+        raise JazzgenError(f"fluidsynth failed (exit {done.returncode}): {lines[-1]}")
+
+
+# --------------------------------------------------------------------------------------------
+# Built-in synthesizer: one tone per note, summed, normalised
+
+
+def _envelope(
+    n: int,
+    sr: int,
+    hold_s: float,
+    attack_s: float,
+    release_s: float,
+    decay_per_s: float,
+    sustain: float,
+) -> np.ndarray:
+    """Envelope of `n` samples: attack, decay towards `sustain`, release after `hold_s`."""
+    t = np.arange(n) / sr
+    env = sustain + (1.0 - sustain) * np.exp(-decay_per_s * t)
+    env *= np.minimum(t / attack_s, 1.0)
+    # After note-off, fall exponentially to ~0 (-60 dB) over the release, from where it stood.
+    after = t >= hold_s
+    env[after] *= np.exp(-6.9 * (t[after] - hold_s) / release_s)
+    return env
+
+
+# Bounded, and float32, because each entry holds a whole note (a held chord tone is ~0.5 MB).
+@functools.lru_cache(maxsize=128)
+def _tone(pitch: int, n_hold: int, part: str, sr: int) -> np.ndarray:
+    """The waveform of one note at full velocity (cached: block chords repeat voicings)."""
+    freq = 440.0 * 2 ** ((pitch - 69) / 12)
+    if part == "melody":
+        # Reedy: strong low harmonics, odd ones a little louder, a delayed 5 Hz vibrato.
+        release, harmonics = 0.12, (1.0, 0.55, 0.6, 0.3, 0.35, 0.15, 0.18, 0.08)
+        n = n_hold + int(release * sr)
+        t = np.arange(n) / sr
+        vibrato = 1.0 + 0.004 * np.minimum(t / 0.4, 1.0) * np.sin(2 * np.pi * 5.0 * t)
+        phase = 2 * np.pi * np.cumsum(freq * vibrato) / sr
+        env = _envelope(n, sr, n_hold / sr, 0.03, release, decay_per_s=8.0, sustain=0.75)
+        decays = (0.0,) * len(harmonics)
+    else:
+        # Piano-like: a fast attack, then every harmonic dies away, the high ones sooner.
+        release, harmonics = 0.3, (1.0, 0.45, 0.25, 0.12, 0.06, 0.03)
+        n = n_hold + int(release * sr)
+        t = np.arange(n) / sr
+        phase = 2 * np.pi * freq * t
+        env = _envelope(n, sr, n_hold / sr, 0.005, release, decay_per_s=1.5, sustain=0.0)
+        decays = tuple(1.2 * k for k in range(len(harmonics)))
+    wave_ = np.zeros(n)
+    for k, (amp, decay) in enumerate(zip(harmonics, decays, strict=True), start=1):
+        if k * freq >= sr / 2:  # above Nyquist it would alias into a wrong pitch
+            break
+        wave_ += amp * np.exp(-decay * t) * np.sin(k * phase)
+    wave_ = (wave_ * env / sum(harmonics)).astype(np.float32)
+    wave_.flags.writeable = False  # shared through the cache
+    return wave_
+
+
+def _synthesize(roll: _Roll, sample_rate: int) -> np.ndarray:
+    """Mix every note of `roll` into a mono float signal (unnormalised)."""
+    starts = roll.seconds(np.array([n.start_tick for n in roll.notes]))
+    ends = roll.seconds(np.array([n.end_tick for n in roll.notes]))
+    last_s = float(roll.seconds(np.array([roll.end_tick]))[0])
+    out = np.zeros(int(math.ceil((last_s + RELEASE_TAIL_S) * sample_rate)))
+    # A block chord sums several voices; scale them so the comping sits under the melody.
+    gains = {"melody": 1.0, "chords": 0.35}
+    for note, start_s, end_s in zip(roll.notes, starts, ends, strict=True):
+        i = int(round(start_s * sample_rate))
+        n_hold = max(1, int(round((end_s - start_s) * sample_rate)))
+        tone = _tone(note.pitch, n_hold, note.part, sample_rate)
+        tone = tone[: len(out) - i]
+        out[i : i + len(tone)] += gains[note.part] * (note.velocity / 127) * tone
+    return out
+
+
+def _write_wav16(path: Path, signal: np.ndarray, sample_rate: int) -> None:
+    """Normalise `signal` to PEAK_DBFS and write it as 16-bit mono PCM."""
+    peak = float(np.max(np.abs(signal))) if signal.size else 0.0
+    if peak > 0:
+        signal = signal * (10 ** (PEAK_DBFS / 20) / peak)
+    pcm = np.round(signal * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+
+
+def render_wav(
+    midi_path: str | os.PathLike,
+    wav_path: str | os.PathLike,
+    soundfont: str | os.PathLike | None = None,
+    sample_rate: int = 44100,
+    synth: str = "auto",
+) -> str:
+    """Render a MIDI file to a WAV file.
+
+    FluidSynth is used when it is on PATH and a soundfont is found (see `find_soundfont`); the
+    melody and chords tracks are given distinct GM programs first (tenor sax 66, piano 0). Else
+    the built-in synthesizer writes 16-bit mono audio normalised to -1 dBFS. Call `choose_synth`
+    for the one-line reason behind the choice (to print when "builtin" is returned).
+
+    Args:
+        midi_path: the MIDI file to play.
+        wav_path: the WAV file to write (atomically: never left half-written).
+        soundfont: a General MIDI .sf2 file to use instead of searching.
+        sample_rate: samples per second of the output.
+        synth: "auto", "fluidsynth" or "builtin" (see `choose_synth`).
+
+    Returns:
+        "fluidsynth:<soundfont path>" or "builtin".
+
+    Raises:
+        JazzgenError: unreadable MIDI, no notes, or a FluidSynth failure.
+    """
+    choice = choose_synth(soundfont, synth)
+    mid = _read_midi(midi_path)
+    roll = _roll(mid, midi_path)
+    with atomic_path(wav_path) as tmp:
+        if choice.soundfont is not None:
+            length_s = float(roll.seconds(np.array([roll.end_tick]))[0])
+            _render_fluidsynth(mid, tmp, choice.soundfont, sample_rate, length_s)
+        else:
+            _write_wav16(tmp, _synthesize(roll, sample_rate), sample_rate)
+    return choice.name
+
+
+# --------------------------------------------------------------------------------------------
+# Piano roll
+
+
+def _bar_starts(roll: _Roll, end_beat: float) -> list[float]:
+    """Bar starts in beats up to `end_beat`; each time signature starts a new bar."""
+    tpb = roll.ticks_per_beat
+    sigs = roll.time_signatures
+    starts: list[float] = []
+    for i, (tick, num, den) in enumerate(sigs):
+        seg_start = tick / tpb
+        seg_end = sigs[i + 1][0] / tpb if i + 1 < len(sigs) else end_beat
+        bar = num * 4.0 / den
+        n_bars = max(1, math.ceil((seg_end - seg_start) / bar - 1e-9))
+        starts.extend(seg_start + k * bar for k in range(n_bars))
+    return starts
+
+
+def _note_box(start: float, end: float, pitch: int) -> list[tuple[float, float]]:
+    """The corners of one note's rectangle on the piano roll (x in beats, y in pitch)."""
+    low, high = pitch - 0.42, pitch + 0.42
+    return [(start, low), (end, low), (end, high), (start, high)]
+
+
+def render_png(
+    midi_path: str | os.PathLike, png_path: str | os.PathLike, title: str | None = None
+) -> None:
+    """Draw a MIDI file as a piano roll (about 1600x600 px).
+
+    Melody and chord notes have distinct colours; bar lines follow the time signatures (4/4
+    when none); chord names from the marker events are written at each chord change; the x axis
+    is numbered in bars.
+
+    Args:
+        midi_path: the MIDI file to draw.
+        png_path: the PNG file to write (atomically).
+        title: the picture's title; the file name when None.
+
+    Raises:
+        JazzgenError: unreadable MIDI or no notes.
+    """
+    # Figure + the Agg canvas directly: no pyplot, so no global backend or figure state.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+    from matplotlib.transforms import blended_transform_factory
+
+    roll = _roll(_read_midi(midi_path), midi_path)
+    tpb = roll.ticks_per_beat
+    end_beat = max(roll.end_tick, max(n.end_tick for n in roll.notes)) / tpb
+    bars = _bar_starts(roll, end_beat)
+    right = max(end_beat, bars[-1] + 1e-9)
+
+    fig = Figure(figsize=(16, 6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    at_bottom_top = blended_transform_factory(ax.transData, ax.transAxes)  # x: beats, y: 0..1
+    colours = {"chords": "#4a90c2", "melody": "#d1495b"}
+    for part in ("chords", "melody"):  # melody last, so it is drawn on top
+        # One PolyCollection per part: a patch per note is ~100x slower on a long solo.
+        boxes = [
+            _note_box(n.start_tick / tpb, n.end_tick / tpb, n.pitch)
+            for n in roll.notes
+            if n.part == part
+        ]
+        alpha = 0.65 if part == "chords" else 0.95
+        ax.add_collection(PolyCollection(boxes, facecolors=colours[part], alpha=alpha))
+    pitches = [n.pitch for n in roll.notes]
+    low, high = min(pitches) - 2, max(pitches) + 7  # room at the top for chord names
+    ax.set_ylim(low, high)
+    ax.set_xlim(0, right)
+
+    # Bar lines, heavier every 4 bars (a phrase), and the x axis numbered in bars.
+    grey = ["0.55" if k % 4 == 0 else "0.85" for k in range(len(bars))]
+    ax.vlines(bars, 0, 1, transform=at_bottom_top, colors=grey, linewidth=0.8, zorder=0)
+    step = max(1, math.ceil(len(bars) / 40))  # at most ~40 labels, to stay readable
+    ax.set_xticks(bars[::step], [str(k + 1) for k in range(0, len(bars), step)])
+    ax.set_xlabel("bar")
+
+    # Pitch axis labelled at every C.
+    cs = [p for p in range(math.ceil(low), math.floor(high) + 1) if p % 12 == 0]
+    ax.set_yticks(cs, [f"C{p // 12 - 1}" for p in cs])
+    ax.set_ylabel("pitch")
+
+    # Chord names at each change, alternating between two rows so close changes do not collide.
+    previous = None
+    row = 0
+    for tick, text in roll.markers:
+        if text == previous:
+            continue
+        previous = text
+        y = 0.975 - 0.04 * row
+        ax.text(tick / tpb, y, text, transform=at_bottom_top, fontsize=8, va="top", clip_on=True)
+        row = 1 - row
+
+    present = [p for p in ("melody", "chords") if any(n.part == p for n in roll.notes)]
+    ax.legend(
+        handles=[Patch(color=colours[p], label=p) for p in present], loc="lower right", fontsize=8
+    )
+    ax.set_title(title if title is not None else Path(midi_path).name)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png")
