@@ -98,6 +98,7 @@ def test_bad_arguments_exit_2_with_one_line(args, words, tiny_run, monkeypatch):
 
 
 def test_help_does_not_import_tensorflow():
-    code = "import sys; from jazzgen.cli import main; sys.argv=['jazzgen','--help']\ntry: main()\nexcept SystemExit: pass\nprint('tensorflow' in sys.modules)"
+    code = ("import sys; from jazzgen.cli import main; sys.argv=['jazzgen','--help']\n"
+            "try: main()\nexcept SystemExit: pass\nprint('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")

@@ -199,7 +199,8 @@ def fit(
             epoch = state["epoch"] + 1
             t0 = time.perf_counter()
             order = np.random.default_rng([seed, epoch]).permutation(len(x_train))  # resumable
-            loss, acc = _run_chunks(train_chunk, x_train[order], y_train[order], batch_size, sys.stderr.isatty(), "train")
+            show = sys.stderr.isatty()
+            loss, acc = _run_chunks(train_chunk, x_train[order], y_train[order], batch_size, show, "train")
             val_loss, val_acc = _run_chunks(eval_chunk, x_val, y_val, batch_size, False, "val")
             seconds = time.perf_counter() - t0
             row = dict(epoch=epoch, loss=round(loss, 5), val_loss=round(val_loss, 5),
