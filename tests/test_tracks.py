@@ -123,7 +123,9 @@ def test_melody_is_made_monophonic(tmp_path):
         (64, 1.5, 2.5),
         (62, 2.5, 3.5),
     ]
-    assert score.chords == () and score.meta["chord_source"] == "none"
+    # a melody alone: one chord per bar is inferred from it (G, E, D: Em7)
+    assert score.meta["chord_source"] == "inferred from melody"
+    assert [(c.start_beat, c.duration_beats) for c in score.chords] == [(0.0, 4.0)]
 
 
 def test_make_monophonic_cuts_at_the_next_onset():

@@ -133,8 +133,21 @@ def read_corpus(path: str | Path) -> Corpus:
     return Corpus(path, info, vocab, ids, offsets, pieces)
 
 
-def split_pieces(n_pieces: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split piece indices into train and validation by piece (never by window)."""
+def split_pieces(n_pieces: int, val_fraction: float, seed: int,
+                 groups: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Split piece indices into train and validation by piece (never by window).
+
+    With `groups` (one label per piece, e.g. its source file), pieces sharing a label fall on
+    the same side: copies of one song in other keys never straddle the split. Without them the
+    split is exactly as before.
+    """
+    if groups is not None:
+        labels = sorted(set(groups))
+        g_train, g_val = split_pieces(len(labels), val_fraction, seed)
+        val_labels = {labels[i] for i in g_val}
+        val = np.array([i for i in range(n_pieces) if groups[i] in val_labels], dtype=np.int64)
+        train = np.array([i for i in range(n_pieces) if groups[i] not in val_labels], dtype=np.int64)
+        return train, val
     order = np.random.default_rng(seed).permutation(n_pieces)
     n_val = int(round(n_pieces * val_fraction)) if n_pieces > 1 else 0
     if val_fraction > 0 and n_pieces > 1:

@@ -6,7 +6,7 @@ chooser with the same random stream, so one seed gives the same sequence on eith
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -67,3 +67,67 @@ def sample_sequences(
         if done.all():
             break
     return [out[b, : length[b]].tolist() for b in range(batch_size)]
+
+
+Guide = Callable[[int, list[int]], "int | np.ndarray | None"]
+
+
+def sample_guided(
+    engine,
+    batch_size: int,
+    rng: np.random.Generator,
+    *,
+    start_id: int,
+    max_steps: int,
+    guide: Guide | Sequence[Guide],
+    temperature: float = 1.0,
+    top_k: int = 0,
+    primer: Sequence[int] = (),
+) -> list[list[int]]:
+    """Like `sample_sequences`, but a guide may force each step's id or restrict its choices.
+
+    Before every step, each live sequence b asks its guide `guide(b, history)`, where `history`
+    is what b holds so far (primer excluded). The answer is one of:
+
+    - an int: that id is taken without sampling (a forced token, e.g. a chord given by the user);
+    - a boolean mask (V,): the id is drawn among the True ids only;
+    - None: the sequence is finished (nothing more is added to it).
+
+    The random stream is the same as `sample_sequences`' (one `rng.random(B)` per step, forced
+    or not), so a seed gives one result on every engine.
+
+    Args:
+        engine: object with `initial_state(B)` and `step(ids (B,), state) -> (logits (B, V), state)`.
+        guide: one guide per sequence (a sequence of callables), or one callable for all.
+        start_id, max_steps, temperature, top_k, primer: as in `sample_sequences`.
+
+    Returns:
+        one list of ids per sequence (forced ids included; start and primer ids not).
+    """
+    guides = list(guide) if isinstance(guide, Sequence) else [guide] * batch_size
+    state = engine.initial_state(batch_size)
+    ids = np.full(batch_size, start_id, dtype=np.int64)
+    for p in primer:
+        _, state = engine.step(ids, state)
+        ids = np.full(batch_size, p, dtype=np.int64)
+    out: list[list[int]] = [[] for _ in range(batch_size)]
+    live = np.ones(batch_size, dtype=bool)
+    for _ in range(max_steps):
+        logits, state = engine.step(ids, state)  # (B, V)
+        masks = np.ones(np.shape(logits), dtype=bool)  # (B, V)
+        forced = np.full(batch_size, -1, dtype=np.int64)
+        for b in np.flatnonzero(live):
+            answer = guides[b](int(b), out[b])
+            if answer is None:
+                live[b] = False
+            elif isinstance(answer, (int, np.integer)):
+                forced[b] = answer
+            else:
+                masks[b] = answer
+        if not live.any():
+            break
+        drawn = choose(logits, rng, temperature=temperature, top_k=top_k or None, mask=masks)
+        ids = np.where(forced >= 0, forced, drawn)
+        for b in np.flatnonzero(live):
+            out[b].append(int(ids[b]))
+    return out

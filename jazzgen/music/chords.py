@@ -350,7 +350,9 @@ def parse_progression(text: str, beats_per_bar: float = 4.0) -> list[ChordSpan]:
 
 
 def recognize_chord(
-    weights: Mapping[int, float] | Sequence[float], bass_pc: int | None = None
+    weights: Mapping[int, float] | Sequence[float],
+    bass_pc: int | None = None,
+    templates: Sequence[str] | None = None,
 ) -> Chord | None:
     """Name the chord sounding from pitch-class weights (e.g. note durations in one beat).
 
@@ -361,6 +363,8 @@ def recognize_chord(
     Args:
         weights: {pitch class (any int, taken mod 12): weight} or 12 weights indexed by pc.
         bass_pc: pitch class of the lowest note, if known.
+        templates: the suffixes of `TEMPLATES` to consider (default all), e.g. the triads and
+            sevenths ("", "m", "7", "maj7", "m7", "m7b5", "dim7", "dim", "aug").
 
     Returns:
         The chord parsed from its canonical symbol ('Dm7', 'G7', 'F#m7b5'), or None when
@@ -376,6 +380,8 @@ def recognize_chord(
     heard = 0.1 * max(w)
     best, best_key = None, None
     for order, (suffix, template) in enumerate(TEMPLATES.items()):
+        if templates is not None and suffix not in templates:
+            continue
         for root in range(12):
             tones = [(root + i) % 12 for i in template]
             score = sum(w[t] for t in tones) / total - 0.2 * sum(w[t] < heard for t in tones)

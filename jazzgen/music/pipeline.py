@@ -66,8 +66,8 @@ def read_score(path: Path, melody_track: str = "", max_file_mb: float = 20.0, ma
 
         content = read_midi(path, max_notes=max_notes)
         choice: str | int | None = melody_track or None
-        if isinstance(choice, str) and choice.isdigit():
-            choice = int(choice)
+        if isinstance(choice, str) and choice.removeprefix("#").isdigit():  # "3" or "#3": an index
+            choice = int(choice.removeprefix("#"))
         return score_from_midi(content, path, melody_track=choice)
     if suffix in TABLE_SUFFIXES:
         from jazzgen.music.wjd import read_wjd

@@ -4,13 +4,15 @@ Works for jazzgen's own two-track files (a `melody` track, a `chords` track with
 markers) and for other people's band arrangements, where the melody has to be guessed: a named
 track wins, else the most monophonic, busiest, highest-sounding pitched track. Chords come from
 chord-symbol markers when the file has them, else from the pitch classes sounding in the other
-tracks, beat by beat. `score.meta` says which track and chord source were used and why.
+tracks, beat by beat, else (a melody alone) one triad or seventh per bar is inferred from the
+melody's own notes. `score.meta` says which track and chord source were used and why.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -25,6 +27,9 @@ MELODIC_HINTS = ("sax", "trumpet", "tpt", "clarinet", "flute", "trombone", "horn
 ACCOMPANIMENT_HINTS = ("bass", "chord", "comp", "piano", "pno", "keys", "guitar", "gtr", "pad",
                        "string", "organ", "rhythm", "harm", "accomp", "drum")  # fmt: skip
 MIN_MONOPHONY = 0.2  # below this share of lone onsets a track is chords, not a line
+# Chords inferred from a melody alone: plain triads and sevenths (a line rarely shows more).
+MELODY_CHORD_TEMPLATES = ("", "m", "7", "maj7", "m7", "m7b5", "dim7", "dim", "aug")
+SECTION_MARK_BEATS = 16.0  # bare-letter markers this far apart (on average) are section marks
 SOUNDING_BASS_BEATS = 0.25  # a note must sound this long in a beat to count as its bass
 
 
@@ -41,7 +46,7 @@ def score_from_midi(
 
     Returns:
         A score whose meta records "melody_track", "melody_reason", "chord_source"
-        ("markers", "notes:<track names>" or "none") and "bars".
+        ("markers", "notes:<track names>", "inferred from melody" or "none") and "bars".
 
     Raises:
         InputError: "no notes" when nothing sounds, "drums only" when only drum tracks have
@@ -62,11 +67,16 @@ def score_from_midi(
 
     time_signature = _time_signature(content)
     chords, chord_source = _chords_from_markers(content)
+    if _section_letters(chords):  # rehearsal marks "A", "B", "A" are not chords
+        chords, chord_source = (), "none"
     if not chords:
         others = [t for t in pitched if t.index != melody.index]
         chords = chords_from_notes(others)
         names = ",".join(t.name or str(t.index) for t in others)
         chord_source = f"notes:{names}" if chords else "none"
+    if not chords:  # a melody alone: guess the harmony from it, and say so
+        chords = chords_from_melody(notes, time_signature[0] * 4.0 / time_signature[1])
+        chord_source = "inferred from melody" if chords else "none"
     tempo_qpm, tempo_changes = _tempos(content)
     score = Score(
         notes=notes,
@@ -78,6 +88,7 @@ def score_from_midi(
     )
     score.meta.update(
         melody_track=melody.name or str(melody.index),
+        melody_index=melody.index,
         melody_reason=reason,
         chord_source=chord_source,
         bars=math.ceil(score.end_beat / score.beats_per_bar - 1e-9),
@@ -93,6 +104,8 @@ def make_monophonic(notes: Iterable[Note]) -> tuple[Note, ...]:
         if kept is None or note.pitch > kept.pitch:
             by_onset[note.start_beat] = note
     ordered = [by_onset[onset] for onset in sorted(by_onset)]
+    if not ordered:
+        return ()
     result = []
     for note, following in zip(ordered, ordered[1:] + [None], strict=True):
         if following is not None and note.end_beat > following.start_beat:
@@ -135,6 +148,36 @@ def chords_from_notes(tracks: list[MidiTrack]) -> tuple[ChordSpan, ...]:
     return tuple(spans)
 
 
+def chords_from_melody(notes: Iterable[Note], beats_per_bar: float) -> tuple[ChordSpan, ...]:
+    """Infer one plausible chord per bar from the melody alone (files with no harmony at all).
+
+    A bar's weights are how long each pitch class sounds in it; the chord is the best triad or
+    seventh (`MELODY_CHORD_TEMPLATES`) for them. A bar without notes keeps the chord before it;
+    equal neighbours merge into one span. It is a guess, and `score.meta["chord_source"]`
+    says so ("inferred from melody").
+    """
+    weights: dict[int, list[float]] = {}  # bar -> 12 weights
+    last_end = 0.0
+    for note in notes:
+        last_end = max(last_end, note.end_beat)
+        first, last = int(note.start_beat // beats_per_bar), int(note.end_beat // beats_per_bar)
+        for bar in range(first, last + 1):
+            start, end = bar * beats_per_bar, (bar + 1) * beats_per_bar
+            overlap = min(note.end_beat, end) - max(note.start_beat, start)
+            if overlap > 1e-9:
+                weights.setdefault(bar, [0.0] * 12)[note.pitch % 12] += overlap
+    spans: list[ChordSpan] = []
+    n_bars = math.ceil(last_end / beats_per_bar - 1e-9)
+    for bar in range(min(weights, default=0), n_bars):
+        chord = recognize_chord(weights[bar], templates=MELODY_CHORD_TEMPLATES) if bar in weights else None
+        start = bar * beats_per_bar
+        if spans and (chord is None or chord == spans[-1].chord):  # hold the chord on
+            spans[-1] = ChordSpan(spans[-1].chord, spans[-1].start_beat, start + beats_per_bar - spans[-1].start_beat)
+        elif chord is not None:
+            spans.append(ChordSpan(chord, start, beats_per_bar))
+    return tuple(spans)
+
+
 def _pick_melody(
     pitched: list[MidiTrack], choice: str | int | None, path: str | os.PathLike
 ) -> tuple[MidiTrack, str]:
@@ -143,7 +186,7 @@ def _pick_melody(
         for track in pitched:
             if choice == track.index or str(choice).strip().lower() == track.name.lower():
                 return track, "chosen by the user"
-        names = ", ".join(repr(t.name or t.index) for t in pitched)
+        names = ", ".join(f"#{t.index} {t.name!r}" for t in pitched)
         raise InputError(path, "no melody found", f"no pitched track {choice!r} among {names}")
     named = [t for t in pitched if any(word in t.name.lower() for word in MELODY_NAMES)]
     if named:
@@ -212,6 +255,18 @@ def _chords_from_markers(content: MidiContent) -> tuple[tuple[ChordSpan, ...], s
         for (beat, chord), stop in zip(best, bounds, strict=True)
     )
     return spans, "markers"
+
+
+def _section_letters(spans: tuple[ChordSpan, ...]) -> bool:
+    """Markers that are bare letters ("A", "B", "A") a long way apart are rehearsal marks.
+
+    A bare letter is also a major triad, but a chord track that holds only major triads for
+    `SECTION_MARK_BEATS` or more each on average is far less likely than a section-marker track.
+    """
+    if not spans or any(not re.fullmatch(r"[A-G]", s.chord.symbol.strip()) for s in spans):
+        return False
+    lengths = [s.duration_beats for s in spans[:-1]] or [spans[-1].duration_beats]  # the last is cut
+    return sum(lengths) / len(lengths) >= SECTION_MARK_BEATS
 
 
 def _time_signature(content: MidiContent) -> tuple[int, int]:

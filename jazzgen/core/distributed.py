@@ -1,0 +1,438 @@
+"""Training under tf.distribute: a model copy per replica, each global batch split among them.
+
+    train.strategy = "default"      one device, no copies (tf.distribute's default strategy)
+                     "mirrored"     every GPU of this machine, one process (no GPU: the logical
+                                    CPU devices made by `split_cpu`, else the one CPU)
+                     "multiworker"  one process per worker, on one host or many; each reads the
+                                    cluster and its own task from the TF_CONFIG environment variable
+
+`train.batch_size` is PER REPLICA: a step takes batch_size × replicas windows (the global batch).
+Each replica sums its masked cross-entropy and divides by the non-pad targets of the WHOLE global
+batch (an all-reduce), so the sum of the replicas' gradients is the gradient one device computes
+on that global batch. That sum is taken once, here; the optimizer then clips it by global norm and
+every replica applies the same update. Same data, seed and global batch as `core.training.fit`:
+the same weights, up to float rounding. (Dropout masks are drawn per replica, so with dropout the
+two agree in distribution only.)
+
+Data: each replica's slice of a global batch is cut here (`distribute_datasets_from_function`),
+not by tf.distribute's automatic sharding, so every worker takes the same number of steps even
+when the last global batch is short (a replica may then get an empty slice). Every worker reads
+the whole window stream and keeps its own replicas' slices.
+
+Checkpoints are `core.training`'s `checkpoint.npz`: plain numpy weights and optimizer variables,
+independent of the number of replicas, so a run resumes under any strategy. Under "multiworker"
+the chief (worker 0) writes RUN_DIR and worker k writes the same files into RUN_DIR.worker-k
+(`worker_run_dir`), which it resumes from.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jazzgen.core.corpus import make_windows
+from jazzgen.core.models import ModelConfig
+from jazzgen.core.shards import DEFAULT_SHUFFLE_BUFFER, has_shards, window_count, window_dataset
+from jazzgen.core.training import (
+    CHUNKS_PER_EPOCH,
+    TrainResult,
+    _progress,
+    load_checkpoint,
+    save_checkpoint,
+    write_history,
+)
+from jazzgen.core.vocab import BOS, EOS
+from jazzgen.errors import UsageError
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+# --- where this process stands in the cluster (TF_CONFIG, read without TensorFlow) ---------------
+
+
+def check_strategy(name: str) -> None:
+    """Raise UsageError unless `name` is one of STRATEGIES."""
+    if name not in STRATEGIES:
+        raise UsageError(f"unknown train.strategy {name!r} (known: {', '.join(STRATEGIES)})")
+
+
+def worker_task() -> tuple[str, int]:
+    """(task type, index) from TF_CONFIG; ("worker", 0) without one."""
+    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
+    return task.get("type", "worker"), int(task.get("index", 0))
+
+
+def is_chief(strategy: str) -> bool:
+    """True for the process that writes the run directory: always, except multi-worker tasks > 0."""
+    if strategy != "multiworker":
+        return True
+    kind, index = worker_task()
+    return kind == "chief" or (kind == "worker" and index == 0)
+
+
+def worker_run_dir(run_dir: str | Path, strategy: str) -> Path:
+    """RUN_DIR for the chief; RUN_DIR.worker-K for multi-worker task K (its copy to resume from).
+
+    Raises:
+        UsageError: `strategy` is not one of STRATEGIES (checked before anything is written).
+    """
+    check_strategy(strategy)
+    run_dir = Path(run_dir)
+    if is_chief(strategy):
+        return run_dir
+    kind, index = worker_task()
+    return run_dir.with_name(f"{run_dir.name}.{kind}-{index}")
+
+
+def split_cpu(n: int) -> None:
+    """Split the CPU into n logical devices, so "mirrored" has n replicas without a GPU.
+
+    Call before TensorFlow runs anything (tests and benchmarks; the replicas share the cores).
+    """
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+
+
+def make_strategy(name: str):
+    """The tf.distribute strategy called `name` (one of STRATEGIES)."""
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
+    if name == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise UsageError("strategy multiworker: set TF_CONFIG on every worker (docs/scaling.md)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    check_strategy(name)
+
+
+# --- windows, epoch by epoch ----------------------------------------------------------------------
+
+
+@dataclass
+class WindowSource:
+    """Training or validation windows: how many per epoch, and a tf.data stream of them."""
+
+    count: int  # windows per epoch
+    stream: Callable[[int, int], Any]  # (epoch, batch) -> tf.data.Dataset of (x, y) # (B, T) each
+
+
+def array_windows(x: np.ndarray, y: np.ndarray, seed: int | None) -> WindowSource:
+    """Windows held in memory. With a seed, each epoch is shuffled exactly as `core.training.fit`
+    shuffles it (so the runs are comparable batch for batch); None keeps the order."""
+
+    def stream(epoch: int, batch: int):
+        import tensorflow as tf
+
+        order = np.random.default_rng([seed, epoch]).permutation(len(x)) if seed is not None else slice(None)
+        return tf.data.Dataset.from_tensor_slices((x[order], y[order])).batch(batch)
+
+    return WindowSource(len(x), stream)
+
+
+def shard_windows(
+    corpus_dir: str | Path,
+    piece_indices,
+    seq_len: int,
+    stride: int,
+    seed: int | None,
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+) -> WindowSource:
+    """Windows streamed from the shards (`core.shards.window_dataset`); seed None: no shuffle."""
+
+    def stream(epoch: int, batch: int):
+        if seed is None:
+            return window_dataset(corpus_dir, piece_indices, seq_len, stride, batch, 0, shuffle_buffer=0)
+        epoch_seed = int(np.random.default_rng([seed, epoch]).integers(2**31))  # resumable
+        return window_dataset(corpus_dir, piece_indices, seq_len, stride, batch, epoch_seed, shuffle_buffer)
+
+    return WindowSource(window_count(corpus_dir, piece_indices, seq_len, stride), stream)
+
+
+def prepare(corpus, train_idx, val_idx, cfg) -> tuple[WindowSource, WindowSource, Callable]:
+    """The jazz train stage's windows and fit function when it streams shards or distributes.
+
+    Returns (train windows, validation windows, fit) where `fit` takes `core.training.fit`'s
+    arguments. A corpus with shards streams them; otherwise windows are cut in memory.
+    """
+    check_strategy(cfg.train.strategy)
+    d, seed = cfg.data, cfg.train.seed
+    if has_shards(corpus.path):
+        train = shard_windows(corpus.path, train_idx, d.seq_len, d.stride, seed)
+        val = shard_windows(corpus.path, val_idx, d.seq_len, d.seq_len, None)
+    else:
+        bos, eos = corpus.vocab.id(BOS), corpus.vocab.id(EOS)
+        train = array_windows(*make_windows(corpus, train_idx, d.seq_len, d.stride, bos, eos), seed)
+        val = array_windows(*make_windows(corpus, val_idx, d.seq_len, d.seq_len, bos, eos), None)
+    return train, val, functools.partial(fit_distributed, strategy=cfg.train.strategy)
+
+
+# --- the compiled steps ---------------------------------------------------------------------------
+
+
+def _replica_slices(ds, context, per_replica: int):
+    """Global batches -> this worker's replicas' slices of each, in replica order (may be empty)."""
+    import tensorflow as tf
+
+    local = context.num_replicas_in_sync // context.num_input_pipelines
+    mine = tf.range(context.input_pipeline_id * local, (context.input_pipeline_id + 1) * local, dtype=tf.int64)
+
+    def split(x, y):  # (G, T) -> `local` elements of (<= per_replica, T)
+        def cut(r):
+            return x[r * per_replica : (r + 1) * per_replica], y[r * per_replica : (r + 1) * per_replica]
+
+        return tf.data.Dataset.from_tensor_slices(mine).map(cut)
+
+    return ds.flat_map(split).prefetch(tf.data.AUTOTUNE)
+
+
+def _reduced_gradient_adam(learning_rate: float, clip_norm: float):
+    """Adam for gradients that are already summed across replicas.
+
+    Keras 3 clips each replica's own gradient and then sums (`_all_reduce_sum_gradients`), so a
+    global-norm clip would see partial norms. The train step sums first; this Adam clips that
+    sum, as one device would, and does not sum it again.
+    """
+    import keras
+
+    if not hasattr(keras.optimizers.Adam, "_all_reduce_sum_gradients"):
+        raise RuntimeError("this Keras aggregates gradients differently; core/distributed.py needs updating")
+
+    class ReducedGradientAdam(keras.optimizers.Adam):
+        def _all_reduce_sum_gradients(self, grads_and_vars):
+            return list(grads_and_vars)
+
+    return ReducedGradientAdam(learning_rate=learning_rate, global_clipnorm=clip_norm)
+
+
+def build_distributed_steps(strategy, model, optimizer):
+    """Compiled chunk functions (train, eval): (iterator, steps) -> summed loss, targets, hits."""
+    import tensorflow as tf
+
+    SUM = tf.distribute.ReduceOp.SUM
+    variables = model.trainable_variables
+
+    def masked_sums(logits, y):
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (b, T)
+        mask = tf.cast(tf.not_equal(y, 0), tf.float32)
+        hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
+        return tf.reduce_sum(ce * mask), tf.reduce_sum(mask), tf.reduce_sum(hits * mask)
+
+    def train_step(x, y):  # on each replica: x, y # (b, T), b = its slice of the global batch
+        context = tf.distribute.get_replica_context()
+        n_global = context.all_reduce(SUM, tf.reduce_sum(tf.cast(tf.not_equal(y, 0), tf.float32)))
+        with tf.GradientTape() as tape:
+            loss_sum, n, hits = masked_sums(model(x, training=True), y)
+            loss = loss_sum / tf.maximum(n_global, 1.0)  # this replica's share of the global mean
+        grads = context.all_reduce(SUM, tape.gradient(loss, variables))  # = one device's gradient
+        # Adam clips the sum by global norm (as one device would) and does not sum it again.
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss_sum, n, hits
+
+    def eval_step(x, y):
+        return masked_sums(model(x, training=False), y)
+
+    def chunk(step):
+        @tf.function(reduce_retracing=True)
+        def run(iterator, steps):
+            total, count, correct = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+            for _ in tf.range(steps):
+                t, n, c = strategy.run(step, args=next(iterator))
+                total += strategy.reduce(SUM, t, axis=None)
+                count += strategy.reduce(SUM, n, axis=None)
+                correct += strategy.reduce(SUM, c, axis=None)
+            return total, count, correct
+
+        return run
+
+    return chunk(train_step), chunk(eval_step)
+
+
+def _run_chunks(
+    strategy,
+    chunk_fn,
+    source: WindowSource,
+    epoch: int,
+    per_replica: int,
+    show_progress: bool,
+    label: str,
+):
+    import tensorflow as tf
+
+    global_batch = per_replica * strategy.num_replicas_in_sync
+    n_steps = math.ceil(source.count / global_batch)
+    if n_steps == 0:
+        return float("nan"), float("nan")
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: _replica_slices(source.stream(epoch, global_batch), context, per_replica)
+    )
+    iterator = iter(dataset)
+    bounds = np.linspace(0, n_steps, min(CHUNKS_PER_EPOCH, n_steps) + 1).astype(int)
+    total = count = correct = 0.0
+    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
+        t, n, c = chunk_fn(iterator, tf.constant(int(last - first)))
+        total, count, correct = total + float(t), count + float(n), correct + float(c)
+        if show_progress:
+            print(f"\r  {label} {_progress(int(last), n_steps)}", end="", file=sys.stderr, flush=True)
+    if show_progress:
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+    return total / max(count, 1.0), correct / max(count, 1.0)
+
+
+def _any_worker(strategy, flag: bool) -> bool:
+    """True on every worker when `flag` is true on any of them (an all-reduce)."""
+    import tensorflow as tf
+
+    @tf.function  # collectives run eagerly would warn of their overhead
+    def vote(value):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, args=(value,)), axis=None)
+
+    return float(vote(tf.constant(float(flag)))) > 0
+
+
+def _check_same_epoch(strategy, epoch: int) -> None:
+    """Every worker must resume at the same epoch, or their collectives would wait forever."""
+    import tensorflow as tf
+
+    @tf.function
+    def sums(value):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, args=(value,)), axis=None)
+
+    total, squares = (float(v) for v in sums(tf.constant([float(epoch), float(epoch) ** 2])))
+    if total * total != strategy.num_replicas_in_sync * squares:  # equal iff all epochs are equal
+        raise UsageError(
+            "workers resume from different epochs: copy the chief's run directory to "
+            "every worker's RUN_DIR.worker-K before --resume"
+        )
+
+
+# --- the loop -------------------------------------------------------------------------------------
+
+
+def fit_distributed(
+    model_config: ModelConfig,
+    vocab_size: int,
+    train: WindowSource,
+    val: WindowSource,
+    run_dir: Path,
+    *,
+    strategy: str = "mirrored",
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    clip_norm: float,
+    patience: int,
+    seed: int,
+    max_minutes: float = 0.0,
+    resume: bool = False,
+    on_best: Callable[[object], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """`core.training.fit` under a tf.distribute strategy, on streamed windows.
+
+    Args:
+        train, val: the windows (`array_windows`, `shard_windows`).
+        strategy: "default", "mirrored" or "multiworker" (module docstring).
+        batch_size: windows per replica; a step takes batch_size × replicas.
+        The others as in `core.training.fit`.
+    Returns:
+        TrainResult; run_dir holds checkpoint.npz and history.csv as after `fit`.
+    """
+    import keras
+    import tensorflow as tf
+
+    from jazzgen.core.models import build_models
+
+    dist = make_strategy(strategy)  # first: multi-worker collectives start before any other TF work
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+    with dist.scope():  # variables (model and optimizer) are mirrored on every replica
+        models = build_models(model_config, vocab_size)
+        model = models.train
+        optimizer = _reduced_gradient_adam(learning_rate, clip_norm)
+        optimizer.build(model.trainable_variables)
+    train_chunk, eval_chunk = build_distributed_steps(dist, model, optimizer)
+    replicas = dist.num_replicas_in_sync
+    log(f"strategy {strategy}: {replicas} replica(s), global batch {batch_size * replicas} ({batch_size} per replica)")
+
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / "checkpoint.npz"
+    state = {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    if resume and ckpt_path.is_file():
+        with dist.scope():
+            state = load_checkpoint(ckpt_path, model, optimizer)
+        log(f"resuming from epoch {state['epoch']} (best val loss {state['best_val_loss']})")
+    elif resume:
+        log("nothing to resume (no checkpoint.npz yet); starting from epoch 1")
+    if strategy == "multiworker":
+        _check_same_epoch(dist, state["epoch"])
+
+    start = time.perf_counter()
+    stopped = "epochs"
+    show = sys.stderr.isatty() and is_chief(strategy)
+    try:
+        while state["epoch"] < epochs:
+            epoch = state["epoch"] + 1
+            t0 = time.perf_counter()
+            loss, acc = _run_chunks(dist, train_chunk, train, epoch, batch_size, show, "train")
+            val_loss, val_acc = _run_chunks(dist, eval_chunk, val, epoch, batch_size, False, "val")
+            seconds = time.perf_counter() - t0
+            row = dict(
+                epoch=epoch,
+                loss=round(loss, 5),
+                val_loss=round(val_loss, 5),
+                accuracy=round(acc, 5),
+                val_accuracy=round(val_acc, 5),
+                seconds=round(seconds, 2),
+            )
+            watched = val_loss if not math.isnan(val_loss) else loss
+            best = state["best_val_loss"]
+            improved = best is None or watched < best - 1e-4
+            state["history"].append(row)
+            state["epoch"] = epoch
+            if improved:
+                state.update(best_val_loss=watched, best_epoch=epoch, bad_epochs=0)
+                if on_best:
+                    on_best(models)
+            else:
+                state["bad_epochs"] += 1
+            save_checkpoint(ckpt_path, model, optimizer, state)
+            write_history(run_dir / "history.csv", state["history"])
+            log(
+                f"epoch {epoch}/{epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  "
+                f"acc {acc:.3f}  val_acc {val_acc:.3f}  {seconds:.1f}s" + ("  *best" if improved else "")
+            )
+            if state["bad_epochs"] >= patience > 0:
+                stopped = "early stopping"
+                break
+            over = bool(max_minutes) and time.perf_counter() - start > max_minutes * 60
+            if _any_worker(dist, over) if strategy == "multiworker" else over:  # stop together
+                stopped = "time limit"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        log(f"interrupted: checkpoint of epoch {state['epoch']} kept; continue with --resume")
+    if state["history"]:
+        write_history(run_dir / "history.csv", state["history"])
+    return TrainResult(
+        state["epoch"],
+        state["best_epoch"],
+        state["best_val_loss"] or float("nan"),
+        stopped,
+        state["history"],
+    )

@@ -1,0 +1,477 @@
+"""The events grammar: absolute pitches and durations on a bar grid, with the chord changes inline.
+
+Where the values grammar names notes relative to the chord (and so cannot say which pitch was
+played), this one writes what was played, in the time order of a lead sheet:
+
+    TS:4/4  BAR CH:Dm7 P62 D1/2 P65 D1/2 POS1 P69 D1 POS2 CH:G7 R D1/2 POS5/2 P67 D3/2  BAR ...
+
+- ``TS:n/d`` once, first: the time signature.
+- ``BAR`` at every bar line (bar lines are every `beats_per_bar` quarter notes from beat 0).
+- ``POS<beats>`` the position in the bar, in quarter notes, of whatever follows (a chord change
+  or a note) when it does not sit on the bar line: ``POS1/2``, ``POS5/2``.
+- ``CH:<root><quality>`` at each chord change: the root and one of `QUALITIES` (tensions and slash
+  basses are dropped: ``G7(b9)`` -> ``CH:G7``, ``C/E`` -> ``CH:C``); ``CH:NC`` where no chord sounds.
+- a note is ``P<midi pitch>`` then ``D<quarter notes>``; a rest is ``R`` then ``D...``. Notes and
+  rests are laid end to end (rests fill every gap, split at bar lines), so the durations alone
+  give every onset; BAR and POS say it again, for the network.
+
+Order at one moment: BAR, POS, CH, then the note. Decoding is exact: a quantized score encodes
+and decodes to the same notes, and to the chord spans reduced to root and quality (up to the
+end of the last note). Because the tokens name pitches, a model learns keys: `transpose_tokens`
+writes a piece in another key, and preprocess stores all 12 (see `PreprocessConfig`).
+
+At generation the chords are not sampled: `EventsGuide` forces TS, BAR, POS and CH tokens from the
+given changes and lets the network choose only pitches/rests and durations (see
+`jazzgen.core.sampling.sample_guided`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import ClassVar
+
+import numpy as np
+
+from jazzgen.core.tokenizer import Tokenizer
+from jazzgen.music.chords import Chord, parse_chord
+from jazzgen.music.score import ChordSpan, Note, Score
+
+QUALITIES = ("", "m", "7", "maj7", "m7", "m7b5", "dim7", "dim", "aug", "6", "m6", "7sus4", "sus4")
+ROOT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+NO_CHORD_TOKEN = "CH:NC"
+KEYS = tuple(range(-5, 7))  # the 12 transpositions, in semitones (0 = as written)
+# Simpler qualities to fall back on when a typed chord's token never occurred in training.
+_FALLBACK = {"m7b5": "m7", "dim7": "dim", "dim": "m", "m6": "m", "m7": "m", "maj7": "",
+             "6": "", "7sus4": "7", "sus4": "", "aug": "", "7": "", "m": ""}
+_CHORD_TOKEN = re.compile(r"CH:([A-G][b#]?)(.*)")
+
+
+def chord_quality(chord: Chord) -> str:
+    """One of `QUALITIES` for a parsed chord, from its third, fifth, sixth and seventh."""
+    root = chord.root
+    steps = {(pc - root) % 12 for pc in chord.pitch_classes}
+    third = 4 if 4 in steps else 3 if 3 in steps else None
+    seventh = 11 if 11 in steps else 10 if 10 in steps else None
+    if third is None:  # suspended
+        return "7sus4" if seventh else "sus4"
+    if third == 3:
+        if seventh == 10:
+            return "m7b5" if 6 in steps and 7 not in steps else "m7"
+        if 6 in steps and 7 not in steps:
+            return "dim7" if 9 in steps else "dim"
+        return "m6" if 9 in steps else "m"  # m(maj7) counts as minor
+    if seventh == 10:
+        return "7"  # altered dominants too
+    if seventh == 11:
+        return "maj7"
+    if 8 in steps and 7 not in steps:
+        return "aug"
+    return "6" if 9 in steps else ""
+
+
+def chord_token(chord: Chord | None) -> str:
+    """'CH:Dm7', 'CH:Bb7', 'CH:F#m7b5'; 'CH:NC' for no chord."""
+    if chord is None or chord.root is None:
+        return NO_CHORD_TOKEN
+    return f"CH:{ROOT_NAMES[chord.root]}{chord_quality(chord)}"
+
+
+def token_chord(token: str) -> Chord | None:
+    """The chord a CH token names (None for CH:NC or anything else)."""
+    m = _CHORD_TOKEN.fullmatch(token)
+    return parse_chord(m.group(1) + m.group(2)) if m else None
+
+
+def transpose_tokens(tokens: Sequence[str], semitones: int) -> list[str] | None:
+    """The same piece `semitones` higher (lower if negative); None if a pitch leaves 0..127."""
+    out = []
+    for token in tokens:
+        if token.startswith("P") and token[1:].isdigit():
+            pitch = int(token[1:]) + semitones
+            if not 0 <= pitch <= 127:
+                return None
+            token = f"P{pitch}"
+        elif token.startswith("CH:") and token != NO_CHORD_TOKEN:
+            m = _CHORD_TOKEN.fullmatch(token)
+            root = parse_chord(m.group(1)).root
+            token = f"CH:{ROOT_NAMES[(root + semitones) % 12]}{m.group(2)}"
+        out.append(token)
+    return out
+
+
+def transpose_symbol(symbol: str, semitones: int) -> str:
+    """A chord symbol in another key, root and slash bass renamed ('Bb7/D', 2 -> 'C7/E')."""
+    def move(m: re.Match) -> str:
+        return ROOT_NAMES[(parse_chord(m.group(1)).root + semitones) % 12]
+
+    if parse_chord(symbol).root is None:
+        return symbol
+    head, slash, bass = symbol.partition("/")
+    head = re.sub(r"^([A-G][b#]?)", move, head)
+    bass = re.sub(r"^([A-G][b#]?)", move, bass)
+    return head + slash + bass
+
+
+def _fraction(text: str) -> Fraction | None:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class EventsTokenizer(Tokenizer):
+    """Melody + chords <-> events; settings round-trip through `config()`.
+
+    Attributes:
+        grid_per_beat: onsets snap to sixteenths and sixteenth triplets on this grid, exactly as
+            the values tokenizer does (the same `quantize_score`).
+        max_duration_beats: longer notes are cut (and followed by rests); longer rests split.
+        low_pitch, high_pitch: the pitches generation may choose (the corpus may hold more).
+    """
+
+    name: ClassVar[str] = "events"
+    grid_per_beat: int = 12
+    max_duration_beats: float = 4.0
+    low_pitch: int = 36
+    high_pitch: int = 96
+
+    def config(self) -> dict:
+        return {"name": self.name, **asdict(self)}
+
+    def quantize_score(self, score: Score) -> tuple[Score, dict]:
+        """Snap the melody to the grid (see `ValuesTokenizer.quantize_score`); returns the report too."""
+        from jazzgen.music.values import ValuesTokenizer
+
+        grid = ValuesTokenizer(grid_per_beat=self.grid_per_beat, max_duration_beats=self.max_duration_beats)
+        return grid.quantize_score(score)
+
+    def _beat(self, beats: float) -> Fraction:
+        return Fraction(round(beats * self.grid_per_beat), self.grid_per_beat)
+
+    def changes(self, chords: Sequence[ChordSpan], end: Fraction) -> list[tuple[Fraction, str]]:
+        """(time, CH token) at each change of chord token before `end`; NC where a gap starts."""
+        raw: dict[Fraction, str] = {}
+        for span, following in zip(chords, list(chords[1:]) + [None]):
+            raw[self._beat(span.start_beat)] = chord_token(span.chord)
+            stop = self._beat(span.end_beat)
+            if following is None or self._beat(following.start_beat) > stop:
+                raw.setdefault(stop, NO_CHORD_TOKEN)
+        out, current = [], NO_CHORD_TOKEN
+        for time in sorted(raw):
+            if time < end and raw[time] != current:
+                out.append((time, raw[time]))
+                current = raw[time]
+        return out
+
+    def structure(self, changes: list[tuple[Fraction, str]], bar: Fraction, end: Fraction,
+                  onsets: Sequence[Fraction] = ()) -> list[tuple[Fraction, int, str]]:
+        """BAR, POS and CH items as (time, order, token) before `end`, sorted.
+
+        POS is written where a chord change or one of `onsets` falls off the bar line.
+        """
+        items = [(k * bar, 0, "BAR") for k in range(math.ceil(end / bar))]
+        items += [(t, 2, token) for t, token in changes]
+        for t in sorted({t for t, _ in changes} | set(onsets)):
+            if t % bar and t < end:
+                items.append((t, 1, f"POS{t % bar}"))
+        return sorted(items)
+
+    def events(self, score: Score) -> list[tuple[Fraction, Fraction, int | None]]:
+        """(onset, duration, pitch or None for a rest) of a quantized score, end to end.
+
+        Rests fill every gap from beat 0, split at bar lines and at `max_duration_beats`.
+        """
+        bar = Fraction(score.time_signature[0] * 4, score.time_signature[1])
+        longest = self._beat(self.max_duration_beats)
+        out: list[tuple[Fraction, Fraction, int | None]] = []
+        time = Fraction(0)
+        for note in score.notes:
+            start = self._beat(note.start_beat)
+            while time < start:  # a rest, cut at the next bar line
+                step = min(start, (time // bar + 1) * bar, time + longest) - time
+                out.append((time, step, None))
+                time += step
+            length = self._beat(note.duration_beats)
+            out.append((start, length, note.pitch))
+            time = start + length
+        return out
+
+    def encode(self, score: Score) -> list[str]:
+        """A score -> its events (quantizing it first); see the module docstring."""
+        return self.tokens(self.quantize_score(score)[0])
+
+    def tokens(self, quantized: Score) -> list[str]:
+        """The events of a score whose notes are on the grid already (no quantization)."""
+        bar = Fraction(quantized.time_signature[0] * 4, quantized.time_signature[1])
+        events = self.events(quantized)
+        end = events[-1][0] + events[-1][1] if events else Fraction(0)
+        items = self.structure(self.changes(quantized.chords, end), bar, end, [e[0] for e in events])
+        items += [(onset, 3, ("R" if pitch is None else f"P{pitch}") + f" D{length}")
+                  for onset, length, pitch in events]
+        num, den = quantized.time_signature
+        return [f"TS:{num}/{den}"] + [t for _, _, text in sorted(items) for t in text.split(" ")]
+
+    def decode(self, tokens: Sequence[str], *, chords: Sequence[ChordSpan] | None = None,
+               time_signature: tuple[int, int] = (4, 4), tempo_qpm: float = 120.0,
+               **_context) -> Score:
+        """Events -> a score; other tokens (specials) are skipped.
+
+        Args:
+            tokens: events, as `encode` writes them or a model samples them.
+            chords: the changes to put in the score instead of those the CH tokens name (what
+                generation does: the typed changes keep their full symbols).
+            time_signature: used when the tokens hold no TS token.
+            tempo_qpm: copied into the score.
+
+        Returns:
+            The score: notes (velocity 90) from the P/R and D tokens, laid end to end from beat 0.
+        """
+        for token in tokens:
+            if token.startswith("TS:"):
+                num, _, den = token[3:].partition("/")
+                time_signature = (int(num), int(den))
+                break
+        bar = Fraction(time_signature[0] * 4, time_signature[1])
+        notes: list[Note] = []
+        changes: list[tuple[Fraction, str]] = []
+        time, bar_start, marker, pending = Fraction(0), Fraction(0), Fraction(0), None
+        bars_seen = 0
+        for token in tokens:
+            if token == "BAR":
+                bar_start = bars_seen * bar
+                marker, bars_seen = bar_start, bars_seen + 1
+            elif token.startswith("POS") and (p := _fraction(token[3:])) is not None:
+                marker = bar_start + p
+            elif token.startswith("CH:"):
+                changes.append((marker, token))
+            elif token == "R" or (token.startswith("P") and token[1:].isdigit()):
+                pending = None if token == "R" else int(token[1:])
+                pending = -1 if pending is None else pending
+            elif token.startswith("D") and pending is not None and (d := _fraction(token[1:])):
+                if pending >= 0:
+                    notes.append(Note(pending, float(time), float(d)))
+                time += d
+                marker, pending = time, None
+        if chords is None:
+            spans = []
+            for (start, token), following in zip(changes, changes[1:] + [(time, "")]):
+                chord = token_chord(token)
+                if chord is not None and following[0] > start:
+                    spans.append(ChordSpan(chord, float(start), float(following[0] - start)))
+            chords = spans
+        return Score(tuple(notes), tuple(chords), time_signature, tempo_qpm)
+
+
+# ---- generation: the forced-token guide ------------------------------------------------------
+
+class EventsGuide:
+    """Plays the given changes into a sampled sequence: structure forced, notes sampled.
+
+    Called as `guide(b, history)` by `jazzgen.core.sampling.sample_guided` for one sequence:
+    returns the id to force (TS, BAR, POS, CH), a mask of the ids the network may choose from
+    (pitches and R when a note is due; durations after it), or None once `total` beats are
+    filled. Typed chords whose token never occurred in training fall back to a simpler quality
+    of the same root, else `<unk>`.
+    """
+
+    def __init__(self, tokenizer: EventsTokenizer, tokens: Sequence[str], spans: Sequence[ChordSpan],
+                 time_signature: tuple[int, int], total_beats: float,
+                 primer: Sequence[str] = ()):
+        self.t = tokenizer
+        self.index = {token: i for i, token in enumerate(tokens)}
+        self.unk = self.index.get("<unk>", 1)
+        self.bar = Fraction(time_signature[0] * 4, time_signature[1])
+        self.total = tokenizer._beat(total_beats)
+        self.changes = tokenizer.changes(spans, self.total)
+        self.items = tokenizer.structure(self.changes, self.bar, self.total)
+        pitch = np.zeros(len(tokens), bool)
+        self.durations: dict[int, Fraction] = {}
+        for i, token in enumerate(tokens):
+            if token == "R" or (token.startswith("P") and token[1:].isdigit()
+                                and tokenizer.low_pitch <= int(token[1:]) <= tokenizer.high_pitch):
+                pitch[i] = True
+            elif token.startswith("D") and (d := _fraction(token[1:])) and d > 0:
+                self.durations[i] = d
+        self.pitch_mask = pitch  # the notes (in range) and the rest
+        self.note_mask = pitch.copy()
+        if "R" in self.index:
+            self.note_mask[self.index["R"]] = False
+        self.rest_next = True  # may the next event be a rest
+        g = tokenizer.grid_per_beat
+        self.onsets = {Fraction(k, g) for k in range(g) if (4 * k) % g == 0 or (6 * k) % g == 0}
+        self.rest_id = self.index.get("R")
+        self.time = Fraction(0)
+        self.next_item = 0  # items before this one are written
+        self.queue: list[int] = [self.id(f"TS:{time_signature[0]}/{time_signature[1]}")]
+        self.expect = "event"  # or "duration"
+        self.last_kind = ""  # "P" or "R": what the duration now due belongs to
+        self.seen = 0  # history entries taken in
+        self.forced_last = False  # the last answer forced a token (the network chose nothing)
+        if primer:
+            self._replay(primer)
+        self._plan()
+
+    def id(self, token: str) -> int:
+        """The id of a forced token; a CH token unknown to the vocabulary falls back."""
+        if token in self.index:
+            return self.index[token]
+        m = _CHORD_TOKEN.fullmatch(token)
+        quality = m.group(2) if m else None
+        while quality is not None and quality in _FALLBACK:
+            quality = _FALLBACK[quality]
+            if f"CH:{m.group(1)}{quality}" in self.index:
+                return self.index[f"CH:{m.group(1)}{quality}"]
+            if quality == "":
+                break
+        return self.unk
+
+    def _replay(self, primer: Sequence[str]) -> None:
+        """Take up the state after a primer encoded over the same changes (its tokens are fed)."""
+        self.time = events_end(primer)
+        self.queue = []  # the primer wrote TS and all the structure before its end
+        self.next_item = sum(1 for t, _, _ in self.items if t < self.time)
+
+    def _plan(self) -> None:
+        """Queue the structure due before the next event, which starts at `self.time`."""
+        due = []
+        while self.next_item < len(self.items) and self.items[self.next_item][0] <= self.time:
+            due.append(self.items[self.next_item])
+            self.next_item += 1
+        if self.time % self.bar and not any(t == self.time and order == 1 for t, order, _ in due):
+            due.append((self.time, 1, f"POS{self.time % self.bar}"))
+        self.queue += [self.id(token) for _, _, token in sorted(due)]
+
+    def __call__(self, b: int, history: list[int]) -> int | np.ndarray | None:
+        if len(history) > self.seen and not self.forced_last:  # the network chose history[-1]
+            chosen = history[-1]
+            if self.expect == "duration" and chosen in self.durations:
+                self.time += self.durations[chosen]
+                self.expect = "event"
+                # Encoding writes one rest per gap (cut only at bar lines and at the longest
+                # duration): a rest follows a rest only there.
+                self.rest_next = self.last_kind == "P" or not self.time % self.bar or (
+                    self.durations[chosen] >= self.t._beat(self.t.max_duration_beats))
+                if self.time < self.total:
+                    self._plan()
+            elif self.expect == "event" and self.pitch_mask[chosen]:
+                self.expect, self.last_kind = "duration", "R" if chosen == self.rest_id else "P"
+        self.seen = len(history)
+        if self.expect == "event" and self.time >= self.total:
+            return None
+        self.forced_last = bool(self.queue)
+        if self.queue:
+            return self.queue.pop(0)
+        if self.expect == "event":
+            return self.pitch_mask if self.rest_next or self.rest_id is None else self.note_mask
+        mask = np.zeros(len(self.pitch_mask), bool)
+        room = (self.time // self.bar + 1) * self.bar - self.time  # a rest stops at the bar line
+        for i, d in self.durations.items():
+            # the next onset lands where quantized onsets do (sixteenths and triplets)
+            mask[i] = (self.last_kind == "P" or d <= room) and (self.time + d) % 1 in self.onsets
+        if not mask.any():
+            mask[list(self.durations)] = True
+        return mask
+
+
+def sample_events(engine, vocab, tokenizer: EventsTokenizer, spans: Sequence[ChordSpan],
+                  time_signature: tuple[int, int], total_beats: float, count: int,
+                  rng: np.random.Generator, *, temperature: float = 1.0, top_k: int = 0,
+                  primer: Sequence[str] = ()) -> list[list[str]]:
+    """Sample `count` event sequences over the changes `spans` (the primer's tokens excluded).
+
+    The TS, BAR, POS and CH tokens are forced where the changes put them and never sampled; the
+    network picks pitches or rests, then durations (`EventsGuide`).
+    """
+    from jazzgen.core.sampling import sample_guided
+    from jazzgen.core.vocab import BOS
+
+    guides = [EventsGuide(tokenizer, vocab.tokens, spans, time_signature, total_beats, primer)
+              for _ in range(count)]
+    shortest = min(guides[0].durations.values(), default=Fraction(1, tokenizer.grid_per_beat))
+    bars = math.ceil(total_beats * time_signature[1] / (4 * time_signature[0]))
+    max_steps = int(3 * total_beats / shortest) + 2 * len(guides[0].changes) + bars + 8
+    ids = sample_guided(engine, count, rng, start_id=vocab.id(BOS), max_steps=max_steps,
+                        guide=guides, temperature=temperature, top_k=top_k,
+                        primer=vocab.encode(list(primer)))
+    return [vocab.decode(x) for x in ids]
+
+
+def events_end(tokens: Sequence[str]) -> Fraction:
+    """Where the notes and rests of `tokens` end, in quarter notes (the sum of their durations)."""
+    end, pending = Fraction(0), False
+    for token in tokens:
+        if token == "R" or (token.startswith("P") and token[1:].isdigit()):
+            pending = True
+        elif pending and token.startswith("D") and (d := _fraction(token[1:])):
+            end, pending = end + d, False
+    return end
+
+
+# ---- evaluation -------------------------------------------------------------------------------
+
+MINGUS_TEST_PERPLEXITY = {"pitch": 11.0, "duration": 4.1}
+
+
+def events_perplexities(run, corpus) -> dict:
+    """Held-out pitch and duration perplexity of an events model, to compare with MINGUS.
+
+    MINGUS (Madaghiele, Lisena & Troncy, ISMIR 2021) trains one network for pitch and one for
+    duration on Weimar Jazz Database solos in 4/4, split 70/10/20 by song, and reports test
+    perplexity 11.0 for pitch and 4.1 for duration. Here one network predicts every token; its
+    pitch perplexity is exp(mean NLL) over the pitch and rest targets with the softmax
+    renormalised over those tokens (the grammar says a note is due, as it does to MINGUS's pitch
+    network and to our sampler), and likewise over the duration targets. Structure tokens (TS, BAR,
+    POS, CH) are forced at generation and not scored. Only the held-out pieces in their own key
+    (transposition 0) are scored, so no song is counted twelve times.
+
+    Args:
+        run: an opened events run (`jazzgen.stages.rundir.open_run`).
+        corpus: the corpus it was trained on (`jazzgen.core.corpus.read_corpus`).
+
+    Returns:
+        {"pitch_perplexity", "duration_perplexity", "pitch_targets", "duration_targets",
+        "pieces", "mingus": MINGUS_TEST_PERPLEXITY}; perplexities None without held-out pieces.
+    """
+    from jazzgen.core.engine import NumpyEngine
+    from jazzgen.core.vocab import BOS, EOS
+
+    tokens = run.vocab.tokens
+    is_pitch = np.array([t == "R" or (t.startswith("P") and t[1:].isdigit()) for t in tokens])
+    is_duration = np.array([t.startswith("D") and _fraction(t[1:]) is not None for t in tokens])
+    val = [i for i in run.info.get("val_pieces", []) if corpus.pieces[i].get("transpose", 0) == 0]
+    result = {"pitch_perplexity": None, "duration_perplexity": None, "pitch_targets": 0,
+              "duration_targets": 0, "pieces": len(val), "mingus": MINGUS_TEST_PERPLEXITY}
+    if not val:
+        return result
+    bos, eos = run.vocab.id(BOS), run.vocab.id(EOS)
+    framed = sorted((np.concatenate([[bos], corpus.piece_ids(i), [eos]]).astype(np.int64) for i in val),
+                    key=len, reverse=True)
+    lengths = np.array([len(f) - 1 for f in framed])
+    engine = NumpyEngine.from_export(run.export_path)
+    state = engine.initial_state(len(framed))
+    sums = {"pitch": [0.0, 0], "duration": [0.0, 0]}
+    for t in range(int(lengths[0])):
+        live = int((lengths > t).sum())  # longest first: rows :live are still going
+        state = [s[:live] for s in state]
+        x = np.array([f[t] for f in framed[:live]])
+        y = np.array([f[t + 1] for f in framed[:live]])
+        logits, state = engine.step(x, state)
+        z = np.asarray(logits, np.float64)  # (live, V)
+        for name, members in (("pitch", is_pitch), ("duration", is_duration)):
+            rows = np.flatnonzero(members[y])
+            if rows.size:
+                zc = np.where(members, z[rows], -np.inf)
+                m = zc.max(axis=1)
+                log_norm = m + np.log(np.exp(zc - m[:, None]).sum(axis=1))
+                sums[name][0] += float((log_norm - zc[np.arange(rows.size), y[rows]]).sum())
+                sums[name][1] += int(rows.size)
+    for name, (total, count) in sums.items():
+        result[f"{name}_targets"] = count
+        result[f"{name}_perplexity"] = math.exp(total / count) if count else None
+    return result
