@@ -6,8 +6,14 @@ TensorFlow is imported only inside the commands that need it, so `jazzgen --help
 
 from __future__ import annotations
 
-import functools
 import os
+
+# Sampling multiplies (1, H) vectors by small matrices: OpenBLAS's thread pool costs far more
+# than it saves there (32 bars: 4.0 s with 2 threads vs 1.3 s with 1 on 2 loaded cores).
+# Set before numpy is first imported; TensorFlow's own thread pools are not affected.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import functools
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -52,20 +58,38 @@ def main() -> None:
 @main.command()
 @click.argument("sources", nargs=-1)
 @click.option("-o", "--output", help="Corpus directory to write.")
-@click.option("--melody-track", default=None, help="Name or index of the melody track (default: detect).")
+@click.option("--melody-track", default=None,
+              help="Name or #index (as -v lists them) of the melody track (default: detect).")
 @click.option("--workers", type=int, default=None, help="Processes reading files (0 = all cores).")
+@click.option("--shard-size", type=int, default=None, metavar="N",
+              help="Also write whole-piece shards of about N values; training streams them.")
+@click.option("--part", default=None, metavar="K/N",
+              help="Read only the K-th of N slices of the inputs (cluster task; see merge-corpora).")
+@click.option("--task", type=click.Choice(["jazz", "chars", "words", "classify", "tag", "dates"]),
+              default=None, help="What the files hold (default jazz); text: see docs/text.md.")
+@click.option("--tokenizer", default=None, help="Jazz: values (chord-relative, default) or events (pitches).")
+@click.option("-v", "--verbose", is_flag=True, help="One line per kept file: melody track taken and why.")
 @pipeline_option
 @set_option
 @reports_errors
-def preprocess(sources, output, melody_track, workers, pipeline, sets):
-    """Turn jazz files (MIDI, WJD tables) into a corpus of value sequences."""
+def preprocess(sources, output, melody_track, workers, shard_size, part, task, tokenizer, verbose,
+               pipeline, sets):
+    """Turn jazz files (MIDI, WJD tables) or text files into a corpus."""
     from jazzgen.config import load_config
     from jazzgen.stages.preprocess import preprocess as run_preprocess
 
-    cfg = load_config(pipeline, sets).preprocess
+    config = load_config(pipeline, sets)
     changes = {k: v for k, v in (("sources", tuple(sources) or None), ("output", output),
-                                 ("melody_track", melody_track), ("workers", workers)) if v is not None}
-    run_preprocess(replace(cfg, **changes), log=click.echo)
+                                 ("melody_track", melody_track), ("workers", workers),
+                                 ("shard_size", shard_size), ("part", part),
+                                 ("task", task), ("tokenizer", tokenizer)) if v is not None}
+    cfg = replace(config.preprocess, **changes)
+    if cfg.task != "jazz":
+        from jazzgen.text.preprocess import preprocess_text
+
+        preprocess_text(replace(config, preprocess=cfg), log=click.echo)
+        return
+    run_preprocess(cfg, log=click.echo, verbose=verbose)
 
 
 @main.command()
@@ -73,10 +97,12 @@ def preprocess(sources, output, melody_track, workers, pipeline, sets):
 @click.option("-o", "--output", "run_dir", help="Run directory to write.")
 @click.option("--epochs", type=int, default=None, help="Epochs (overrides train.epochs).")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last completed epoch.")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default=None,
+              help="tf.distribute strategy (train.strategy); batch size is then per replica.")
 @pipeline_option
 @set_option
 @reports_errors
-def train(corpus_dir, run_dir, epochs, resume, pipeline, sets):
+def train(corpus_dir, run_dir, epochs, resume, strategy, pipeline, sets):
     """Fit the shared-layer LSTM on a corpus directory."""
     from jazzgen.config import load_config
     from jazzgen.stages.train import train as run_train
@@ -84,6 +110,8 @@ def train(corpus_dir, run_dir, epochs, resume, pipeline, sets):
     cfg = load_config(pipeline, sets)
     if epochs is not None:
         cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
+    if strategy is not None:
+        cfg = replace(cfg, train=replace(cfg.train, strategy=strategy))
     if not run_dir:
         raise UsageError("train: give the run directory with -o")
     if resume:
@@ -95,7 +123,8 @@ def train(corpus_dir, run_dir, epochs, resume, pipeline, sets):
 
 @main.command()
 @click.argument("run_dir", required=False)
-@click.option("-o", "--output", default="solo.mid", show_default=True, help="MIDI file to write.")
+@click.option("-o", "--output", default=None,
+              help="MIDI file to write (default solo.mid); text runs: a text file (default stdout).")
 @click.option("--bars", type=int, default=None, help="Bars to generate (default 32, or the typed changes).")
 @click.option("--chords", default=None, help='Changes, e.g. "Dm7 G7 Cmaj7" or "Bb7 | Eb7 | Dm7 G7".')
 @click.option("--temperature", type=float, default=None, help="1.0 = as learned, < 1 = safer.")
@@ -103,19 +132,106 @@ def train(corpus_dir, run_dir, epochs, resume, pipeline, sets):
 @click.option("--seed", type=int, default=None, help="Same seed, same file.")
 @click.option("-n", "count", type=int, default=None, help="Number of solos (OUT-1.mid, OUT-2.mid ...).")
 @click.option("--backend", type=click.Choice(["numpy", "keras"]), default=None, help="Sampling engine.")
+@click.option("--primer", default=None,
+              help='Jazz: a MIDI/MusicXML file whose melody each solo starts with; text: the text '
+                   'each sample continues, e.g. "ROMEO:".')
+@click.option("--length", type=int, default=None, help="Text runs: most tokens per sample.")
+@click.option("--wav", is_flag=True, help="Also write audio beside each MIDI (FluidSynth, else built-in).")
+@click.option("--png", is_flag=True, help="Also write a piano-roll picture beside each MIDI.")
 @pipeline_option
 @set_option
 @reports_errors
-def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, backend, pipeline, sets):
-    """Play new solos over chord changes (no RUN_DIR: the bundled model)."""
+def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, backend, primer, length,
+             wav, png, pipeline, sets):
+    """Play new solos over chord changes (no RUN_DIR: the bundled model), or sample text."""
     from jazzgen.config import load_config
     from jazzgen.stages.generate import generate as run_generate
+    from jazzgen.text.inference import run_task
 
-    g = load_config(pipeline, sets).generate
+    config = load_config(pipeline, sets)
     changes = {k: v for k, v in (("bars", bars), ("temperature", temperature), ("top_k", top_k),
                                  ("seed", seed), ("count", count), ("backend", backend)) if v is not None}
-    run_generate(run_dir, Path(output), replace(g, **changes), chords_text=chords,
-                 bars_given=bars is not None, log=click.echo)
+    g = replace(config.generate, **changes)
+    if run_task(run_dir) not in (None, "jazz"):  # a text run: samples to stdout or -o FILE
+        from jazzgen.stages.rundir import open_run
+        from jazzgen.text.inference import generate_text
+
+        run = open_run(run_dir, warn=lambda m: click.echo(m, err=True))
+        primer = run.config.text.primer if primer is None else primer
+        generate_text(run, g, primer, length or run.config.text.length, output, echo=click.echo)
+        return
+    paths = run_generate(run_dir, Path(output or "solo.mid"), g, chords_text=chords,
+                         bars_given=bars is not None, log=click.echo, primer=primer)
+    _render_all(paths, wav, png)
+
+
+def _render_all(paths, wav: bool, png: bool) -> None:
+    """WAV and/or PNG beside each MIDI file, saying which synthesizer made the sound."""
+    if not (wav or png):
+        return
+    from jazzgen.music.render import choose_synth, render_png, render_wav
+
+    if wav:
+        choice = choose_synth()
+        if choice.name == "builtin":
+            click.echo(f"audio: built-in synthesizer ({choice.reason}; `make audio-deps` installs FluidSynth)")
+    for path in paths:
+        if wav:
+            render_wav(path, path.with_suffix(".wav"))
+            click.echo(f"wrote {path.with_suffix('.wav')}")
+        if png:
+            render_png(path, path.with_suffix(".png"), title=path.stem)
+            click.echo(f"wrote {path.with_suffix('.png')}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--wav/--no-wav", default=True, help="Write audio (default on).")
+@click.option("--png/--no-png", default=True, help="Write a piano roll (default on).")
+@reports_errors
+def render(files, wav, png):
+    """Write audio and a piano-roll picture beside existing MIDI files."""
+    paths = [Path(f) for f in files]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"{missing[0]}: no such file")
+    _render_all(paths, wav, png)
+
+
+@main.command()
+@click.argument("run_dir")
+@click.argument("files", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--sentence", default=None, help="Text language models: probability of this sentence.")
+@click.option("--samples", type=int, default=None, help="Pieces to generate for sample statistics.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of those samples.")
+@click.option("--corpus", "corpus_dir", default=None, help="The training corpus, if it moved.")
+@reports_errors
+def evaluate(run_dir, files, as_json, sentence, samples, seed, corpus_dir):
+    """Score a run on held-out data: loss (nats per value), perplexity, task metrics, baselines.
+
+    FILES (jazz runs): MIDI solos to judge instead of generated ones."""
+    from jazzgen.stages.evaluate import evaluate as run_evaluate
+
+    run_evaluate(run_dir, as_json=as_json, samples=samples, sentence=sentence, seed=seed,
+                 corpus_dir=corpus_dir, files=files, log=click.echo)
+
+
+@main.command()
+@click.argument("run_dir")
+@click.argument("texts", nargs=-1)
+@reports_errors
+def predict(run_dir, texts):
+    """Label text with a classify, tag or dates run (no TEXTS: one per line from stdin)."""
+    from jazzgen.stages.rundir import open_run
+    from jazzgen.text.inference import predict as run_predict
+
+    texts = list(texts) or [line for line in sys.stdin.read().splitlines() if line.strip()]
+    if not texts:
+        raise UsageError("predict: give some text (as arguments or on stdin)")
+    run = open_run(run_dir, warn=lambda m: click.echo(m, err=True))
+    for line in run_predict(run, texts):
+        click.echo(line)
 
 
 @main.command("import-wjd")
@@ -130,6 +246,19 @@ def import_wjd(src, output):
         raise UsageError(f"{src}: no such folder (want the WJD folder holding melody/ and beats/)")
     report = run_import(Path(src), Path(output))
     click.echo(f"wrote {report.get('written')} MIDI files to {output}; skipped {report.get('skipped')}")
+
+
+@main.command("merge-corpora")
+@click.argument("parts", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Corpus directory to write.")
+@click.option("--shard-size", type=int, default=0, show_default=True, metavar="N",
+              help="Also write whole-piece shards of about N values.")
+@reports_errors
+def merge_corpora(parts, output, shard_size):
+    """Join the partial corpora of `preprocess --part K/N` into the corpus one machine writes."""
+    from jazzgen.stages.merge import merge_corpora as run_merge
+
+    run_merge(parts, output, shard_size, log=click.echo)
 
 
 @main.command("run")
@@ -148,6 +277,11 @@ def run_pipeline(pipeline, sets, resume):
     name = Path(pipeline).stem
     corpus_dir = cfg.preprocess.output or f"corpora/{name}"
     run_dir = Path("runs") / name
+    if cfg.preprocess.task != "jazz":  # a text recipe: samples (if any) to runs/NAME/samples.txt
+        from jazzgen.text.pipeline import run_text_pipeline
+
+        run_text_pipeline(cfg, corpus_dir, run_dir, resume, log=click.echo)
+        return
     run_preprocess(replace(cfg.preprocess, output=corpus_dir), log=click.echo)
     run_train(corpus_dir, run_dir, cfg, resume=resume or (run_dir / "run.json").is_file(), log=click.echo)
     run_generate(run_dir, run_dir / "samples" / "solo.mid", cfg.generate, log=click.echo)

@@ -29,13 +29,19 @@ class PreprocessConfig:
     sources: tuple[str, ...] = ()  # files or folders, read recursively
     output: str = ""  # corpus directory
     task: str = "jazz"  # jazz | chars | words | classify | tag | dates
-    tokenizer: str = "values"  # values (course grammar) for jazz
+    tokenizer: str = "values"  # jazz: values (chord-relative course grammar) | events (pitches)
+    all_keys: bool = True  # events: also store every piece in the other 11 keys (pieces carry
+    #                        "transpose"; training splits by song). Values are key-free: no effect
     window: int = 2  # values: semitones the interval window is widened each way
     melody_track: str = ""  # name or index of the melody track; "" = detect
     max_file_mb: float = 20.0  # larger files are skipped as "too long"
     max_notes: int = 200_000  # files with more notes are skipped as "too long"
     file_timeout_s: float = 60.0  # per-file parse time limit
     workers: int = 1  # processes reading files in parallel
+    shard_size: int = 0  # also write whole-piece shards of about this many values, streamed by
+    #                      training through tf.data (0 = none; ids.npy is written either way)
+    part: str = ""  # "K/N": read only the K-th of N slices of the inputs (one cluster task);
+    #                 `jazzgen merge-corpora` joins the N partial corpora ("" = all inputs)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,9 @@ class TrainConfig:
     patience: int = 5  # early stopping: epochs without a better validation loss
     seed: int = 0  # weights init and shuffling
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    strategy: str = "default"  # default (one device) | mirrored (all GPUs of this machine) |
+    #                            multiworker (TF_CONFIG); batch_size is then PER REPLICA: a step
+    #                            takes batch_size x replicas windows (docs/scaling.md)
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,36 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class TextConfig:
+    """Settings of the text tasks (chars, words, classify, tag, dates); the jazz task ignores them."""
+
+    unit: str = "line"  # chars/words: a piece is a "line" (its end is <eos>) or a "block" of
+    #                     lines between blank lines (newlines inside it are tokens)
+    lowercase: bool = False  # fold case before tokenizing (dinosaur names, sentiment, dates)
+    min_count: int = 1  # words seen fewer times than this in training become <unk>
+    unknown: str = "unk"  # classify/tag: a word not in the vocabulary becomes "unk" (<unk>) or
+    #                       "shape" (<unk:Xx>, <unk:d>, <unk:@> ... by its spelling)
+    label_names: tuple[str, ...] = ()  # classify: "raw=name" renames, e.g. ["0=negative", ...]
+    split: str = "random"  # classify/tag/dates: "random", or "files" (a source whose name holds
+    #                        "test" is the test set; the others are split into train/validation)
+    test_fraction: float = 0.1  # classify/tag/dates: share of pieces kept for `evaluate` only
+    backend: str = "keras"  # chars/words training: "keras" or "numpy" (the course's reference
+    #                         RNN: one layer, one-hot input, numpy BPTT, clipping, Adam)
+    ngram_order: int = 3  # evaluate: order of the Kneser-Ney n-gram baseline
+    length: int = 300  # generate: most tokens per sample (a sample also ends at <eos>)
+    primer: str = ""  # generate: text every sample starts with and continues
+    dates: int = 20000  # dates: distinct (input, ISO date) pairs generated from data.seed
+    attention: bool = True  # dates: the decoder attends over the encoder outputs
+
+
+@dataclass(frozen=True)
 class Config:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    text: TextConfig = field(default_factory=TextConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

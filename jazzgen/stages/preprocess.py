@@ -21,10 +21,12 @@ from pathlib import Path
 from jazzgen.config import PreprocessConfig
 from jazzgen.core.corpus import write_corpus
 from jazzgen.core.files import atomic_open
+from jazzgen.core.shards import write_shards
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import InputError, JazzgenError, UsageError
+from jazzgen.stages.merge import select_part
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: pieces carry melody_reason (and repeats, pickup_beats)
 
 
 class _Timeout(Exception):
@@ -36,10 +38,13 @@ def _alarm(signum, frame):
 
 
 def _tokenizer(cfg: PreprocessConfig):
+    from jazzgen.music.events import EventsTokenizer
     from jazzgen.music.values import ValuesTokenizer
 
+    if cfg.tokenizer == "events":
+        return EventsTokenizer()
     if cfg.tokenizer != "values":
-        raise UsageError(f"unknown tokenizer {cfg.tokenizer!r} for jazz (known: values)")
+        raise UsageError(f"unknown tokenizer {cfg.tokenizer!r} for jazz (known: values, events)")
     return ValuesTokenizer(window=cfg.window)
 
 
@@ -81,17 +86,24 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
         "bars": int(-(-quantized.end_beat // beats_per_bar)),
         "notes": len(quantized.notes),
         "melody_track": meta.get("melody_track", ""),
+        "melody_reason": meta.get("melody_reason", ""),
         "chord_source": meta.get("chord_source", ""),
+        **{k: meta[k] for k in ("melody_index", "repeats", "pickup_beats") if k in meta},
         "timing": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()},
     }
-    return {"status": "kept", "tokens": tokens, "piece": piece}
+    result = {"status": "kept", "tokens": tokens, "piece": piece}
+    if tokenizer.name == "events" and cfg.all_keys:  # the other 11 keys, as extra pieces
+        from jazzgen.music.events import KEYS, transpose_tokens
+
+        result["keys"] = {k: moved for k in KEYS if k and (moved := transpose_tokens(tokens, k))}
+    return result
 
 
 def _cache_key(path: Path, cfg: PreprocessConfig) -> str:
     h = hashlib.sha256()
     h.update(CACHE_VERSION.encode())
     h.update(json.dumps(_tokenizer(cfg).config(), sort_keys=True).encode())
-    h.update(f"{cfg.melody_track}|{cfg.max_notes}|{cfg.max_file_mb}".encode())
+    h.update(f"{cfg.melody_track}|{cfg.max_notes}|{cfg.max_file_mb}|{cfg.all_keys}".encode())
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -117,14 +129,53 @@ def _process_cached(args: tuple[Path, PreprocessConfig, Path]) -> tuple[dict, bo
     return result, False
 
 
+def transposed_piece(piece: dict, semitones: int) -> dict:
+    """A corpus piece's record for its copy `semitones` higher (chords renamed, "transpose" set)."""
+    from jazzgen.music.events import transpose_symbol
+
+    chords = [[transpose_symbol(symbol, semitones), start, length] for symbol, start, length in piece["chords"]]
+    return {**piece, "chords": chords, "first_pitch": piece["first_pitch"] + semitones, "transpose": semitones}
+
+
+def summary_lines(pieces: list[dict]) -> list[str]:
+    """What was taken from the kept files: melody tracks, chord sources, repeats, timing moves."""
+    if not pieces:
+        return []
+    lines = []
+    tracks = Counter(p.get("melody_track", "") for p in pieces)
+    if len(tracks) > 1 or "" not in tracks:
+        lines.append("melody tracks: " + ", ".join(f"{name!r} {n}" for name, n in tracks.most_common(6))
+                     + (f", {len(tracks) - 6} other names" if len(tracks) > 6 else ""))
+    sources = Counter("other tracks' notes" if p.get("chord_source", "").startswith("notes:")
+                      else p.get("chord_source") or "none" for p in pieces)
+    lines.append("chords from: " + ", ".join(f"{k} {v}" for k, v in sources.most_common()))
+    repeats = Counter(p["repeats"].split(":")[0] for p in pieces if "repeats" in p)
+    if repeats.get("expanded") or repeats.get("not expanded"):
+        lines.append(f"repeats: {repeats.get('expanded', 0)} expanded, "
+                     f"{repeats.get('not expanded', 0)} malformed (read once through)")
+    timings = [p["timing"] for p in pieces if "timing" in p]
+    notes = sum(t.get("notes", 0) for t in timings)
+    if notes:
+        mean = sum(t.get("mean_abs_shift_beats", 0.0) * t.get("notes", 0) for t in timings) / notes
+        worst = max(t.get("max_shift_beats", 0.0) for t in timings)
+        dropped = sum(t.get("notes_dropped", 0) for t in timings)
+        lines.append(f"timing moved: mean {mean:.3f} beats, max {worst:.3f} beats"
+                     + (f"; {dropped} notes dropped (same grid onset)" if dropped else ""))
+    return lines
+
+
 def _progress_line(done: int, total: int, kept: int, skipped: int) -> str:
     width = 30
     filled = int(width * done / max(total, 1))
     return f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files, {kept} kept, {skipped} skipped"
 
 
-def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print) -> dict:
-    """Run the stage; returns a summary dict. Raises JazzgenError when no file is usable."""
+def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbose: bool = False) -> dict:
+    """Run the stage; returns a summary dict. Raises JazzgenError when no file is usable.
+
+    With `verbose`, one line per kept file says which melody track was taken and why, and where
+    its chords came from; otherwise a summary of the tracks and chord sources is printed.
+    """
     from jazzgen.music.pipeline import find_inputs
 
     if not cfg.sources:
@@ -139,6 +190,8 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print) -> dic
         raise UsageError(f"{out}: exists and is not a directory")
     t0 = time.perf_counter()
     inputs, ignored = find_inputs(list(cfg.sources))
+    if cfg.part:  # one task of a cluster run (stages/merge.py)
+        inputs, ignored = select_part(inputs, ignored, cfg.part)
     cache_dir = out / "cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(p, cfg, cache_dir) for p in inputs]
@@ -174,16 +227,26 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print) -> dic
             piece = {"source": str(path), **result["piece"]}
             token_lists.append(result["tokens"])
             pieces.append(piece)
+            for k, moved in sorted(result.get("keys", {}).items(), key=lambda kv: int(kv[0])):
+                token_lists.append(moved)
+                pieces.append(transposed_piece(piece, int(k)))
             kept_rows.append({"file": str(path), "melody_track": piece["melody_track"],
+                              "melody_reason": piece.get("melody_reason", ""),
                               "chord_source": piece["chord_source"], "bars": piece["bars"],
                               "notes": piece["notes"], "values": len(result["tokens"])})
         else:
             skipped_rows.append({"file": str(path), "reason": result["reason"], "detail": result.get("detail", "")})
     for row in skipped_rows:
         log(f"skipped {row['file']}: {row['reason']}" + (f" ({row['detail']})" if row["detail"] else ""))
+    originals = [p for p in pieces if not p.get("transpose")]  # one per kept file
+    if verbose:
+        for piece in originals:
+            index = f" (#{piece['melody_index']})" if "melody_index" in piece else ""
+            log(f"kept {piece['source']}: melody track {piece['melody_track']!r}{index}: "
+                f"{piece.get('melody_reason') or 'the only one'}; chords from {piece['chord_source']}")
     reasons = Counter(r["reason"] for r in skipped_rows)
     n_read = len(inputs) + len(ignored)
-    if not pieces:
+    if not pieces and not cfg.part:  # a part may be empty; the merge checks the whole
         raise JazzgenError(
             f"no usable music among {n_read} files in {', '.join(cfg.sources)}"
             + (f" (skipped: {', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))})" if reasons else "")
@@ -192,12 +255,20 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print) -> dic
     manifest = {"kept": kept_rows, "skipped": skipped_rows,
                 "skipped_by_reason": dict(sorted(reasons.items()))}
     tokenizer_config = _tokenizer(cfg).config()
-    info = write_corpus(out, "jazz", tokenizer_config, vocab, token_lists, pieces, manifest)
+    info = write_corpus(out, "jazz", tokenizer_config, vocab, token_lists, pieces, manifest,
+                        extra={"part": cfg.part} if cfg.part else None)
+    write_shards(out, cfg.shard_size)  # 0: none (and any old ones removed)
     cached = sum(1 for _, hit in results if hit)
     seconds = time.perf_counter() - t0
     by_reason = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
-    log(f"read {n_read} files: {len(pieces)} kept, {len(skipped_rows)} skipped"
+    log(f"read {n_read} files: {len(originals)} kept, {len(skipped_rows)} skipped"
         + (f" ({by_reason})" if by_reason else "") + f"; {cached} from cache")
-    log(f"{info['tokens']} values, vocabulary {len(vocab)}, {seconds:.1f} s -> {out}")
-    return {"read": n_read, "kept": len(pieces), "skipped": len(skipped_rows), "by_reason": dict(reasons),
-            "tokens": info["tokens"], "vocab_size": len(vocab), "seconds": seconds, "cached": cached}
+    for line in summary_lines(originals):
+        log(line)
+    if len(pieces) > len(originals):
+        log(f"all 12 keys: {len(pieces)} pieces ({len(originals)} as written, the rest transposed)")
+    unit = "values" if tokenizer_config["name"] == "values" else f"{tokenizer_config['name']} tokens"
+    log(f"{info['tokens']} {unit}, vocabulary {len(vocab)}, {seconds:.1f} s -> {out}")
+    return {"read": n_read, "kept": len(originals), "pieces": len(pieces), "skipped": len(skipped_rows),
+            "by_reason": dict(reasons), "tokens": info["tokens"], "vocab_size": len(vocab), "seconds": seconds,
+            "cached": cached}

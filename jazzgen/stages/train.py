@@ -8,7 +8,9 @@ from pathlib import Path
 
 from jazzgen.config import Config
 from jazzgen.core.corpus import make_windows, read_corpus, split_pieces
+from jazzgen.core.distributed import prepare, worker_run_dir
 from jazzgen.core.files import atomic_open, read_json, write_json
+from jazzgen.core.shards import has_shards
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import UsageError
 from jazzgen.stages.rundir import RUN_FORMAT, library_versions
@@ -18,8 +20,9 @@ MAX_CHANGES = 64  # corpus pieces whose changes the run keeps for default genera
 
 def _check_config(cfg: Config) -> None:
     t, d = cfg.train, cfg.data
-    for name, value in (("train.epochs", t.epochs), ("train.batch_size", t.batch_size), ("data.seq_len", d.seq_len),
-                        ("data.stride", d.stride), ("model.units", cfg.model.units), ("model.layers", cfg.model.layers)):
+    for name, value in (("train.epochs", t.epochs), ("train.batch_size", t.batch_size),
+                        ("data.seq_len", d.seq_len), ("data.stride", d.stride),
+                        ("model.units", cfg.model.units), ("model.layers", cfg.model.layers)):
         if value <= 0:
             raise UsageError(f"{name} must be > 0 (got {value})")
     if not 0 <= d.val_fraction < 1:
@@ -36,9 +39,14 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
     from jazzgen.core.models import export_weights, save_export
     from jazzgen.core.training import fit
 
-    _check_config(cfg)
     corpus = read_corpus(corpus_dir)
-    run_dir = Path(run_dir)
+    if corpus.task != "jazz":  # text: language models train below; the other tasks in jazzgen.text
+        from jazzgen.text.train import needs_text_loop, train_text
+
+        if needs_text_loop(corpus.task, cfg):
+            return train_text(corpus, run_dir, cfg, resume=resume, log=log)
+    _check_config(cfg)
+    run_dir = worker_run_dir(run_dir, cfg.train.strategy)  # multi-worker task K>0: RUN_DIR.worker-K
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"{run_dir}: exists and is not a directory")
     existing = run_dir / "run.json"
@@ -56,12 +64,20 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
             raise UsageError(f"{run_dir}: model settings differ from the saved run; cannot resume")
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    train_idx, val_idx = split_pieces(len(corpus), cfg.data.val_fraction, cfg.data.seed)
+    # A corpus holding each song in 12 keys is split by song, so no key of a held-out song trains.
+    songs = ([p["source"] for p in corpus.pieces]
+             if any("transpose" in p for p in corpus.pieces) else None)
+    train_idx, val_idx = split_pieces(len(corpus), cfg.data.val_fraction, cfg.data.seed, groups=songs)
     bos, eos = corpus.vocab.id(BOS), corpus.vocab.id(EOS)
-    train_xy = make_windows(corpus, train_idx, cfg.data.seq_len, cfg.data.stride, bos, eos)
-    val_xy = make_windows(corpus, val_idx, cfg.data.seq_len, cfg.data.seq_len, bos, eos)
+    if cfg.train.strategy == "default" and not has_shards(corpus.path):
+        train_xy = make_windows(corpus, train_idx, cfg.data.seq_len, cfg.data.stride, bos, eos)
+        val_xy = make_windows(corpus, val_idx, cfg.data.seq_len, cfg.data.seq_len, bos, eos)
+        n_windows = train_xy[0].shape[0]
+    else:  # windows streamed from shards and/or tf.distribute: see core/distributed.py
+        train_xy, val_xy, fit = prepare(corpus, train_idx, val_idx, cfg)
+        n_windows = train_xy.count
     log(f"corpus {corpus.path}: {len(corpus)} pieces ({len(train_idx)} train, {len(val_idx)} validation), "
-        f"{train_xy[0].shape[0]} training windows of {cfg.data.seq_len} values, vocabulary {len(corpus.vocab)}")
+        f"{n_windows} training windows of {cfg.data.seq_len} values, vocabulary {len(corpus.vocab)}")
 
     write_json(run_dir / "config.json", cfg.to_dict())
     with atomic_open(run_dir / "vocab.json", "w", encoding="utf-8") as f:
@@ -77,7 +93,8 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
         # Validation pieces first: default generation plays over changes the model did not train on.
         order = [int(i) for i in val_idx] + [int(i) for i in train_idx]
         changes = [{k: corpus.pieces[i][k] for k in ("source", "chords", "time_signature", "tempo_qpm")}
-                   for i in order if corpus.pieces[i]["chords"]][:MAX_CHANGES]
+                   for i in order if corpus.pieces[i]["chords"] and not corpus.pieces[i].get("transpose")
+                   ][:MAX_CHANGES]
         write_json(run_dir / "changes.json", changes)
 
     def on_best(models) -> None:
