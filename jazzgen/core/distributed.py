@@ -47,8 +47,12 @@ from jazzgen.core.training import (
     CHUNKS_PER_EPOCH,
     TrainResult,
     _progress,
+    epoch_line,
     load_checkpoint,
+    new_loop_state,
+    record_epoch,
     save_checkpoint,
+    stop_reason,
     write_history,
 )
 from jazzgen.core.vocab import BOS, EOS
@@ -372,7 +376,7 @@ def fit_distributed(
 
     run_dir = Path(run_dir)
     ckpt_path = run_dir / "checkpoint.npz"
-    state = {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state = new_loop_state()
     if resume and ckpt_path.is_file():
         with dist.scope():
             state = load_checkpoint(ckpt_path, model, optimizer)
@@ -400,24 +404,13 @@ def fit_distributed(
                 val_accuracy=round(val_acc, 5),
                 seconds=round(seconds, 2),
             )
-            watched = val_loss if not math.isnan(val_loss) else loss
-            best = state["best_val_loss"]
-            improved = best is None or watched < best - 1e-4
-            state["history"].append(row)
-            state["epoch"] = epoch
-            if improved:
-                state.update(best_val_loss=watched, best_epoch=epoch, bad_epochs=0)
-                if on_best:
-                    on_best(models)
-            else:
-                state["bad_epochs"] += 1
+            improved = record_epoch(state, row)
+            if improved and on_best:
+                on_best(models)
             save_checkpoint(ckpt_path, model, optimizer, state)
             write_history(run_dir / "history.csv", state["history"])
-            log(
-                f"epoch {epoch}/{epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  "
-                f"acc {acc:.3f}  val_acc {val_acc:.3f}  {seconds:.1f}s" + ("  *best" if improved else "")
-            )
-            if state["bad_epochs"] >= patience > 0:
+            log(epoch_line(row, epochs, improved))
+            if stop_reason(state, patience, 0.0, 0.0):  # early stopping; the time limit is agreed below
                 stopped = "early stopping"
                 break
             over = bool(max_minutes) and time.perf_counter() - start > max_minutes * 60

@@ -120,6 +120,44 @@ def _run_chunks(chunk_fn, X, Y, batch_size: int, show_progress: bool, label: str
     return total / max(count, 1.0), correct / max(count, 1.0)
 
 
+def new_loop_state() -> dict:
+    """The loop state a checkpoint carries: epochs done, best loss, early-stopping count, history."""
+    return {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
+
+
+def record_epoch(state: dict, row: dict) -> bool:
+    """Add one epoch's history row to the loop state; returns whether it is the best so far.
+
+    The validation loss is watched (the training loss when there is no validation split).
+    """
+    watched = row["val_loss"] if not math.isnan(row["val_loss"]) else row["loss"]
+    best = state["best_val_loss"]
+    improved = best is None or watched < best - 1e-4
+    state["history"].append(row)
+    state["epoch"] = row["epoch"]
+    if improved:
+        state.update(best_val_loss=watched, best_epoch=row["epoch"], bad_epochs=0)
+    else:
+        state["bad_epochs"] += 1
+    return improved
+
+
+def stop_reason(state: dict, patience: int, elapsed_s: float, max_minutes: float) -> str | None:
+    """"early stopping" or "time limit" when the loop should end after this epoch, else None."""
+    if state["bad_epochs"] >= patience > 0:
+        return "early stopping"
+    if max_minutes and elapsed_s > max_minutes * 60:
+        return "time limit"
+    return None
+
+
+def epoch_line(row: dict, epochs: int, improved: bool, suffix: str = "") -> str:
+    """The one line printed per epoch."""
+    acc = f"  acc {row['accuracy']:.3f}" if isinstance(row.get("accuracy"), float) else ""
+    return (f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  val_loss {row['val_loss']:.4f}{acc}  "
+            f"val_acc {row['val_accuracy']:.3f}  {row['seconds']:.1f}s{suffix}" + ("  *best" if improved else ""))
+
+
 def save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
     """Weights, optimizer variables and loop state in one atomically written .npz."""
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
@@ -183,7 +221,7 @@ def fit(
     train_chunk, eval_chunk = build_step_functions(model, optimizer, batch_size)
 
     ckpt_path = run_dir / "checkpoint.npz"
-    state = {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state = new_loop_state()
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, model, optimizer)
         log(f"resuming from epoch {state['epoch']} (best val loss {state['best_val_loss']})")
@@ -205,26 +243,15 @@ def fit(
             seconds = time.perf_counter() - t0
             row = dict(epoch=epoch, loss=round(loss, 5), val_loss=round(val_loss, 5),
                        accuracy=round(acc, 5), val_accuracy=round(val_acc, 5), seconds=round(seconds, 2))
-            watched = val_loss if not math.isnan(val_loss) else loss
-            best = state["best_val_loss"]
-            improved = best is None or watched < best - 1e-4
-            state["history"].append(row)
-            state["epoch"] = epoch
-            if improved:
-                state.update(best_val_loss=watched, best_epoch=epoch, bad_epochs=0)
-                if on_best:
-                    on_best(models)
-            else:
-                state["bad_epochs"] += 1
+            improved = record_epoch(state, row)
+            if improved and on_best:
+                on_best(models)
             save_checkpoint(ckpt_path, model, optimizer, state)
             write_history(run_dir / "history.csv", state["history"])
-            log(f"epoch {epoch}/{epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  "
-                f"acc {acc:.3f}  val_acc {val_acc:.3f}  {seconds:.1f}s" + ("  *best" if improved else ""))
-            if state["bad_epochs"] >= patience > 0:
-                stopped = "early stopping"
-                break
-            if max_minutes and time.perf_counter() - start > max_minutes * 60:
-                stopped = "time limit"
+            log(epoch_line(row, epochs, improved))
+            reason = stop_reason(state, patience, time.perf_counter() - start, max_minutes)
+            if reason:
+                stopped = reason
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
