@@ -61,6 +61,7 @@ class TrainConfig:
     patience: int = 5  # early stopping: epochs without a better validation loss
     seed: int = 0  # weights init and shuffling
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    checkpoint_every_s: float = 10.0  # write checkpoint + history at most this often (0 = every epoch)
     strategy: str = "default"  # default (one device) | mirrored (all GPUs of this machine) |
     #                            multiworker (TF_CONFIG); batch_size is then PER REPLICA: a step
     #                            takes batch_size x replicas windows (docs/scaling.md)

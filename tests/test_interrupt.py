@@ -15,7 +15,8 @@ from jazzgen.core.vocab import Vocab
 
 pytestmark = pytest.mark.slow
 SETTINGS = ["--set", "model.units=16", "--set", "model.embedding_dim=8", "--set", "data.seq_len=16",
-            "--set", "data.stride=4", "--set", "train.batch_size=8", "--set", "train.patience=0"]
+            "--set", "data.stride=4", "--set", "train.batch_size=8", "--set", "train.patience=0",
+            "--set", "train.checkpoint_every_s=0"]
 
 
 @pytest.fixture(scope="module")

@@ -191,6 +191,7 @@ def fit(
     patience: int,
     seed: int,
     max_minutes: float = 0.0,
+    checkpoint_every_s: float = 0.0,
     resume: bool = False,
     on_best: Callable[[object], None] | None = None,
     log: Callable[[str], None] = print,
@@ -203,6 +204,9 @@ def fit(
         train_xy, val_xy: (x, y) int32 windows # (N, T) each.
         on_best: called with the Models whenever validation loss improves (export hook).
         resume: continue from run_dir/checkpoint.npz (weights, optimizer, epoch, history).
+        checkpoint_every_s: write checkpoint.npz and history.csv at most this often (0 = every
+            epoch), and always after the last epoch. Epochs of milliseconds otherwise spend as
+            long writing as training; an interruption resumes from the last write.
         num_outputs: classes of a "classify"/"tag" head (target id 0 is padding, masked).
         build: returns the models instead of `build_models` (e.g. an encoder-decoder); its
             `.train` maps the x windows to logits for y, like any head.
@@ -231,6 +235,8 @@ def fit(
     x_train, y_train = train_xy
     x_val, y_val = val_xy
     start = time.perf_counter()
+    last_write = -math.inf
+    saved_epoch = state["epoch"]
     stopped = "epochs"
     try:
         while state["epoch"] < epochs:
@@ -246,17 +252,21 @@ def fit(
             improved = record_epoch(state, row)
             if improved and on_best:
                 on_best(models)
-            save_checkpoint(ckpt_path, model, optimizer, state)
-            write_history(run_dir / "history.csv", state["history"])
-            log(epoch_line(row, epochs, improved))
             reason = stop_reason(state, patience, time.perf_counter() - start, max_minutes)
+            if reason or epoch == epochs or time.perf_counter() - last_write >= checkpoint_every_s:
+                save_checkpoint(ckpt_path, model, optimizer, state)
+                write_history(run_dir / "history.csv", state["history"])
+                last_write, saved_epoch = time.perf_counter(), epoch
+            log(epoch_line(row, epochs, improved))
             if reason:
                 stopped = reason
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
-        log(f"interrupted: checkpoint of epoch {state['epoch']} kept; continue with --resume")
-    if state["history"]:  # also after a resume with nothing left to do: history matches the checkpoint
-        write_history(run_dir / "history.csv", state["history"])
+        log(f"interrupted: checkpoint of epoch {saved_epoch} kept; continue with --resume")
+        state["epoch"] = saved_epoch
+    else:
+        if state["history"]:  # also after a resume with nothing left to do: history matches the checkpoint
+            write_history(run_dir / "history.csv", state["history"])
     return TrainResult(state["epoch"], state["best_epoch"], state["best_val_loss"] or float("nan"),
                        stopped, state["history"])

@@ -103,7 +103,8 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
     t = cfg.train
     result = fit(cfg.model, len(corpus.vocab), train_xy, val_xy, run_dir, epochs=t.epochs,
                  batch_size=t.batch_size, learning_rate=t.learning_rate, clip_norm=t.clip_norm,
-                 patience=t.patience, seed=t.seed, max_minutes=t.max_minutes, resume=resume,
+                 patience=t.patience, seed=t.seed, max_minutes=t.max_minutes,
+                 checkpoint_every_s=t.checkpoint_every_s, resume=resume,
                  on_best=on_best, log=log)
     info = read_json(run_dir / "run.json")
     info.update(epochs_done=result.epochs_done, best_epoch=result.best_epoch,
