@@ -28,7 +28,14 @@ from jazzgen.core.numpy_train import (
     output_forward,
     softmax_cross_entropy,
 )
-from jazzgen.core.training import TrainResult, write_history
+from jazzgen.core.training import (
+    TrainResult,
+    epoch_line,
+    new_loop_state,
+    record_epoch,
+    stop_reason,
+    write_history,
+)
 
 
 def params_to_keras(cell: str, p: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -97,7 +104,7 @@ def fit_numpy(model_config: ModelConfig, vocab_size: int, train_xy, val_xy, run_
     if cell == "lstm":
         params["bf"] += 1.0                                               # remember by default
     adam = Adam(lr=learning_rate)
-    state = {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state = new_loop_state()
     ckpt = run_dir / "checkpoint.npz"
     if resume and ckpt.is_file():
         with np.load(ckpt) as data:
@@ -131,21 +138,15 @@ def fit_numpy(model_config: ModelConfig, vocab_size: int, train_xy, val_xy, run_
                                         vocab_size, False)
                 val_total, val_hits, val_count = (val_total + loss * n, val_hits + acc * n,
                                                   val_count + n)
-            loss = total / max(count, 1.0)
             val_loss = val_total / val_count if val_count else float("nan")
-            watched = loss if math.isnan(val_loss) else val_loss
-            row = dict(epoch=epoch, loss=round(loss, 5), val_loss=round(val_loss, 5),
-                       accuracy="", val_accuracy=round(val_hits / max(val_count, 1.0), 5),
+            row = dict(epoch=epoch, loss=round(total / max(count, 1.0), 5),
+                       val_loss=round(val_loss, 5), accuracy="",
+                       val_accuracy=round(val_hits / max(val_count, 1.0), 5),
                        seconds=round(time.perf_counter() - t0, 2))
-            improved = state["best_val_loss"] is None or watched < state["best_val_loss"] - 1e-4
-            state["history"].append(row)
-            state["epoch"] = epoch
+            improved = record_epoch(state, row)
             if improved:
-                state.update(best_val_loss=watched, best_epoch=epoch, bad_epochs=0)
                 save_export(run_dir / "export.npz", export_cfg, vocab_size,
                             export_numpy_params(cell, params))
-            else:
-                state["bad_epochs"] += 1
             arrays = {f"p/{k}": v for k, v in params.items()}
             arrays.update({f"m/{k}": v for k, v in adam.m.items()})
             arrays.update({f"v/{k}": v for k, v in adam.v.items()})
@@ -153,13 +154,10 @@ def fit_numpy(model_config: ModelConfig, vocab_size: int, train_xy, val_xy, run_
             with atomic_path(ckpt) as tmp, open(tmp, "wb") as f:
                 np.savez(f, **arrays)
             write_history(run_dir / "history.csv", state["history"])
-            log(f"epoch {epoch}/{epochs}  loss {loss:.4f}  val_loss {val_loss:.4f}  "
-                f"{row['seconds']:.1f}s (numpy)" + ("  *best" if improved else ""))
-            if state["bad_epochs"] >= patience > 0:
-                stopped = "early stopping"
-                break
-            if max_minutes and time.perf_counter() - start > max_minutes * 60:
-                stopped = "time limit"
+            log(epoch_line(row, epochs, improved, " (numpy)"))
+            reason = stop_reason(state, patience, time.perf_counter() - start, max_minutes)
+            if reason:
+                stopped = reason
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
