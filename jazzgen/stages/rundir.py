@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import platform
 import sys
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -79,3 +80,20 @@ def open_run(path: str | Path | None, warn=lambda msg: print(msg, file=sys.stder
     if changed:
         warn(f"warning: {path} was trained with other library versions: {', '.join(changed)}")
     return Run(path, config, vocab, task, info)
+
+
+def finish_run(run_dir: Path, result, log) -> None:
+    """Record how training ended in run.json, draw curves.png, and say so in one line."""
+    from jazzgen.core.files import write_json
+
+    info = read_json(run_dir / "run.json")
+    info.update(epochs_done=result.epochs_done, best_epoch=result.best_epoch,
+                best_val_loss=result.best_val_loss, stopped_because=result.stopped_because,
+                finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    write_json(run_dir / "run.json", info)
+    from jazzgen.core.curves import plot_history
+
+    plot_history(run_dir / "history.csv", run_dir / "curves.png")
+    log(f"{result.stopped_because}: {result.epochs_done} epochs, best val loss "
+        f"{result.best_val_loss:.4f} at epoch {result.best_epoch} -> {run_dir}")
+

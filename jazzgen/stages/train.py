@@ -13,7 +13,7 @@ from jazzgen.core.files import atomic_open, read_json, write_json
 from jazzgen.core.shards import has_shards
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import UsageError
-from jazzgen.stages.rundir import RUN_FORMAT, library_versions
+from jazzgen.stages.rundir import RUN_FORMAT, finish_run, library_versions
 
 MAX_CHANGES = 64  # corpus pieces whose changes the run keeps for default generation
 
@@ -106,17 +106,5 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
                  patience=t.patience, seed=t.seed, max_minutes=t.max_minutes,
                  checkpoint_every_s=t.checkpoint_every_s, resume=resume,
                  on_best=on_best, log=log)
-    info = read_json(run_dir / "run.json")
-    info.update(epochs_done=result.epochs_done, best_epoch=result.best_epoch,
-                best_val_loss=result.best_val_loss, stopped_because=result.stopped_because,
-                finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    write_json(run_dir / "run.json", info)
-    try:
-        from jazzgen.core.curves import plot_history
-
-        plot_history(run_dir / "history.csv", run_dir / "curves.png")
-    except ImportError:
-        pass
-    log(f"{result.stopped_because}: {result.epochs_done} epochs, best val loss {result.best_val_loss:.4f} "
-        f"at epoch {result.best_epoch} -> {run_dir}")
+    finish_run(run_dir, result, log)
     return result

@@ -27,7 +27,7 @@ from jazzgen.core.corpus import Corpus, make_windows, split_pieces
 from jazzgen.core.files import atomic_open, read_json, write_json
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import UsageError
-from jazzgen.stages.rundir import RUN_FORMAT, library_versions
+from jazzgen.stages.rundir import RUN_FORMAT, finish_run, library_versions
 
 HEADS = {"classify": "classify", "tag": "tag"}
 
@@ -94,22 +94,6 @@ def _write_run_files(corpus: Corpus, run_dir: Path, cfg: Config, splits: dict[st
         **{f"{name}_pieces": [int(i) for i in idx] for name, idx in splits.items()},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })
-
-
-def _finish(run_dir: Path, result, log) -> None:
-    info = read_json(run_dir / "run.json")
-    info.update(epochs_done=result.epochs_done, best_epoch=result.best_epoch,
-                best_val_loss=result.best_val_loss, stopped_because=result.stopped_because,
-                finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    write_json(run_dir / "run.json", info)
-    try:
-        from jazzgen.core.curves import plot_history
-
-        plot_history(run_dir / "history.csv", run_dir / "curves.png")
-    except ImportError:
-        pass
-    log(f"{result.stopped_because}: {result.epochs_done} epochs, best val loss "
-        f"{result.best_val_loss:.4f} at epoch {result.best_epoch} -> {run_dir}")
 
 
 def label_windows(corpus: Corpus, indices: list[int], task: str, labels: list[str],
@@ -183,7 +167,7 @@ def train_text(corpus: Corpus, run_dir: str | Path, cfg: Config, resume: bool = 
             f"{len(train_xy[0])} windows of {cfg.data.seq_len}, vocabulary {len(v)}; numpy "
             f"{cfg.model.cell} of {cfg.model.units} units, one-hot input")
         result = fit_numpy(cfg.model, len(v), train_xy, val_xy, run_dir, **common)
-        _finish(run_dir, result, log)
+        finish_run(run_dir, result, log)
         return result
 
     splits = piece_splits(corpus)
@@ -225,5 +209,5 @@ def train_text(corpus: Corpus, run_dir: str | Path, cfg: Config, resume: bool = 
         f"validation / {len(splits['test'])} test pieces, vocabulary {len(v)}; {shape}")
     result = fit(cfg.model, len(v), arrays["train"], arrays["val"], run_dir,
                  on_best=on_best, num_outputs=num_outputs, build=build, **common)
-    _finish(run_dir, result, log)
+    finish_run(run_dir, result, log)
     return result
