@@ -133,23 +133,54 @@ def choose(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    z = np.asarray(logits, np.float32) / np.float32(temperature)          # (B, V)
+    # One float32 copy, then everything in place: this runs at every step of batched sampling.
+    z = np.array(logits, np.float32)                                      # (B, V)
+    if temperature != 1.0:
+        z /= np.float32(temperature)
     if mask is not None:
-        mask = np.broadcast_to(np.asarray(mask, bool), z.shape)
-        if not mask.any(axis=1).all():
+        mask = np.asarray(mask, bool)
+        # A (V,) mask is checked in O(V), not per row.
+        if not (mask.any() if mask.ndim == 1 else mask.any(axis=1).all()):
             raise ValueError("mask allows no id for some sequence")
-        z = np.where(mask, z, -np.inf)
+        np.copyto(z, -np.inf, where=~np.broadcast_to(mask, z.shape))
     if top_k is not None:
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         kth = np.sort(z, axis=1)[:, -min(top_k, z.shape[1])][:, None]     # k-th largest per row
         z = np.where(z >= kth, z, -np.inf)
-    p = np.exp(z - z.max(axis=1, keepdims=True))                          # unnormalised softmax
-    cdf = np.cumsum(p, axis=1)                                            # (B, V)
-    u = rng.random(len(z))[:, None] * cdf[:, -1:]                         # one draw per row
-    ids = (cdf <= u).sum(axis=1)                                          # first cdf > u
-    last_allowed = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0, axis=1)     # guards u ~ 1 rounding
-    return np.minimum(ids, last_allowed)
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z, out=z)                                                  # unnormalised softmax
+    ids = _inverse_cdf(p, rng.random(len(z)))                             # one draw per row
+    rows = np.arange(len(ids))
+    stuck = p[rows, ids] == 0                    # u ~ 1 rounding can land past the last allowed id
+    if stuck.any():
+        last_allowed = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0, axis=1)
+        ids = np.where(stuck, last_allowed, ids)
+    return ids
+
+
+_BLOCK = 64  # ids per block of the two-level inverse CDF
+
+
+def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """First id whose cumulative weight exceeds u * total, per row: p (B, V), u (B,) in [0, 1).
+
+    A full cumulative sum over (B, V) is the slowest step of batched sampling, so this finds
+    the block of 64 ids first (block sums, then a short cumulative sum), then the id inside it.
+    """
+    B, V = p.shape
+    n_blocks = -(-V // _BLOCK)
+    blocks = np.zeros((B, n_blocks * _BLOCK), p.dtype)
+    blocks[:, :V] = p
+    blocks = blocks.reshape(B, n_blocks, _BLOCK)                          # (B, nb, S)
+    block_cdf = np.cumsum(blocks.sum(axis=2), axis=1)                     # (B, nb)
+    target = u * block_cdf[:, -1]                                         # (B,)
+    block = np.minimum((block_cdf <= target[:, None]).sum(axis=1), n_blocks - 1)
+    rows = np.arange(B)
+    before = np.where(block > 0, block_cdf[rows, block - 1], 0.0)         # weight of earlier blocks
+    inner_cdf = np.cumsum(blocks[rows, block], axis=1)                    # (B, S)
+    inner = np.minimum((inner_cdf <= (target - before)[:, None]).sum(axis=1), _BLOCK - 1)
+    return np.minimum(block * _BLOCK + inner, V - 1)
 
 
 def sample_batch(engine: Engine, start_ids: np.ndarray, steps: int, rng: np.random.Generator,
