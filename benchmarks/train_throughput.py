@@ -69,6 +69,7 @@ def time_jazzgen(a: argparse.Namespace) -> dict:
     import keras  # noqa: F401  (imported before the clock starts)
     import tensorflow as tf  # noqa: F401
 
+    from jazzgen.config import TrainConfig
     from jazzgen.core import training
     from jazzgen.core.models import ModelConfig, build_models
 
@@ -89,7 +90,9 @@ def time_jazzgen(a: argparse.Namespace) -> dict:
             start = now()
             training.fit(cfg, a.vocab, (x, y), no_val, Path(run_dir), epochs=a.epochs,
                          batch_size=a.batch, learning_rate=a.lr, clip_norm=1.0, patience=0,
-                         seed=a.seed, log=log)
+                         seed=a.seed, log=log,
+                         # as `jazzgen train` runs it (TrainConfig's default)
+                         checkpoint_every_s=TrainConfig().checkpoint_every_s)
     else:
         start = now()
         keras.utils.set_random_seed(a.seed)
