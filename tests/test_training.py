@@ -55,3 +55,17 @@ def test_refuses_to_overwrite_or_resume_another_model(corpus_dir, tmp_path):
     other = dataclasses.replace(_config(1), model=dataclasses.replace(_config(1).model, units=8))
     with pytest.raises(UsageError, match="model settings differ"):
         train(corpus_dir, tmp_path / "r", other, resume=True, log=lambda s: None)
+
+
+def test_tensorboard_logs_every_epoch(corpus_dir, tmp_path):
+    import tensorflow as tf
+
+    train(corpus_dir, tmp_path / "t", _config(2), log=lambda s: None)
+    events = list((tmp_path / "t" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events
+    steps = {}
+    for event in tf.compat.v1.train.summary_iterator(str(events[0])):
+        for value in event.summary.value:
+            steps.setdefault(value.tag, set()).add(event.step)
+    assert steps["loss"] == {1, 2} and steps["val_loss"] == {1, 2}
+    assert (tmp_path / "t" / "curves.png").stat().st_size > 10_000

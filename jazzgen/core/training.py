@@ -158,6 +158,18 @@ def epoch_line(row: dict, epochs: int, improved: bool, suffix: str = "") -> str:
             f"val_acc {row['val_accuracy']:.3f}  {row['seconds']:.1f}s{suffix}" + ("  *best" if improved else ""))
 
 
+def log_scalars(writer, row: dict) -> None:
+    """One epoch's figures as TensorBoard scalars (loss, val_loss, accuracy, val_accuracy)."""
+    import tensorflow as tf
+
+    with writer.as_default(step=row["epoch"]):
+        for name in ("loss", "val_loss", "accuracy", "val_accuracy"):
+            value = row.get(name)
+            if isinstance(value, float) and not math.isnan(value):
+                tf.summary.scalar(name, value)
+    writer.flush()
+
+
 def save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
     """Weights, optimizer variables and loop state in one atomically written .npz."""
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
@@ -234,6 +246,7 @@ def fit(
 
     x_train, y_train = train_xy
     x_val, y_val = val_xy
+    tensorboard = tf.summary.create_file_writer(str(run_dir / "tensorboard"))  # `tensorboard --logdir RUN`
     start = time.perf_counter()
     last_write = -math.inf
     saved_epoch = state["epoch"]
@@ -250,6 +263,7 @@ def fit(
             row = dict(epoch=epoch, loss=round(loss, 5), val_loss=round(val_loss, 5),
                        accuracy=round(acc, 5), val_accuracy=round(val_acc, 5), seconds=round(seconds, 2))
             improved = record_epoch(state, row)
+            log_scalars(tensorboard, row)
             if improved and on_best:
                 on_best(models)
             reason = stop_reason(state, patience, time.perf_counter() - start, max_minutes)
