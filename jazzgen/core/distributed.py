@@ -343,11 +343,15 @@ def fit_distributed(
     patience: int,
     seed: int,
     max_minutes: float = 0.0,
+    checkpoint_every_s: float = 0.0,  # same signature as fit; see the docstring
     resume: bool = False,
     on_best: Callable[[object], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """`core.training.fit` under a tf.distribute strategy, on streamed windows.
+
+    Unlike `fit`, it checkpoints after every epoch whatever `checkpoint_every_s` says: workers
+    must agree on which epoch a checkpoint holds, and distributed epochs are long anyway.
 
     Args:
         train, val: the windows (`array_windows`, `shard_windows`).
