@@ -176,7 +176,7 @@ def test_builtin_chosen_without_fluidsynth(monkeypatch: pytest.MonkeyPatch) -> N
 def test_programs_made_distinct(tmp_path: Path) -> None:
     """Both tracks on channel 0 with one program: FluidSynth gets sax and piano apart."""
     midi = make_midi(tmp_path / "shared.mid", melody_channel=0, chords_channel=0)
-    prepared = render._prepare_for_fluidsynth(mido.MidiFile(midi))
+    prepared = render._prepare_for_fluidsynth(render._roll(midi))
     voices = {}
     for track in prepared.tracks:
         name = " ".join(m.name for m in track if m.type == "track_name")

@@ -1,7 +1,7 @@
 """Render a jazzgen MIDI file to something a person can hear (WAV) or see (piano-roll PNG).
 
 jazzgen writes two tracks: `melody` (tenor sax) and `chords` (piano block chords, each chord's
-symbol also a MIDI marker at its start). This module reads any MIDI file with mido, so it also
+symbol also a MIDI marker at its start). It reads MIDI through `midi_io.read_midi`, so it also
 renders corpus files.
 
 Sound comes from the FluidSynth command line with a General MIDI soundfont when both are on the
@@ -27,6 +27,7 @@ import numpy as np
 
 from jazzgen.core.files import atomic_path
 from jazzgen.errors import JazzgenError
+from jazzgen.music.midi_io import read_midi
 
 MELODY_PROGRAM = 66  # General MIDI "Tenor Sax" (0-based)
 CHORDS_PROGRAM = 0  # General MIDI "Acoustic Grand Piano"
@@ -81,74 +82,40 @@ class _Roll:
         return offsets[seg] + (ticks - starts[seg]) * sec_per_tick[seg]
 
 
-def _track_part(track: mido.MidiTrack) -> str:
+def _part(name: str) -> str:
     """Which part a track plays: "chords" when its name says so, else "melody"."""
-    name = " ".join(m.name for m in track if m.type == "track_name").lower()
-    return "chords" if any(w in name for w in ("chord", "piano", "comp")) else "melody"
+    return "chords" if any(w in name.lower() for w in ("chord", "piano", "comp")) else "melody"
 
 
-def _read_midi(path: str | os.PathLike) -> mido.MidiFile:
-    """Read a MIDI file with mido, repairing the division mido misreads; JazzgenError if bad."""
-    try:
-        mid = mido.MidiFile(path)
-    except Exception as e:  # mido raises many types (OSError, EOFError, ValueError...) on bad data
-        raise JazzgenError(f"{path}: cannot read MIDI ({type(e).__name__}: {e})") from e
-    tpb = mid.ticks_per_beat
-    if tpb < 0:
-        # mido reads the division as a signed short. A negative value is SMPTE timing only when
-        # its high byte is a real frame rate; otherwise it is a large ticks-per-beat (55440 in
-        # three WJD files) that belongs to the unsigned range.
-        if -(tpb >> 8) in (24, 25, 29, 30):
-            raise JazzgenError(f"{path}: SMPTE time division is not supported")
-        mid.ticks_per_beat = tpb + 65536
-    if mid.ticks_per_beat == 0:
-        raise JazzgenError(f"{path}: MIDI header has a division of 0 ticks per beat")
-    return mid
+def _roll(path: str | os.PathLike) -> _Roll:
+    """Notes, tempos, time signatures and markers, read by the project's MIDI reader.
 
+    `midi_io.read_midi` already copes with real files (the 55440 division, notes that never
+    end, damaged bytes -> InputError); here beats are turned back into ticks of its division.
+    """
+    content = read_midi(path)
+    tpb = content.ticks_per_beat
 
-def _roll(mid: mido.MidiFile, path: str | os.PathLike) -> _Roll:
-    """Collect notes (paired on/off), tempos, time signatures and markers from every track."""
-    notes: list[_RollNote] = []
-    tempos: dict[int, int] = {}
-    signatures: dict[int, tuple[int, int]] = {}
-    markers: list[tuple[int, str]] = []
-    end_tick = 0
-    for track in mid.tracks:
-        part = _track_part(track)
-        sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (ch, pitch) -> [(tick, vel)]
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            if msg.type == "note_on" and msg.velocity > 0:
-                sounding.setdefault((msg.channel, msg.note), []).append((tick, msg.velocity))
-            elif msg.type in ("note_off", "note_on"):
-                started = sounding.get((msg.channel, msg.note))
-                if started:  # first in, first out: repeated pitches end in the order they began
-                    start, vel = started.pop(0)
-                    if tick > start:
-                        notes.append(_RollNote(msg.note, start, tick, vel, part))
-            elif msg.type == "set_tempo":
-                tempos[tick] = msg.tempo
-            elif msg.type == "time_signature":
-                signatures[tick] = (msg.numerator, msg.denominator)
-            elif msg.type == "marker" and msg.text.strip():
-                markers.append((tick, msg.text.strip()))
-        # Notes never switched off end with their track.
-        for (_, pitch), started in sounding.items():
-            notes.extend(_RollNote(pitch, s, tick, v, part) for s, v in started if tick > s)
-        end_tick = max(end_tick, tick)
+    def tick(beat: float) -> int:
+        return round(beat * tpb)
+
+    notes = [_RollNote(n.pitch, tick(n.start_beat), tick(n.start_beat + n.duration_beats), n.velocity, _part(t.name))
+             for t in content.tracks if not t.is_drum for n in t.notes]
+    notes = [n for n in notes if n.end_tick > n.start_tick]
     if not notes:
         raise JazzgenError(f"{path}: MIDI has no notes to render")
+    tempos = {tick(b): round(60e6 / qpm) for b, qpm in content.tempos}
     tempos.setdefault(0, 500_000)  # MIDI's default: 120 quarter notes per minute
+    signatures = {tick(b): (num, den) for b, num, den in content.time_signatures}
     signatures.setdefault(0, (4, 4))
     notes.sort(key=lambda n: (n.start_tick, n.pitch))
     return _Roll(
-        ticks_per_beat=mid.ticks_per_beat,
+        ticks_per_beat=tpb,
         notes=tuple(notes),
         tempos=tuple(sorted(tempos.items())),
         time_signatures=tuple((t, n, d) for t, (n, d) in sorted(signatures.items())),
-        markers=tuple(sorted(markers)),
-        end_tick=max(end_tick, max(n.end_tick for n in notes)),
+        markers=tuple(sorted((tick(b), text.strip()) for b, text in content.markers if text.strip())),
+        end_tick=max(tick(content.length_beats), max(n.end_tick for n in notes)),
     )
 
 
@@ -241,47 +208,48 @@ def choose_synth(soundfont: str | os.PathLike | None = None, synth: str = "auto"
 # FluidSynth
 
 
-def _prepare_for_fluidsynth(mid: mido.MidiFile) -> mido.MidiFile:
-    """A copy whose melody and chords play distinct GM programs on distinct channels.
+FLUIDSYNTH_TICKS_PER_BEAT = 480
 
-    The melody goes to channel 0 with the tenor sax, the chords to channel 1 with the piano; a
-    shared channel would let one track's program change re-voice the other. Drum channel 9 is
-    left alone. Divisions above 32767 (which mido cannot write) are halved.
+
+def _prepare_for_fluidsynth(roll: _Roll) -> mido.MidiFile:
+    """A MIDI file in which melody and chords play distinct GM programs on distinct channels.
+
+    The melody goes to channel 0 with the tenor sax, the chords to channel 1 with the piano, so
+    one part's program change can never re-voice the other; the division is 480 (mido cannot
+    write the 55440 some files have).
     """
-    scale = 1
-    while mid.ticks_per_beat // scale > 32767:
-        scale *= 2
-    out = mido.MidiFile(type=mid.type, ticks_per_beat=mid.ticks_per_beat // scale)
-    for track in mid.tracks:
-        part = _track_part(track)
-        channel = 0 if part == "melody" else 1
-        program = MELODY_PROGRAM if part == "melody" else CHORDS_PROGRAM
-        new = mido.MidiTrack()
-        has_notes = any(m.type == "note_on" for m in track)
-        if has_notes:
-            new.append(mido.Message("program_change", channel=channel, program=program, time=0))
-        tick, written = 0, 0
-        for msg in track:
-            tick += msg.time
-            if msg.type == "program_change":
-                continue
-            if hasattr(msg, "channel") and msg.channel != 9:
-                msg = msg.copy(channel=channel)
-            # Rescale absolute times, not deltas, so rounding never accumulates.
-            at = round(tick / scale)
-            new.append(msg.copy(time=at - written))
-            written = at
-        out.tracks.append(new)
-    return out
+    def tick(t: int) -> int:
+        return round(t * FLUIDSYNTH_TICKS_PER_BEAT / roll.ticks_per_beat)
+
+    def track(name: str, events: list[tuple[int, int, mido.Message]]) -> mido.MidiTrack:
+        out, now = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)]), 0
+        for at, _, msg in sorted(events, key=lambda e: (e[0], e[1])):  # note-offs before note-ons
+            out.append(msg.copy(time=at - now))
+            now = at
+        return out
+
+    conductor = [(tick(t), 0, mido.MetaMessage("set_tempo", tempo=us)) for t, us in roll.tempos]
+    conductor += [(tick(t), 0, mido.MetaMessage("time_signature", numerator=n, denominator=d))
+                  for t, n, d in roll.time_signatures]
+    mid = mido.MidiFile(type=1, ticks_per_beat=FLUIDSYNTH_TICKS_PER_BEAT)
+    mid.tracks.append(track("conductor", conductor))
+    for channel, (part, program) in enumerate((("melody", MELODY_PROGRAM), ("chords", CHORDS_PROGRAM))):
+        events = [(0, 0, mido.Message("program_change", channel=channel, program=program))]
+        for n in roll.notes:
+            if n.part == part:
+                events.append((tick(n.start_tick), 1, mido.Message("note_on", channel=channel, note=n.pitch,
+                                                                   velocity=n.velocity)))
+                events.append((tick(n.end_tick), 0, mido.Message("note_off", channel=channel, note=n.pitch)))
+        if len(events) > 1:
+            mid.tracks.append(track(part, events))
+    return mid
 
 
-def _render_fluidsynth(
-    mid: mido.MidiFile, wav_path: Path, soundfont: Path, sample_rate: int, length_s: float
-) -> None:
+def _render_fluidsynth(roll: _Roll, wav_path: Path, soundfont: Path, sample_rate: int, length_s: float) -> None:
     """Render with the FluidSynth command line into `wav_path` (a temporary path)."""
     with tempfile.TemporaryDirectory(prefix="jazzgen-render-") as tmp:
         prepared = Path(tmp) / "in.mid"
-        _prepare_for_fluidsynth(mid).save(prepared)
+        _prepare_for_fluidsynth(roll).save(prepared)
         cmd = ["fluidsynth", "-ni", "-q", "-g", str(FLUIDSYNTH_GAIN), "-r", str(sample_rate)]
         # The temporary output name ends in .tmp, so name the file type.
         cmd += ["-T", "wav", "-F", str(wav_path), str(soundfont), str(prepared)]
@@ -409,12 +377,11 @@ def render_wav(
         JazzgenError: unreadable MIDI, no notes, or a FluidSynth failure.
     """
     choice = choose_synth(soundfont, synth)
-    mid = _read_midi(midi_path)
-    roll = _roll(mid, midi_path)
+    roll = _roll(midi_path)
     with atomic_path(wav_path) as tmp:
         if choice.soundfont is not None:
             length_s = float(roll.seconds(np.array([roll.end_tick]))[0])
-            _render_fluidsynth(mid, tmp, choice.soundfont, sample_rate, length_s)
+            _render_fluidsynth(roll, tmp, choice.soundfont, sample_rate, length_s)
         else:
             _write_wav16(tmp, _synthesize(roll, sample_rate), sample_rate)
     return choice.name
@@ -468,7 +435,7 @@ def render_png(
     from matplotlib.patches import Patch
     from matplotlib.transforms import blended_transform_factory
 
-    roll = _roll(_read_midi(midi_path), midi_path)
+    roll = _roll(midi_path)
     tpb = roll.ticks_per_beat
     end_beat = max(roll.end_tick, max(n.end_tick for n in roll.notes)) / tpb
     bars = _bar_starts(roll, end_beat)
