@@ -184,12 +184,15 @@ class ValuesTokenizer(Tokenizer):
         return values
 
     def encode(self, score: Score) -> list[str]:
-        """A score -> its values (quantizing it first), one per note or rest, in order.
+        """A score -> its values (quantizing it first), one per note or rest, in order."""
+        return self.tokens(self.quantize_score(score)[0])
+
+    def tokens(self, quantized: Score) -> list[str]:
+        """The values of a score whose notes are on the grid already (no quantization).
 
         A gap before the first note or between notes becomes rest values; the interval of a
         note is taken from the previous *note*, across any rest.
         """
-        quantized, _ = self.quantize_score(score)
         g = self.grid_per_beat
         values: list[str] = []
         cursor, previous = 0, None

@@ -62,7 +62,7 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
         quantized, report = tokenizer.quantize_score(score)
         if not quantized.notes:
             raise InputError(path, "no notes", "nothing left after quantization")
-        tokens = tokenizer.encode(quantized)
+        tokens = tokenizer.tokens(quantized)  # quantized once: encode() would do it again
     except _Timeout:
         return {"status": "skipped", "reason": "parse timeout", "detail": f"> {cfg.file_timeout_s:g} s"}
     except InputError as e:
