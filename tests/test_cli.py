@@ -70,14 +70,19 @@ def test_same_seed_same_bytes_and_backends_agree(tiny_run):
     assert data["a"] == data["k"]
 
 
-def test_typed_changes_are_the_chords_track(tiny_run):
+@pytest.mark.parametrize("changes", ["Bb7 | F-7 | Ebj7 | Dm7 G7 | N.C.",
+                                     "Bb7 | Eb7 | Bb7 | Fm7 Bb7 | Eb7 | Edim7 | Bb7 G7 | Cm7 F7"])
+def test_typed_changes_are_the_chords_track(tiny_run, changes):
     out = tiny_run / "typed.mid"
-    r = invoke("generate", tiny_run / "run", "-o", out, "--chords", "Bb7 | F-7 | Ebj7 | Dm7 G7 | N.C.", "--seed", 1)
+    r = invoke("generate", tiny_run / "run", "-o", out, "--chords", changes, "--seed", 1)
     assert r.exit_code == 0, r.output
     score = score_from_midi(read_midi(out), out)
-    assert [(s.chord.symbol, s.start_beat) for s in score.chords] == [
-        ("Bb7", 0.0), ("F-7", 4.0), ("Ebj7", 8.0), ("Dm7", 12.0), ("G7", 14.0), ("N.C.", 16.0)]
-    assert score.notes[-1].end_beat <= 20.0 + 1e-6  # the solo ends with the changes
+    want = []
+    for bar, text in enumerate(changes.split("|")):
+        symbols = text.split()
+        want += [(sym, bar * 4.0 + k * 4.0 / len(symbols)) for k, sym in enumerate(symbols)]
+    assert [(s.chord.symbol, s.start_beat) for s in score.chords] == want
+    assert score.notes[-1].end_beat <= 4.0 * len(changes.split("|")) + 1e-6  # the solo ends with the changes
 
 
 @pytest.mark.parametrize("args, words", [
