@@ -67,3 +67,22 @@ def test_interrupted_training_resumes(corpus_dir, tmp_path, sig):
     assert "resuming" in output
     assert _epochs_done(run_dir) == done + 1
     assert not list(run_dir.glob(".*.tmp")), "a half-written temporary file was left behind"
+
+
+def test_sigkill_at_random_points_always_resumes(corpus_dir, tmp_path):
+    """Kill -9 at seeded random moments (often mid-write: a checkpoint every epoch), then finish."""
+    run_dir = tmp_path / "run"
+    delays = np.random.default_rng(11).uniform(0.0, 1.5, size=3)
+    target = 40
+    for k, delay in enumerate(delays):
+        proc = _start(corpus_dir, run_dir, target, *(["--resume"] if k else []))
+        if k == 0:
+            _wait_for_epochs(proc, run_dir, 1)
+        time.sleep(float(delay))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    final = _start(corpus_dir, run_dir, target, "--resume")
+    output = final.communicate(timeout=300)[0]
+    assert final.returncode == 0, output
+    assert _epochs_done(run_dir) == target
+    assert not list(run_dir.glob(".*.tmp")), "a half-written temporary file was left behind"

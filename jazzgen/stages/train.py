@@ -63,6 +63,8 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
         if saved.get("model") != cfg.to_dict()["model"]:
             raise UsageError(f"{run_dir}: model settings differ from the saved run; cannot resume")
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".*.tmp"):  # a run killed mid-write leaves its temporary file behind
+        stale.unlink()
 
     # A corpus holding each song in 12 keys is split by song, so no key of a held-out song trains.
     songs = ([p["source"] for p in corpus.pieces]
