@@ -107,3 +107,13 @@ def test_help_does_not_import_tensorflow():
             "try: main()\nexcept SystemExit: pass\nprint('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")
+
+
+def test_run_tiny_pipeline_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").symlink_to(ROOT / "data")  # the recipe names bundled files relative to the root
+    r = invoke("run", TINY)
+    assert r.exit_code == 0, r.output
+    pm = pretty_midi.PrettyMIDI(str(tmp_path / "runs" / "tiny" / "samples" / "solo.mid"))
+    assert {i.name for i in pm.instruments} == {"melody", "chords"}
+    assert (tmp_path / "runs" / "tiny" / "curves.png").is_file()
