@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from jazzgen.errors import InputError
-from jazzgen.music.chords import Chord, parse_chord
+from jazzgen.music.chords import parse_chord
+from jazzgen.music.midi_io import MIDI_SUFFIXES
 from jazzgen.music.score import ChordSpan, Score
 
-MIDI_SUFFIXES = (".mid", ".midi")
 MUSICXML_SUFFIXES = (".xml", ".mxl", ".musicxml")
 TABLE_SUFFIXES = (".csv",)
 IGNORED_SUFFIXES = (".md", ".txt", ".json", ".pdf", ".png", ".wav", ".npz", ".npy", ".jsonl")
@@ -124,8 +124,9 @@ def piece_changes(piece: dict, bars: int) -> tuple[list[ChordSpan], tuple[int, i
     return loop_changes(spans, bars * beats_per_bar), ts, float(piece.get("tempo_qpm", 120.0))
 
 
-def chord_at(spans: list[ChordSpan], beat: float) -> Chord | None:
-    for span in spans:
-        if span.start_beat - 1e-6 <= beat < span.end_beat - 1e-6:
-            return span.chord
-    return None
+def has_changes(piece: dict) -> bool:
+    """Whether a corpus piece has at least one real chord (free pieces are N.C. throughout).
+
+    Default generation plays over corpus changes; N.C. gives the melody nothing to follow.
+    """
+    return any(parse_chord(symbol).root is not None for symbol, _, _ in piece.get("chords", ()))

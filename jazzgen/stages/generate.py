@@ -19,8 +19,7 @@ from jazzgen.core.vocab import BOS
 from jazzgen.errors import UsageError
 from jazzgen.stages.rundir import Run, open_run
 
-DEFAULT_TEMPO_QPM = 160.0
-NO_CHORD_SYMBOLS = ("NC", "N.C.", "N.C", "")  # for typed changes; a corpus piece brings its own tempo
+DEFAULT_TEMPO_QPM = 160.0  # for typed changes; a corpus piece brings its own tempo
 
 
 def load_engine(run: Run, backend: str):
@@ -58,7 +57,7 @@ def choose_changes(run: Run, chords_text: str | None, bars: int | None, rng: np.
     """Chord spans to play over: typed changes, or a corpus piece's (picked by the seed)."""
     from jazzgen.core.files import read_json
     from jazzgen.music.chords import parse_progression
-    from jazzgen.music.pipeline import loop_changes, piece_changes
+    from jazzgen.music.pipeline import has_changes, loop_changes, piece_changes
 
     if chords_text:
         spans = parse_progression(chords_text, beats_per_bar=4.0)
@@ -67,8 +66,7 @@ def choose_changes(run: Run, chords_text: str | None, bars: int | None, rng: np.
         return loop_changes(spans, total), (4, 4), DEFAULT_TEMPO_QPM, "typed changes"
     changes_path = run.path / "changes.json"
     pieces = read_json(changes_path) if changes_path.is_file() else []
-    # Free-jazz pieces that are N.C. throughout give the melody nothing to follow: play over others.
-    pieces = [p for p in pieces if any(sym.strip().upper() not in NO_CHORD_SYMBOLS for sym, _, _ in p["chords"])]
+    pieces = [p for p in pieces if has_changes(p)]  # runs trained before train.py filtered them
     if not pieces:
         raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords")
     piece = pieces[int(rng.integers(len(pieces)))]

@@ -92,10 +92,12 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })
     if corpus.task == "jazz":
+        from jazzgen.music.pipeline import has_changes
+
         # Validation pieces first: default generation plays over changes the model did not train on.
         order = [int(i) for i in val_idx] + [int(i) for i in train_idx]
         changes = [{k: corpus.pieces[i][k] for k in ("source", "chords", "time_signature", "tempo_qpm")}
-                   for i in order if corpus.pieces[i]["chords"] and not corpus.pieces[i].get("transpose")
+                   for i in order if has_changes(corpus.pieces[i]) and not corpus.pieces[i].get("transpose")
                    ][:MAX_CHANGES]
         write_json(run_dir / "changes.json", changes)
 
