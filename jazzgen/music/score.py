@@ -7,6 +7,8 @@ past the readers and writers. Constructors check their own invariants.
 
 from __future__ import annotations
 
+import functools
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from jazzgen.music.chords import Chord
@@ -108,9 +110,16 @@ class Score:
         return max(ends, default=0.0)
 
     def chord_at(self, beat: float) -> Chord | None:
-        """The chord sounding at `beat` (None where no span covers it)."""
-        # Linear scan is fine for a few hundred spans; the tokenizer walks both lists in step.
-        for span in self.chords:
-            if span.start_beat - 1e-6 <= beat < span.end_beat - 1e-6:
-                return span.chord
+        """The chord sounding at `beat` (None where no span covers it).
+
+        Spans are sorted and do not overlap, so a bisection finds the last one starting at or
+        before `beat` (tokenizers and statistics ask once per note).
+        """
+        i = bisect_right(self._chord_starts, beat + 1e-6) - 1
+        if i >= 0 and beat < self.chords[i].end_beat - 1e-6:
+            return self.chords[i].chord
         return None
+
+    @functools.cached_property
+    def _chord_starts(self) -> list[float]:
+        return [span.start_beat for span in self.chords]

@@ -20,7 +20,6 @@ Sources of the published definitions:
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -68,14 +67,8 @@ def _grid(score: Score) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _onset_chords(score: Score) -> list[Chord | None]:
-    """The chord sounding at each note's onset (same rule as `Score.chord_at`, by bisection)."""
-    starts = [span.start_beat for span in score.chords]
-    found: list[Chord | None] = []
-    for note in score.notes:
-        i = bisect_right(starts, note.start_beat + 1e-6) - 1
-        ok = i >= 0 and note.start_beat < score.chords[i].end_beat - 1e-6
-        found.append(score.chords[i].chord if ok else None)
-    return found
+    """The chord sounding at each note's onset."""
+    return [score.chord_at(note.start_beat) for note in score.notes]
 
 
 def intervals(score: Score) -> list[int]:
