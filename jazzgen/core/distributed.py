@@ -52,6 +52,7 @@ from jazzgen.core.training import (
     new_loop_state,
     record_epoch,
     save_checkpoint,
+    set_threads,
     stop_reason,
     write_history,
 )
@@ -190,15 +191,21 @@ def prepare(corpus, train_idx, val_idx, cfg) -> tuple[WindowSource, WindowSource
 
 
 def _replica_slices(ds, context, per_replica: int):
-    """Global batches -> this worker's replicas' slices of each, in replica order (may be empty)."""
+    """Global batches -> this worker's replicas' slices of each, in replica order (never empty)."""
     import tensorflow as tf
 
     local = context.num_replicas_in_sync // context.num_input_pipelines
     mine = tf.range(context.input_pipeline_id * local, (context.input_pipeline_id + 1) * local, dtype=tf.int64)
 
-    def split(x, y):  # (G, T) -> `local` elements of (<= per_replica, T)
+    def split(x, y):  # (G, T) -> `local` elements of (1 to per_replica, T)
         def cut(r):
-            return x[r * per_replica : (r + 1) * per_replica], y[r * per_replica : (r + 1) * per_replica]
+            xs, ys = x[r * per_replica : (r + 1) * per_replica], y[r * per_replica : (r + 1) * per_replica]
+            # An idle replica gets one all-padding window, not an empty slice: its targets are
+            # all 0, so its loss, count and gradient are exactly zero (as for no window), and the
+            # fused LSTM's gradient kernel is never asked to contract over zero rows.
+            pad = tf.zeros([1, tf.shape(x)[1]], x.dtype)
+            empty = tf.equal(tf.shape(xs)[0], 0)
+            return tf.cond(empty, lambda: (pad, pad), lambda: (xs, ys))
 
         return tf.data.Dataset.from_tensor_slices(mine).map(cut)
 
@@ -347,6 +354,7 @@ def fit_distributed(
     resume: bool = False,
     on_best: Callable[[object], None] | None = None,
     log: Callable[[str], None] = print,
+    threads: int | None = None,
 ) -> TrainResult:
     """`core.training.fit` under a tf.distribute strategy, on streamed windows.
 
@@ -357,6 +365,8 @@ def fit_distributed(
         train, val: the windows (`array_windows`, `shard_windows`).
         strategy: "default", "mirrored" or "multiworker" (module docstring).
         batch_size: windows per replica; a step takes batch_size × replicas.
+        threads: intra-op threads when given; None keeps TensorFlow's default (replicas on
+            logical CPUs share the cores between them, so `auto_threads` does not apply).
         The others as in `core.training.fit`.
     Returns:
         TrainResult; run_dir holds checkpoint.npz and history.csv as after `fit`.
@@ -366,6 +376,8 @@ def fit_distributed(
 
     from jazzgen.core.models import build_models
 
+    if threads:
+        set_threads(threads, log)  # a setting, not TF work: it must precede the strategy
     dist = make_strategy(strategy)  # first: multi-worker collectives start before any other TF work
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(seed)

@@ -105,7 +105,9 @@ def build_models(cfg: ModelConfig, vocab_size: int, num_outputs: int | None = No
         embed = keras.layers.Embedding(vocab_size, vocab_size, mask_zero=mask_zero,
                                        embeddings_initializer="identity", trainable=False,
                                        name="one_hot")
-    recurrent = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
+    from jazzgen.core.fused_lstm import FusedLSTM  # Keras' LSTM, time loop fused on the CPU
+
+    recurrent = {"lstm": FusedLSTM, "gru": keras.layers.GRU,
                  "rnn": keras.layers.SimpleRNN}[cfg.cell]
     stateful_head = cfg.head == "next"  # the step model passes states from call to call
     rnns, drops = [], []
