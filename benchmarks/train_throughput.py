@@ -109,7 +109,7 @@ def time_jazzgen(a: argparse.Namespace) -> dict:
                 print(f"  jazzgen epoch {epoch}: loss {loss:.4f}", file=sys.stderr)
     out = figures(start, ends, a.windows * a.seq_len, losses[-1])
     batches = -(-a.windows // a.batch)
-    out.update(loop=a.loop, chunks_per_epoch=min(training.CHUNKS_PER_EPOCH, batches))
+    out.update(loop=a.loop, chunks_per_epoch=training.chunks_for(batches))
     return out
 
 

@@ -62,6 +62,8 @@ class TrainConfig:
     seed: int = 0  # weights init and shuffling
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
     checkpoint_every_s: float = 10.0  # write checkpoint + history at most this often (0 = every epoch)
+    threads: int = 0  # TensorFlow intra-op threads; 0 = auto: 1 for small models (one step's
+    #                   matmuls too small to split across cores), else TensorFlow's default
     strategy: str = "default"  # default (one device) | mirrored (all GPUs of this machine) |
     #                            multiworker (TF_CONFIG); batch_size is then PER REPLICA: a step
     #                            takes batch_size x replicas windows (docs/scaling.md)

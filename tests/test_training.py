@@ -69,3 +69,40 @@ def test_tensorboard_logs_every_epoch(corpus_dir, tmp_path):
             steps.setdefault(value.tag, set()).add(event.step)
     assert steps["loss"] == {1, 2} and steps["val_loss"] == {1, 2}
     assert (tmp_path / "t" / "curves.png").stat().st_size > 10_000
+
+
+def test_auto_threads_takes_one_thread_only_for_small_steps():
+    from jazzgen.core.models import ModelConfig
+    from jazzgen.core.training import auto_threads
+
+    course = ModelConfig(units=64, embedding_dim=0)  # [x; h] 154 wide, 4 x 64 gates, batch 32
+    assert auto_threads(course, 90, 32) == 1
+    assert auto_threads(ModelConfig(), 2879, 64) == 0  # the default model: TensorFlow decides
+    assert auto_threads(ModelConfig(units=512, embedding_dim=0), 90, 32) == 0
+
+
+@pytest.mark.parametrize("n_windows", [1, 4, 10])
+def test_compiled_chunks_equal_the_model_on_all_windows(n_windows):
+    """One trace serves any window count, batches split [first, last) exactly, padding is masked."""
+    import keras
+    import tensorflow as tf
+
+    from jazzgen.core.models import ModelConfig, build_models
+    from jazzgen.core.training import build_step_functions
+
+    keras.utils.set_random_seed(0)
+    model = build_models(ModelConfig(units=8, embedding_dim=4), 12).train
+    optimizer = keras.optimizers.Adam(0.01)
+    optimizer.build(model.trainable_variables)
+    _, eval_chunk = build_step_functions(model, optimizer, batch_size=4)
+    rng = np.random.default_rng(n_windows)
+    x = rng.integers(1, 12, (n_windows, 6)).astype(np.int32)
+    y = rng.integers(0, 12, (n_windows, 6)).astype(np.int32)  # id 0 = padding, not counted
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=model(x)).numpy()
+    mask = y != 0
+    n_batches = -(-n_windows // 4)
+    for first, last in [(0, n_batches), (n_batches - 1, n_batches)]:
+        total, count, _ = eval_chunk(tf.constant(x), tf.constant(y), tf.constant(first), tf.constant(last))
+        rows = slice(first * 4, last * 4)
+        assert float(count) == mask[rows].sum()
+        np.testing.assert_allclose(float(total), (ce * mask)[rows].sum(), rtol=1e-5)

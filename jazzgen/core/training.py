@@ -29,6 +29,7 @@ from jazzgen.core.files import atomic_open, atomic_path
 from jazzgen.core.models import ModelConfig
 
 CHUNKS_PER_EPOCH = 20  # progress-bar updates per epoch (each a call into the compiled loop)
+MIN_BATCHES_PER_CHUNK = 4  # an epoch this short is one call: each call costs ~0.3 ms + a sync
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy", "seconds")
 
 
@@ -62,6 +63,11 @@ def build_step_functions(model, optimizer, batch_size: int):
     Targets with id 0 (padding) are masked out of the loss and accuracy.
     Returns (train_chunk, eval_chunk); each maps (X, Y, first_batch, last_batch) to
     summed loss, counted targets and correct predictions over those batches.
+
+    Each is ONE concrete graph, traced once for any number of windows: the batch loop is an
+    explicit `tf.while_loop` and autograph is off (converting the Python source costs ~0.4 s,
+    a third of a short run's first epoch), and calling the concrete function skips the
+    per-call signature matching of a `tf.function`.
     """
     import tensorflow as tf
 
@@ -73,32 +79,53 @@ def build_step_functions(model, optimizer, batch_size: int):
 
     variables = model.trainable_variables
 
-    @tf.function(reduce_retracing=True)
-    def train_chunk(X, Y, first, last):
-        total, count, correct = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
-        for b in tf.range(first, last):
-            x = X[b * batch_size : (b + 1) * batch_size]  # (B, T)
-            y = Y[b * batch_size : (b + 1) * batch_size]
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)  # (B, T, V)
-                loss_sum, n, hits = masked_sums(logits, y)
-                loss = loss_sum / tf.maximum(n, 1.0)
-            grads = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(grads, variables))
-            total, count, correct = total + loss_sum, count + n, correct + hits
-        return total, count, correct
+    def train_batch(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)  # (B, T, V)
+            loss_sum, n, hits = masked_sums(logits, y)
+            loss = loss_sum / tf.maximum(n, 1.0)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss_sum, n, hits
 
-    @tf.function(reduce_retracing=True)
-    def eval_chunk(X, Y, first, last):
-        total, count, correct = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
-        for b in tf.range(first, last):
-            x = X[b * batch_size : (b + 1) * batch_size]
-            y = Y[b * batch_size : (b + 1) * batch_size]
-            loss_sum, n, hits = masked_sums(model(x, training=False), y)
-            total, count, correct = total + loss_sum, count + n, correct + hits
-        return total, count, correct
+    def eval_batch(x, y):
+        return masked_sums(model(x, training=False), y)
 
-    return train_chunk, eval_chunk
+    def chunk(batch_fn):
+        def run(X, Y, first, last):  # X, Y: (N, T) int32; batches [first, last)
+            def body(b, total, count, correct):
+                x = X[b * batch_size: (b + 1) * batch_size]  # (B, T)
+                y = Y[b * batch_size: (b + 1) * batch_size]
+                loss_sum, n, hits = batch_fn(x, y)
+                return b + 1, total + loss_sum, count + n, correct + hits
+
+            zero = tf.constant(0.0)
+            _, total, count, correct = tf.while_loop(lambda b, *_: b < last, body, (first, zero, zero, zero))
+            return total, count, correct
+
+        traced = []
+
+        def call(X, Y, first, last):  # traced on first use: no validation split, no eval graph
+            if not traced:  # any number of windows; Y is (N, T) or (N,) for a "classify" head
+                def spec(a):
+                    return tf.TensorSpec([None] * len(a.shape), a.dtype)
+
+                traced.append(tf.function(run, autograph=False).get_concrete_function(
+                    spec(X), spec(Y), spec(first), spec(last)))
+            return traced[0](X, Y, first, last)
+
+        return call
+
+    return chunk(train_batch), chunk(eval_batch)
+
+
+def chunks_for(n_batches: int) -> int:
+    """Calls into the compiled loop per epoch of `n_batches`.
+
+    Chunks keep Ctrl-C and the progress bar responsive on long epochs (signals are handled
+    between graph calls); an epoch of a few batches runs as one call.
+    """
+    return min(CHUNKS_PER_EPOCH, math.ceil(n_batches / MIN_BATCHES_PER_CHUNK))
 
 
 def _run_chunks(chunk_fn, X, Y, batch_size: int, show_progress: bool, label: str):
@@ -108,7 +135,7 @@ def _run_chunks(chunk_fn, X, Y, batch_size: int, show_progress: bool, label: str
     if n_batches == 0:
         return float("nan"), float("nan")
     Xt, Yt = tf.constant(X), tf.constant(Y)
-    bounds = np.linspace(0, n_batches, min(CHUNKS_PER_EPOCH, n_batches) + 1).astype(int)
+    bounds = np.linspace(0, n_batches, chunks_for(n_batches) + 1).astype(int)
     total = count = correct = 0.0
     for first, last in zip(bounds[:-1], bounds[1:]):
         t, n, c = chunk_fn(Xt, Yt, tf.constant(int(first)), tf.constant(int(last)))
@@ -118,6 +145,35 @@ def _run_chunks(chunk_fn, X, Y, batch_size: int, show_progress: bool, label: str
     if show_progress:
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
     return total / max(count, 1.0), correct / max(count, 1.0)
+
+
+SMALL_STEP_MACS = 4_000_000  # below this one time step's gate matmul is faster on one thread
+
+
+def auto_threads(cfg: ModelConfig, vocab_size: int, batch_size: int) -> int:
+    """Intra-op threads for training `cfg`: 1 when one step's gate matmul is small, else 0 (default).
+
+    At the course's size (B 32, [x; h] 154 wide, 4 x 64 gates: 1.3M multiply-adds) splitting
+    each op across two cores costs more in hand-offs than it saves (benchmarks: 100 epochs
+    ~20% faster on one thread); at the default size (21M) the two are within noise, and on
+    a many-core laptop the big head wants every core.
+    """
+    n_in = cfg.embedding_dim or vocab_size
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cfg.cell]
+    macs = batch_size * (n_in + cfg.units) * gates * cfg.units
+    return 1 if macs < SMALL_STEP_MACS else 0
+
+
+def set_threads(n: int, log: Callable[[str], None]) -> None:
+    """Ask TensorFlow for `n` intra-op threads (0 = its default); it can only before it starts."""
+    import tensorflow as tf
+
+    if n == tf.config.threading.get_intra_op_parallelism_threads():
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+    except RuntimeError:  # TensorFlow already ran something in this process (tests, notebooks)
+        log(f"note: TensorFlow has started; keeping its intra-op threads (wanted {n or 'default'})")
 
 
 def new_loop_state() -> dict:
@@ -158,16 +214,36 @@ def epoch_line(row: dict, epochs: int, improved: bool, suffix: str = "") -> str:
             f"val_acc {row['val_accuracy']:.3f}  {row['seconds']:.1f}s{suffix}" + ("  *best" if improved else ""))
 
 
-def log_scalars(writer, row: dict) -> None:
-    """One epoch's figures as TensorBoard scalars (loss, val_loss, accuracy, val_accuracy)."""
-    import tensorflow as tf
+class ScalarLog:
+    """Per-epoch figures as TensorBoard scalars (`tensorboard --logdir RUN`).
 
-    with writer.as_default(step=row["epoch"]):
-        for name in ("loss", "val_loss", "accuracy", "val_accuracy"):
-            value = row.get(name)
-            if isinstance(value, float) and not math.isnan(value):
-                tf.summary.scalar(name, value)
-    writer.flush()
+    Written with TensorBoard's own event writer and protos, not `tf.summary`: each eager
+    `tf.summary.scalar` is a TensorFlow op call (~1 ms), as long as a whole batch at the
+    course's size. The writer queues events on its own thread; `flush` is called with every
+    checkpoint.
+    """
+
+    NAMES = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+    def __init__(self, log_dir: Path):
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._writer = EventFileWriter(str(log_dir))
+
+    def add(self, row: dict) -> None:
+        """One epoch's loss, val_loss, accuracy and val_accuracy at step `row["epoch"]`."""
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+
+        values = [summary_pb2.Summary.Value(tag=name, simple_value=row[name]) for name in self.NAMES
+                  if isinstance(row.get(name), float) and not math.isnan(row[name])]
+        self._writer.add_event(event_pb2.Event(wall_time=time.time(), step=row["epoch"],
+                                               summary=summary_pb2.Summary(value=values)))
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
@@ -209,6 +285,7 @@ def fit(
     log: Callable[[str], None] = print,
     num_outputs: int | None = None,
     build: Callable[[], object] | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train the next-value model on windows; writes checkpoint.npz and history.csv in run_dir.
 
@@ -222,12 +299,16 @@ def fit(
         num_outputs: classes of a "classify"/"tag" head (target id 0 is padding, masked).
         build: returns the models instead of `build_models` (e.g. an encoder-decoder); its
             `.train` maps the x windows to logits for y, like any head.
+        threads: TensorFlow intra-op threads (0 = its default; None = `auto_threads`).
     """
     import keras
     import tensorflow as tf
 
     from jazzgen.core.models import build_models
 
+    if threads is None:
+        threads = auto_threads(model_config, vocab_size, batch_size)
+    set_threads(threads, log)
     tf.config.experimental.enable_op_determinism()  # identical history for the same seed on CPU
     keras.utils.set_random_seed(seed)
     models = build() if build else build_models(model_config, vocab_size, num_outputs)
@@ -246,7 +327,7 @@ def fit(
 
     x_train, y_train = train_xy
     x_val, y_val = val_xy
-    tensorboard = tf.summary.create_file_writer(str(run_dir / "tensorboard"))  # `tensorboard --logdir RUN`
+    scalars = ScalarLog(run_dir / "tensorboard")
     start = time.perf_counter()
     last_write = -math.inf
     saved_epoch = state["epoch"]
@@ -263,13 +344,14 @@ def fit(
             row = dict(epoch=epoch, loss=round(loss, 5), val_loss=round(val_loss, 5),
                        accuracy=round(acc, 5), val_accuracy=round(val_acc, 5), seconds=round(seconds, 2))
             improved = record_epoch(state, row)
-            log_scalars(tensorboard, row)
+            scalars.add(row)
             if improved and on_best:
                 on_best(models)
             reason = stop_reason(state, patience, time.perf_counter() - start, max_minutes)
             if reason or epoch == epochs or time.perf_counter() - last_write >= checkpoint_every_s:
                 save_checkpoint(ckpt_path, model, optimizer, state)
                 write_history(run_dir / "history.csv", state["history"])
+                scalars.flush()
                 last_write, saved_epoch = time.perf_counter(), epoch
             log(epoch_line(row, epochs, improved))
             if reason:
@@ -282,5 +364,7 @@ def fit(
     else:
         if state["history"]:  # also after a resume with nothing left to do: history matches the checkpoint
             write_history(run_dir / "history.csv", state["history"])
+    finally:
+        scalars.close()
     return TrainResult(state["epoch"], state["best_epoch"], state["best_val_loss"] or float("nan"),
                        stopped, state["history"])

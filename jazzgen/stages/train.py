@@ -109,6 +109,6 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
                  batch_size=t.batch_size, learning_rate=t.learning_rate, clip_norm=t.clip_norm,
                  patience=t.patience, seed=t.seed, max_minutes=t.max_minutes,
                  checkpoint_every_s=t.checkpoint_every_s, resume=resume,
-                 on_best=on_best, log=log)
+                 on_best=on_best, log=log, threads=t.threads or None)
     finish_run(run_dir, result, log)
     return result

@@ -208,6 +208,6 @@ def train_text(corpus: Corpus, run_dir: str | Path, cfg: Config, resume: bool = 
     log(f"corpus {corpus.path}: {task}, {len(splits['train'])} train / {len(splits['val'])} "
         f"validation / {len(splits['test'])} test pieces, vocabulary {len(v)}; {shape}")
     result = fit(cfg.model, len(v), arrays["train"], arrays["val"], run_dir,
-                 on_best=on_best, num_outputs=num_outputs, build=build, **common)
+                 on_best=on_best, num_outputs=num_outputs, build=build, threads=t.threads or None, **common)
     finish_run(run_dir, result, log)
     return result
