@@ -74,3 +74,15 @@ def test_fused_path_is_taken_and_falls_back_where_it_must():
     dropped = FusedLSTM(H, dropout=0.5)
     dropped(np.zeros((B, T, E), np.float32))
     assert not fusable(dropped, None, training=True) and fusable(dropped, None, training=False)
+
+
+def test_build_models_trains_through_the_fused_op_and_steps_through_the_same_layer():
+    from jazzgen.core.models import ModelConfig, build_models
+
+    models = build_models(ModelConfig(units=H, embedding_dim=E, layers=2), 11)
+    layers = [models.train.get_layer(f"lstm_{i}") for i in range(2)]
+    assert all(isinstance(layer, FusedLSTM) for layer in layers)
+    assert all(any(layer is s for s in models.step.layers) for layer in layers)  # shared, not copied
+    ids = tf.TensorSpec((B, T), tf.int32)
+    graph = tf.function(lambda x: models.train(x)).get_concrete_function(ids).graph
+    assert sum(op.type == "BlockLSTM" for op in graph.get_operations()) == 2
