@@ -1,13 +1,15 @@
 """The training loop: Adam with global-norm clipping, validation by piece, checkpoints, resume.
 
 Why a custom loop and not `model.fit`: the course's unrolled model spends most of its time in
-Python and graph tracing. Here one `tf.function` runs a whole chunk of batches as a graph loop
-(`tf.range`), so Python is touched a few times per epoch, not once per batch.
+Python and graph tracing. Here one graph, traced once per run, runs a whole chunk of batches as
+a `tf.while_loop`, so Python is touched a few times per epoch, not once per batch; the LSTM's
+own time loop is one fused op (`fused_lstm`), and Adam is written out (`adam_step`).
 
-Checkpoints: after every epoch `checkpoint.npz` holds weights, optimizer variables and the loop
-state (epoch, best loss, early-stopping counter, history) in ONE atomically written file, so a
-run killed at any moment (Ctrl-C, SIGKILL, a sleeping laptop) resumes from its last epoch. The
-best weights are exported to `export.npz` as soon as they improve, so `generate` works while a
+Checkpoints: at most every `checkpoint_every_s` (and after the last epoch) `checkpoint.npz`
+holds weights, optimizer variables and the loop state (epoch, best loss, early-stopping
+counter, history) in ONE atomically written file, so a run killed at any moment (Ctrl-C,
+SIGKILL, a sleeping laptop) resumes from its last checkpoint. The best weights are exported to
+`export.npz` as soon as they improve, so `generate` works while a
 run is still training.
 """
 
@@ -130,10 +132,10 @@ def build_step_functions(model, optimizer, batch_size: int):
         return masked_sums(model(x, training=False), y)
 
     def chunk(batch_fn):
-        def run(X, Y, first, last):  # X, Y: (N, T) int32; batches [first, last)
+        def run(X, Y, first, last):  # X: (N, T) ids, Y: (N, T) or (N,); batches [first, last)
             def body(b, total, count, correct):
                 x = X[b * batch_size: (b + 1) * batch_size]  # (B, T)
-                y = Y[b * batch_size: (b + 1) * batch_size]
+                y = Y[b * batch_size: (b + 1) * batch_size]  # (B, T) or (B,)
                 loss_sum, n, hits = batch_fn(x, y)
                 return b + 1, total + loss_sum, count + n, correct + hits
 
