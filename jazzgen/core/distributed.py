@@ -44,11 +44,12 @@ from jazzgen.core.corpus import make_windows
 from jazzgen.core.models import ModelConfig
 from jazzgen.core.shards import DEFAULT_SHUFFLE_BUFFER, has_shards, window_count, window_dataset
 from jazzgen.core.training import (
-    CHUNKS_PER_EPOCH,
     TrainResult,
     _progress,
+    chunks_for,
     epoch_line,
     load_checkpoint,
+    masked_sums,
     new_loop_state,
     record_epoch,
     save_checkpoint,
@@ -238,12 +239,6 @@ def build_distributed_steps(strategy, model, optimizer):
     SUM = tf.distribute.ReduceOp.SUM
     variables = model.trainable_variables
 
-    def masked_sums(logits, y):
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (b, T)
-        mask = tf.cast(tf.not_equal(y, 0), tf.float32)
-        hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
-        return tf.reduce_sum(ce * mask), tf.reduce_sum(mask), tf.reduce_sum(hits * mask)
-
     def train_step(x, y):  # on each replica: x, y # (b, T), b = its slice of the global batch
         context = tf.distribute.get_replica_context()
         n_global = context.all_reduce(SUM, tf.reduce_sum(tf.cast(tf.not_equal(y, 0), tf.float32)))
@@ -293,7 +288,7 @@ def _run_chunks(
         lambda context: _replica_slices(source.stream(epoch, global_batch), context, per_replica)
     )
     iterator = iter(dataset)
-    bounds = np.linspace(0, n_steps, min(CHUNKS_PER_EPOCH, n_steps) + 1).astype(int)
+    bounds = np.linspace(0, n_steps, chunks_for(n_steps) + 1).astype(int)
     total = count = correct = 0.0
     for first, last in zip(bounds[:-1], bounds[1:], strict=True):
         t, n, c = chunk_fn(iterator, tf.constant(int(last - first)))

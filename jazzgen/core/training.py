@@ -98,6 +98,20 @@ def adam_step(optimizer, grads, variables) -> None:
     optimizer.iterations.assign_add(1)
 
 
+def masked_sums(logits, y):
+    """Summed cross-entropy, counted targets and correct predictions; target id 0 (padding) is skipped.
+
+    logits: (B, T, V) or (B, V); y: (B, T) or (B,) int32 ids. Sums, not means, so that chunks,
+    batches and replicas add up to the epoch's figures.
+    """
+    import tensorflow as tf
+
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (B, T)
+    mask = tf.cast(tf.not_equal(y, 0), tf.float32)
+    hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
+    return tf.reduce_sum(ce * mask), tf.reduce_sum(mask), tf.reduce_sum(hits * mask)
+
+
 def build_step_functions(model, optimizer, batch_size: int):
     """Compiled chunk functions for training and evaluation (masked next-value loss).
 
@@ -111,12 +125,6 @@ def build_step_functions(model, optimizer, batch_size: int):
     per-call signature matching of a `tf.function`.
     """
     import tensorflow as tf
-
-    def masked_sums(logits, y):
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)  # (B, T)
-        mask = tf.cast(tf.not_equal(y, 0), tf.float32)
-        hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
-        return tf.reduce_sum(ce * mask), tf.reduce_sum(mask), tf.reduce_sum(hits * mask)
 
     variables = model.trainable_variables
 
