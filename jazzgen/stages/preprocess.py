@@ -25,6 +25,7 @@ from jazzgen.core.shards import write_shards
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import InputError, JazzgenError, UsageError
 from jazzgen.stages.merge import select_part
+from jazzgen.stages.rundir import directory_path
 
 CACHE_VERSION = "2"  # 2: pieces carry melody_reason (and repeats, pickup_beats)
 
@@ -185,9 +186,7 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbos
         raise UsageError(f"{missing[0]}: no such file or folder")
     if not cfg.output:
         raise UsageError("preprocess: give the corpus directory with -o")
-    out = Path(cfg.output)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a directory")
+    out = directory_path(cfg.output)
     t0 = time.perf_counter()
     inputs, ignored = find_inputs(list(cfg.sources))
     if cfg.part:  # one task of a cluster run (stages/merge.py)

@@ -28,6 +28,14 @@ RUN_FORMAT = 1
 TRACKED_PACKAGES = ("jazzgen", "numpy", "tensorflow", "tensorflow-cpu", "keras", "music21", "pretty_midi", "mido")
 
 
+def directory_path(path: str | Path) -> Path:
+    """`path` as a Path for a directory to create or reuse; a file standing there is a UsageError."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path}: exists and is not a directory")
+    return path
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the packages that shape results (absent ones are left out)."""
     versions = {"python": platform.python_version()}

@@ -13,7 +13,7 @@ from jazzgen.core.files import atomic_open, read_json, write_json
 from jazzgen.core.shards import has_shards
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import UsageError
-from jazzgen.stages.rundir import RUN_FORMAT, finish_run, library_versions
+from jazzgen.stages.rundir import RUN_FORMAT, directory_path, finish_run, library_versions
 
 MAX_CHANGES = 64  # corpus pieces whose changes the run keeps for default generation
 
@@ -47,8 +47,7 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
             return train_text(corpus, run_dir, cfg, resume=resume, log=log)
     _check_config(cfg)
     run_dir = worker_run_dir(run_dir, cfg.train.strategy)  # multi-worker task K>0: RUN_DIR.worker-K
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"{run_dir}: exists and is not a directory")
+    directory_path(run_dir)
     existing = run_dir / "run.json"
     if existing.is_file():
         info = read_json(existing)

@@ -25,6 +25,7 @@ from jazzgen.config import Config
 from jazzgen.core.corpus import write_corpus
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import InputError, UsageError
+from jazzgen.stages.rundir import directory_path
 from jazzgen.text.dates import date_pairs
 from jazzgen.text.readers import (
     input_files,
@@ -170,9 +171,7 @@ def preprocess_text(cfg: Config, log: Callable[[str], None] = print) -> dict:
     p, task = cfg.preprocess, cfg.preprocess.task
     if not p.output:
         raise UsageError("preprocess: give the corpus directory with -o")
-    out = Path(p.output)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a directory")
+    out = directory_path(p.output)
     t0 = time.perf_counter()
     tokenizer = text_tokenizer(cfg)
     if task == "dates" and not p.sources:

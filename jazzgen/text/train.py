@@ -27,7 +27,7 @@ from jazzgen.core.corpus import Corpus, make_windows, split_pieces
 from jazzgen.core.files import atomic_open, read_json, write_json
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import UsageError
-from jazzgen.stages.rundir import RUN_FORMAT, finish_run, library_versions
+from jazzgen.stages.rundir import RUN_FORMAT, directory_path, finish_run, library_versions
 
 HEADS = {"classify": "classify", "tag": "tag"}
 
@@ -67,8 +67,7 @@ def _check(cfg: Config, task: str) -> None:
 
 
 def _open_run_dir(corpus: Corpus, run_dir: Path, cfg: Config, resume: bool) -> None:
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"{run_dir}: exists and is not a directory")
+    directory_path(run_dir)
     if (run_dir / "run.json").is_file():
         info = read_json(run_dir / "run.json")
         if not resume:
