@@ -137,7 +137,7 @@ def _read_pieces(cfg: Config, files: list[Path], log: Callable[[str], None]):
                 raise InputError(path, "not a tagged file", str(e)) from None
             for tokens, tags in sentences:
                 token_lists.append([t.lower() if cfg.text.lowercase else t for t in tokens])
-                pieces.append({"source": str(path), "tags": tags})
+                pieces.append({"source": str(path), "tags": tags, "words": tokens})  # spelled
         elif task == "dates":
             for line in f.text.split("\n"):
                 source, tab, target = line.rpartition("\t")

@@ -188,6 +188,10 @@ def train_text(corpus: Corpus, run_dir: str | Path, cfg: Config, resume: bool = 
             save_seq2seq(run_dir / "export.npz", models, cfg.model, len(v), cfg.text.attention)
         shape = f"encoder-decoder ({cfg.model.cell} {cfg.model.units}, Tx {src_len}, Ty {tgt_len}" \
                 f"{', attention' if cfg.text.attention else ''})"
+    elif task == "tag" and cfg.text.char_features != "none":  # text/char_tagger.py
+        from jazzgen.text.char_tagger import setup_char_tagger
+
+        arrays, build, on_best, task_info, shape = setup_char_tagger(corpus, splits, cfg, run_dir)
     else:
         from jazzgen.core.models import export_weights, save_export
 
