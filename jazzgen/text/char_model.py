@@ -13,7 +13,9 @@ Speed on the CPU: no Keras masks. A mask makes Keras run its LSTM step by step i
 loops; instead every LSTM here is `FusedLSTM` (one fused op over all steps), and the backward
 direction reads each sequence reversed over its own length (`tf.reverse_sequence`), so the
 padding after a sentence (or a word) never reaches a real position. The result is exactly what
-a masked bidirectional LSTM computes, whatever the padding.
+a masked bidirectional LSTM computes, whatever the padding. Training reads whole batches of
+sentences of similar length (`batch_trainer`) and cuts each to its longest sentence, so hardly
+any step is spent on padding.
 """
 
 from __future__ import annotations
@@ -136,3 +138,32 @@ def build_char_tagger(cfg: ModelConfig, vocab_size: int, num_chars: int, max_cha
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(num_outputs, name="head")(x)                  # (B, T, C)
     return Models(keras.Model(inputs, logits, name="char_tagger"), None)
+
+
+class _BatchOfSentences(keras.layers.Layer):
+    """Runs the tagger on pre-made batches: (R, B, T, K) -> (R, B, T, C), each batch cut to its
+    longest sentence first and its logits padded back (padding targets are masked anyway)."""
+
+    def __init__(self, tagger, num_outputs: int, **kw):
+        super().__init__(**kw)
+        self.tagger, self.num_outputs = tagger, num_outputs
+
+    def call(self, x, training=None):
+        shape = tf.shape(x)                                                    # R, B, T, K
+        flat = tf.reshape(x, (-1, shape[2], shape[3]))                        # (R B, T, K)
+        used = tf.reduce_sum(tf.cast(tf.not_equal(flat[..., 0], 0), tf.int32), axis=1)
+        longest = tf.maximum(tf.reduce_max(used), 1)
+        logits = self.tagger(flat[:, :longest], training=training)          # (R B, T', C)
+        logits = tf.pad(logits, [[0, 0], [0, shape[2] - longest], [0, 0]])
+        return tf.reshape(logits, tf.concat([shape[:3], [self.num_outputs]], axis=0))
+
+    def compute_output_shape(self, shape):
+        return (*shape[:3], self.num_outputs)
+
+
+def batch_trainer(tagger, max_chars: int, num_outputs: int) -> Models:
+    """`Models(train, None)` whose `train` reads rows that are whole batches # (R, B, T, 1 +
+    max_chars) -> (R, B, T, C), through the very same layers as `tagger` (a keras.Model)."""
+    inputs = keras.Input(shape=(None, None, 1 + max_chars), dtype="int32", name="batches")
+    outputs = _BatchOfSentences(tagger, num_outputs, name="batch")(inputs)
+    return Models(keras.Model(inputs, outputs, name="char_tagger_batches"), None)

@@ -83,53 +83,70 @@ def piece_words(corpus: Corpus, i: int) -> list[str]:
     return words
 
 
-def tag_windows(corpus: Corpus, indices: Sequence[int], labels: Sequence[str], seq_len: int,
-                index: dict[str, int], repeat: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Training windows: x (N, seq_len, 1 + MAX_CHARS), y (N, seq_len) label ids (1-based, 0 =
-    padding). Long sentences are cut into chunks of seq_len; a chunk holding an entity (a `B-`
-    tag) appears `repeat` times."""
+def tag_batches(corpus: Corpus, indices: Sequence[int], labels: Sequence[str], seq_len: int,
+                index: dict[str, int], batch_size: int, repeat: int = 1, seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Sentences in batches of similar length, one batch a row, for `char_model.batch_trainer`.
+
+    Sentences longer than seq_len are cut into chunks of seq_len; a chunk holding an entity (a
+    `B-` tag) appears `repeat` times (weighting the rare entity tags). Chunks are sorted by length
+    (ties in a seeded random order) and cut into batches; the loop shuffles the batches.
+
+    Returns:
+        x (N, batch_size, T, 1 + MAX_CHARS) ids, y (N, batch_size, T) label ids (1-based, 0 =
+        padding); T is the longest chunk.
+    """
     label_id = {label: k + 1 for k, label in enumerate(labels)}
-    xs, ys = [], []
+    chunks = []
     for i in indices:
         arr = sentence_array(corpus.piece_ids(i), piece_words(corpus, i), index)
         tags = corpus.pieces[i]["tags"]
         for s in range(0, len(arr), seq_len):
-            x = np.zeros((seq_len, 1 + MAX_CHARS), np.int32)
-            y = np.zeros(seq_len, np.int32)
-            chunk = arr[s: s + seq_len]
-            x[: len(chunk)] = chunk
-            y[: len(chunk)] = [label_id[t] for t in tags[s: s + seq_len]]
+            y = np.array([label_id[t] for t in tags[s: s + seq_len]], np.int32)
             copies = repeat if any(t.startswith("B-") for t in tags[s: s + seq_len]) else 1
-            xs += [x] * copies
-            ys += [y] * copies
-    if not xs:
-        return np.zeros((0, seq_len, 1 + MAX_CHARS), np.int32), np.zeros((0, seq_len), np.int32)
-    return np.stack(xs), np.stack(ys)
+            chunks += [(arr[s: s + seq_len], y)] * copies
+    order = np.random.default_rng(seed).permutation(len(chunks))
+    order = sorted(order, key=lambda k: len(chunks[k][1]))
+    n = -(-len(chunks) // batch_size)
+    T = max((len(y) for _, y in chunks), default=1)
+    X = np.zeros((n, batch_size, T, 1 + MAX_CHARS), np.int32)
+    Y = np.zeros((n, batch_size, T), np.int32)
+    for k, c in enumerate(order):
+        x, y = chunks[c]
+        X[k // batch_size, k % batch_size, : len(y)] = x
+        Y[k // batch_size, k % batch_size, : len(y)] = y
+    return X, Y
 
 
 def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, run_dir: Path):
     """What `train_text` needs to train a character tagger with the shared loop.
 
+    The loop's batch size must then be 1: each row of the arrays is a whole batch.
+
     Returns:
-        (arrays {"train", "val", "test"}: (x, y), build, on_best, task_info, description)
+        (arrays {"train", "val"}: (x, y), build, on_best, task_info, description)
     """
     check_tagger_config(cfg)
     labels = corpus.info["labels"]
     chars = char_table([w for i in splits["train"] for w in piece_words(corpus, i)])
     index = {c: k + 2 for k, c in enumerate(chars)}
     t, m, seq_len = cfg.text, cfg.model, cfg.data.seq_len
-    arrays = {name: tag_windows(corpus, idx, labels, seq_len, index,
-                                t.entity_repeat if name == "train" else 1)
+    batch = cfg.train.batch_size
+    arrays = {name: tag_batches(corpus, idx, labels, seq_len, index, batch,
+                                t.entity_repeat if name == "train" else 1, cfg.data.seed)
               for name, idx in splits.items() if name != "test"}  # the loop needs no test
     meta = {"kind": EXPORT_KIND, "model": m.to_dict(), "vocab_size": len(corpus.vocab),
             "num_chars": len(chars) + 2, "max_chars": MAX_CHARS, "num_outputs": len(labels) + 1,
             "char_features": t.char_features, "char_dim": t.char_dim, "char_units": t.char_units}
 
     def build():
-        return _build(meta)
+        from jazzgen.text.char_model import batch_trainer
 
-    def on_best(models) -> None:
-        arrays_out = {f"w{k}": w for k, w in enumerate(models.train.get_weights())}
+        return batch_trainer(_build(meta).train, MAX_CHARS, meta["num_outputs"])
+
+    def on_best(models) -> None:  # the tagger's own weights, read by `CharTagger`
+        tagger = models.train.get_layer("batch").tagger
+        arrays_out = {f"w{k}": w for k, w in enumerate(tagger.get_weights())}
         with atomic_open(run_dir / "export.npz", "wb") as f:
             np.savez(f, char_tagger=np.array(json.dumps(meta)), chars=np.array(chars),
                      **arrays_out)
@@ -140,7 +157,8 @@ def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config,
                  "transitions": {"start": start.round(5).tolist(), "move": move.round(5).tolist()}}
     described = (f"{'bidirectional ' if m.bidirectional else ''}{m.layers}-layer lstm {m.units}, "
                  f"word embedding {m.embedding_dim} + characters ({t.char_features}, "
-                 f"{t.char_units}), {len(labels)} labels, {len(arrays['train'][0])} windows")
+                 f"{t.char_units}), {len(labels)} labels, {len(arrays['train'][0])} batches of {batch} "
+                 "sentences of similar length")
     return arrays, build, on_best, task_info, described
 
 

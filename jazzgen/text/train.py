@@ -192,6 +192,7 @@ def train_text(corpus: Corpus, run_dir: str | Path, cfg: Config, resume: bool = 
         from jazzgen.text.char_tagger import setup_char_tagger
 
         arrays, build, on_best, task_info, shape = setup_char_tagger(corpus, splits, cfg, run_dir)
+        common["batch_size"] = 1  # each row is a batch of sentences of similar length
     else:
         from jazzgen.core.models import export_weights, save_export
 
