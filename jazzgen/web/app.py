@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Flask, jsonify, request, send_file
+from flask import Flask, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from jazzgen.errors import JazzgenError
@@ -62,6 +63,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     app = Flask("jazzgen.web", static_folder=str(STATIC), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     studio = Studio(model_dir)
+    warm_up(studio)
     models = {"default" if model_dir is None else Path(model_dir).name: studio}
     store = SessionStore(max_sessions=max_sessions, root=temp_root)
     queue = GenerationQueue(workers=workers, waiting=max_waiting, wait_s=wait_s)
@@ -93,6 +95,18 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
                                                    for b, s, m in e.problems]) from None
         bars = perf.bars or int(round(spans[-1].end_beat / bpb))
         return tuple(loop_to(spans, bars, bpb)), bars, ts
+
+    @app.before_request
+    def clock_in():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def clock_out(response):
+        # Server-Timing: the time spent inside the app, so clients and benchmarks can tell it
+        # from the network's share.
+        if "started" in g:
+            response.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - g.started):.2f}"
+        return response
 
     @app.errorhandler(validate.FieldError)
     def field_error(e):
@@ -238,6 +252,15 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     return app
 
 
+def warm_up(studio: Studio) -> None:
+    """Make the answers' tones for every pitch the model plays, so no answer waits for them."""
+    from jazzgen.web.sound import _tone
+    from jazzgen.web.takes import SAMPLE_RATE
+
+    for pitch in range(studio.tokenizer.low_pitch, studio.tokenizer.high_pitch + 1):
+        _tone(pitch, SAMPLE_RATE)
+
+
 def _take(sess, notes, spans, ts, tempo, bars, program, seed) -> Take:
     from jazzgen.music.score import Score
 
@@ -251,8 +274,8 @@ def _take(sess, notes, spans, ts, tempo, bars, program, seed) -> Take:
 def answer_phrase(studio: Studio, trade: Trade, round_: int, phrase) -> tuple[tuple, str]:
     """jazzgen's answer to the person's phrase in round `round_`: (person notes, answer notes), WAV url.
 
-    The phrase is cut to the person's bars; everything played before it (both players) is the
-    primer, so the answer follows on from the person's last notes. The answer's audio starts at
+    The phrase is cut to the person's bars and is the primer (with the silence after its last
+    note), so the answer follows on from what the person just played. The answer's audio starts at
     its first bar (beat `turn_beats(round_)[1]`).
     """
     from jazzgen.music.score import Note
@@ -264,8 +287,9 @@ def answer_phrase(studio: Studio, trade: Trade, round_: int, phrase) -> tuple[tu
     person = _monophonic(person)
     before = tuple(sorted(trade.person + trade.machine, key=lambda n: n.start_beat)) + person
     settings = Settings(trade.seed + round_, trade.temperature, trade.top_k)
+    # The primer is the person's turn (what they just played, and the silence after it).
     notes = studio.continue_melody(_monophonic(before), trade.chords, answer_start, answer_end, settings,
-                                   trade.beats_per_bar)
+                                   trade.beats_per_bar, context_bars=trade.per_turn)
     trade.person += list(person)
     trade.machine += list(notes)
     trade.answered.add(round_)
@@ -314,6 +338,7 @@ def background_server(app: Flask, host: str = "127.0.0.1", port: int = 0, thread
     import threading
 
     import waitress
+    from waitress import wasyncore
 
     server = waitress.create_server(app, host=host, port=port, threads=threads, connection_limit=64,
                                     channel_timeout=30, max_request_body_size=MAX_BODY_BYTES)
@@ -322,5 +347,8 @@ def background_server(app: Flask, host: str = "127.0.0.1", port: int = 0, thread
     try:
         yield f"http://{host}:{server.effective_port}"
     finally:
-        server.close()
+        # Workers first (they pull the loop's trigger when done), then every socket: the loop
+        # ends when its map is empty.
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
         thread.join(timeout=5)

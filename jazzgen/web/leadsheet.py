@@ -46,7 +46,7 @@ def engrave(score: Score, bars: int) -> tuple[str, dict]:
         `pad` (px before beat 0 of a bar) and `beats_per_bar`.
     """
     from jazzgen.music.chords import chord_symbol_text
-    from jazzgen.web.studio import role
+    from jazzgen.web.studio import roles
 
     bpb = score.beats_per_bar
     lines = max(1, -(-bars // BARS_PER_LINE))
@@ -84,10 +84,9 @@ def engrave(score: Score, bars: int) -> tuple[str, dict]:
         text = escape(chord_symbol_text(span.chord))
         out.append(f'<text class="chord" x="{x - 3:.1f}" y="{y + STAFF_TOP - 14}" font-size="13" '
                    f'font-weight="bold">{text}</text>')
-    for note in score.notes:
-        if note.start_beat >= end - 1e-9:
-            continue
-        out += _note(note, role(note, score.chords), bpb, octave)
+    for note, role_name in zip(score.notes, roles(score.notes, score.chords), strict=True):
+        if note.start_beat < end - 1e-9:
+            out += _note(note, role_name, bpb, octave)
     out.append("</svg>")
     return "\n".join(out), {"bars": boxes, "pad": PAD, "beats_per_bar": bpb, "staff_top": STAFF_TOP,
                             "staff_height": 4 * SPACE}

@@ -92,11 +92,12 @@ def loop_to(spans: list[ChordSpan], bars: int, beats_per_bar: float) -> list[Cho
     return loop_changes(spans, bars * beats_per_bar)
 
 
-def role(note: Note, chords: tuple[ChordSpan, ...] | list[ChordSpan]) -> str:
-    """The note's class against the chord at its onset: chord, scale, approach or other."""
+def roles(notes, chords) -> list[str]:
+    """Each note's class against the chord at its onset: chord, scale, approach or other."""
     from jazzgen.music.values import note_type
 
-    return ROLE_NAMES[note_type(note.pitch, Score(notes=(), chords=tuple(chords)).chord_at(note.start_beat))]
+    harmony = Score(notes=(), chords=tuple(chords))  # built once: it checks every span
+    return [ROLE_NAMES[note_type(n.pitch, harmony.chord_at(n.start_beat))] for n in notes]
 
 
 def cut(notes, start: float, end: float) -> tuple[Note, ...]:
@@ -144,16 +145,16 @@ class Studio:
         self._lock = threading.Lock()  # one sampling loop at a time: the engine is not re-entrant-proven
 
     def continue_melody(self, before, chords, start: float, end: float, settings: Settings,
-                        beats_per_bar: float) -> tuple[Note, ...]:
+                        beats_per_bar: float, context_bars: int = CONTEXT_BARS) -> tuple[Note, ...]:
         """New notes for [start, end) that follow on from the notes `before` (all in beats).
 
-        Up to CONTEXT_BARS bars of `before` (cut at `start`), and the rest after its last note,
+        Up to `context_bars` bars of `before` (cut at `start`), and the rest after its last note,
         are the primer; values are then sampled for exactly `end - start` beats.
         """
         from jazzgen.core.sampling import sample_sequences
 
         chords = tuple(chords)
-        origin = max(0.0, np.floor((start - CONTEXT_BARS * beats_per_bar) / beats_per_bar) * beats_per_bar)
+        origin = max(0.0, np.floor((start - context_bars * beats_per_bar) / beats_per_bar) * beats_per_bar)
         primer_notes = cut(before, origin, start)
         primer_ids: list[int] = []
         start_pitch = None

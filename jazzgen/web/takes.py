@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jazzgen.music.score import ChordSpan, Note, Score
-from jazzgen.web.studio import role
+from jazzgen.web.studio import roles
 
 SAMPLE_RATE = 22050  # the page's audio: half CD rate keeps files small and rendering quick
 PERSON_PROGRAM = 0  # what the person's keys sound like in the recording (piano)
@@ -28,7 +28,7 @@ def chords_json(chords) -> list[dict]:
 def notes_json(notes, chords) -> list[dict]:
     """Notes as the page draws them, each with its role against the chord at its onset."""
     return [{"pitch": n.pitch, "start": n.start_beat, "duration": n.duration_beats, "velocity": n.velocity,
-             "role": role(n, chords)} for n in notes]
+             "role": r} for n, r in zip(notes, roles(notes, chords), strict=True)]
 
 
 @dataclass
@@ -120,19 +120,11 @@ class Trade:
 
     def write_answer(self, round_: int, notes, start: float) -> str:
         """The answer's audio, starting at its first beat (`start`); returns its URL."""
-        from jazzgen.music.midi_io import write_midi
-        from jazzgen.music.render import render_wav
+        from jazzgen.web.sound import notes_to_wav
         from jazzgen.web.studio import shift
 
-        midi = self.folder / f"trade-{self.number}-answer-{int(round_)}.mid"
-        length = self.per_turn * self.beats_per_bar
-        # A silent answer still gets audio of the right length: the chords carry no sound here.
-        score = Score(notes=shift(notes, -start), time_signature=self.time_signature, tempo_qpm=self.tempo)
-        write_midi(score, midi, melody_program=self.program)
-        if notes:
-            render_wav(midi, self.answer_path(round_), sample_rate=SAMPLE_RATE)
-        else:
-            _silence(self.answer_path(round_), length * 60.0 / self.tempo)
+        notes_to_wav(shift(notes, -start), self.tempo, self.answer_path(round_),
+                     length_beats=self.per_turn * self.beats_per_bar, sample_rate=SAMPLE_RATE)
         return f"/api/trades/{self.number}/answers/{int(round_)}.wav"
 
     def write_band(self) -> Path:
@@ -193,13 +185,3 @@ class Trade:
             mid.save(tmp)
         return path
 
-
-def _silence(path: Path, seconds: float) -> None:
-    """A silent WAV of `seconds` (an answer with no notes still keeps the page's timing)."""
-    import wave
-
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes(b"\0\0" * int(seconds * SAMPLE_RATE))
