@@ -191,10 +191,15 @@ def _render_all(paths, wav: bool, png: bool) -> None:
 @reports_errors
 def render(files, wav, png):
     """Write audio and a piano-roll picture beside existing MIDI files."""
+    from jazzgen.core.files import check_input
+    from jazzgen.music.midi_io import MAX_MIDI_BYTES
+
     paths = [Path(f) for f in files]
-    missing = [p for p in paths if not p.is_file()]
+    missing = [p for p in paths if not (p.exists() or p.is_symlink())]
     if missing:
         raise UsageError(f"{missing[0]}: no such file")
+    for path in paths:  # every input checked before any output: FIFOs, devices, oversize files
+        check_input(path, MAX_MIDI_BYTES)
     _render_all(paths, wav, png)
 
 
