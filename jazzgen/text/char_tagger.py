@@ -28,7 +28,8 @@ from jazzgen.core.corpus import Corpus
 from jazzgen.core.files import atomic_open
 from jazzgen.core.models import ModelConfig
 from jazzgen.errors import UsageError
-from jazzgen.text.decoding import transition_scores
+from jazzgen.text.decoding import transition_scores, viterbi
+from jazzgen.text.metrics import entity_f1, is_bio
 
 MAX_CHARS = 16   # characters kept per word (first 8 + last 8 of a longer word)
 UNK_CHAR = 1     # a character not seen in training; 0 is padding
@@ -124,7 +125,8 @@ def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config,
     The loop's batch size must then be 1: each row of the arrays is a whole batch.
 
     Returns:
-        (arrays {"train", "val"}: (x, y), build, on_best, task_info, description)
+        (arrays {"train", "val"}: (x, y), build, on_best, task_info, description, select: the
+        validation entity F1 for BIO tags, else None)
     """
     check_tagger_config(cfg)
     labels = corpus.info["labels"]
@@ -159,7 +161,34 @@ def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config,
                  f"word embedding {m.embedding_dim} + characters ({t.char_features}, "
                  f"{t.char_units}), {len(labels)} labels, {len(arrays['train'][0])} batches of {batch} "
                  "sentences of similar length")
-    return arrays, build, on_best, task_info, described
+    select = None
+    if is_bio(labels) and len(arrays["val"][0]):  # the best epoch finds entities, not just O
+        def select(models) -> float:
+            return validation_entity_f1(models.train, *arrays["val"], labels, start, move,
+                                        t.decode)
+    return arrays, build, on_best, task_info, described, select
+
+
+def validation_entity_f1(model, x: np.ndarray, y: np.ndarray, labels: Sequence[str],
+                         start: np.ndarray, move: np.ndarray, method: str) -> float:
+    """Entity F1 of the batch model on batched sentences x (N, B, T, K), gold y (N, B, T)."""
+    logits = np.concatenate([np.asarray(model(x[r: r + 1], training=False))[0]
+                             for r in range(len(x))])                       # (N B, T, C + 1)
+    gold_ids = y.reshape(-1, y.shape[-1])
+    gold, pred = [], []
+    for row, ids in zip(logits, gold_ids, strict=True):
+        n = int((ids > 0).sum())
+        if not n:
+            continue
+        scores = row[:n, 1:]                                                # (n, C)
+        if method == "viterbi":
+            z = scores - scores.max(axis=-1, keepdims=True)
+            path = viterbi(z - np.log(np.exp(z).sum(axis=-1, keepdims=True)), start, move)
+        else:
+            path = scores.argmax(axis=-1).tolist()
+        gold.append([labels[k - 1] for k in ids[:n]])
+        pred.append([labels[k] for k in path])
+    return entity_f1(gold, pred)["f1"]
 
 
 def _build(meta: dict):

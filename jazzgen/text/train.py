@@ -172,7 +172,7 @@ def train_text(corpus: Corpus, run_dir: str | Path, cfg: Config, resume: bool = 
     splits = piece_splits(corpus)
     if not splits["train"]:
         raise UsageError(f"{corpus.path}: no training pieces")
-    build, num_outputs, task_info = None, None, {}
+    build, num_outputs, task_info, select = None, None, {}, None
     if task == "dates":
         from jazzgen.core.seq2seq import build_seq2seq, save_seq2seq
 
@@ -191,7 +191,8 @@ def train_text(corpus: Corpus, run_dir: str | Path, cfg: Config, resume: bool = 
     elif task == "tag" and cfg.text.char_features != "none":  # text/char_tagger.py
         from jazzgen.text.char_tagger import setup_char_tagger
 
-        arrays, build, on_best, task_info, shape = setup_char_tagger(corpus, splits, cfg, run_dir)
+        arrays, build, on_best, task_info, shape, select = setup_char_tagger(corpus, splits, cfg,
+                                                                            run_dir)
         common["batch_size"] = 1  # each row is a batch of sentences of similar length
     else:
         from jazzgen.core.models import export_weights, save_export
@@ -212,6 +213,7 @@ def train_text(corpus: Corpus, run_dir: str | Path, cfg: Config, resume: bool = 
     log(f"corpus {corpus.path}: {task}, {len(splits['train'])} train / {len(splits['val'])} "
         f"validation / {len(splits['test'])} test pieces, vocabulary {len(v)}; {shape}")
     result = fit(cfg.model, len(v), arrays["train"], arrays["val"], run_dir,
-                 on_best=on_best, num_outputs=num_outputs, build=build, threads=t.threads or None, **common)
+                 on_best=on_best, num_outputs=num_outputs, build=build, threads=t.threads or None, select=select,
+                 **common)
     finish_run(run_dir, result, log)
     return result
