@@ -101,6 +101,9 @@ class TextConfig:
     #                         in training (BIO moves such as O -> I-x are never output)
     entity_repeat: int = 1  # tag (BIO): training sentences holding an entity count this many
     #                         times per epoch (most tags are O)
+    class_balance: float = 0.0  # tag (character taggers): tau of the logit-adjusted loss, which
+    #                             trains with tau log(tag prior) added to the logits, so rare
+    #                             tags are predicted more often; 0 = plain cross-entropy
     backend: str = "keras"  # chars/words training: "keras" or "numpy" (the course's reference
     #                         RNN: one layer, one-hot input, numpy BPTT, clipping, Adam)
     ngram_order: int = 3  # evaluate: order of the Kneser-Ney n-gram baseline

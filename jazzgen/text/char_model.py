@@ -142,11 +142,17 @@ def build_char_tagger(cfg: ModelConfig, vocab_size: int, num_chars: int, max_cha
 
 class _BatchOfSentences(keras.layers.Layer):
     """Runs the tagger on pre-made batches: (R, B, T, K) -> (R, B, T, C), each batch cut to its
-    longest sentence first and its logits padded back (padding targets are masked anyway)."""
+    longest sentence first and its logits padded back (padding targets are masked anyway).
 
-    def __init__(self, tagger, num_outputs: int, **kw):
+    `logit_shift` (C,), if given, is added to the logits in training only: with tau log(prior)
+    this is the logit-adjusted loss (Menon et al. 2021), so the tagger alone, without the shift,
+    favours rare tags as a balanced loss would.
+    """
+
+    def __init__(self, tagger, num_outputs: int, logit_shift=None, **kw):
         super().__init__(**kw)
         self.tagger, self.num_outputs = tagger, num_outputs
+        self.logit_shift = None if logit_shift is None else tf.constant(logit_shift, tf.float32)
 
     def call(self, x, training=None):
         shape = tf.shape(x)                                                    # R, B, T, K
@@ -154,6 +160,8 @@ class _BatchOfSentences(keras.layers.Layer):
         used = tf.reduce_sum(tf.cast(tf.not_equal(flat[..., 0], 0), tf.int32), axis=1)
         longest = tf.maximum(tf.reduce_max(used), 1)
         logits = self.tagger(flat[:, :longest], training=training)          # (R B, T', C)
+        if training and self.logit_shift is not None:
+            logits = logits + self.logit_shift
         logits = tf.pad(logits, [[0, 0], [0, shape[2] - longest], [0, 0]])
         return tf.reshape(logits, tf.concat([shape[:3], [self.num_outputs]], axis=0))
 
@@ -161,9 +169,10 @@ class _BatchOfSentences(keras.layers.Layer):
         return (*shape[:3], self.num_outputs)
 
 
-def batch_trainer(tagger, max_chars: int, num_outputs: int) -> Models:
+def batch_trainer(tagger, max_chars: int, num_outputs: int, logit_shift=None) -> Models:
     """`Models(train, None)` whose `train` reads rows that are whole batches # (R, B, T, 1 +
-    max_chars) -> (R, B, T, C), through the very same layers as `tagger` (a keras.Model)."""
+    max_chars) -> (R, B, T, C), through the very same layers as `tagger` (a keras.Model);
+    `logit_shift` (C,) is added to its logits in training (see `_BatchOfSentences`)."""
     inputs = keras.Input(shape=(None, None, 1 + max_chars), dtype="int32", name="batches")
-    outputs = _BatchOfSentences(tagger, num_outputs, name="batch")(inputs)
+    outputs = _BatchOfSentences(tagger, num_outputs, logit_shift, name="batch")(inputs)
     return Models(keras.Model(inputs, outputs, name="char_tagger_batches"), None)

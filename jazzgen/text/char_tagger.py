@@ -29,7 +29,7 @@ from jazzgen.core.files import atomic_open
 from jazzgen.core.models import ModelConfig
 from jazzgen.errors import UsageError
 from jazzgen.text.decoding import transition_scores, viterbi
-from jazzgen.text.metrics import entity_f1, is_bio
+from jazzgen.text.metrics import accuracy, entity_f1, is_bio
 
 MAX_CHARS = 16   # characters kept per word (first 8 + last 8 of a longer word)
 UNK_CHAR = 1     # a character not seen in training; 0 is padding
@@ -47,6 +47,8 @@ def check_tagger_config(cfg: Config) -> None:
     for name in ("char_dim", "char_units", "entity_repeat"):
         if getattr(t, name) < 1:
             raise UsageError(f"text.{name} must be >= 1 (got {getattr(t, name)})")
+    if not 0 <= t.class_balance <= 2:
+        raise UsageError(f"text.class_balance must be in [0, 2] (got {t.class_balance})")
     if cfg.model.embedding_dim < 1:
         raise UsageError("a character tagger needs model.embedding_dim >= 1")
 
@@ -126,7 +128,7 @@ def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config,
 
     Returns:
         (arrays {"train", "val"}: (x, y), build, on_best, task_info, description, select: the
-        validation entity F1 for BIO tags, else None)
+        validation entity F1 for BIO tags, else tag accuracy, which picks the best epoch)
     """
     check_tagger_config(cfg)
     labels = corpus.info["labels"]
@@ -141,10 +143,15 @@ def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config,
             "num_chars": len(chars) + 2, "max_chars": MAX_CHARS, "num_outputs": len(labels) + 1,
             "char_features": t.char_features, "char_dim": t.char_dim, "char_units": t.char_units}
 
+    shift = None
+    if t.class_balance:  # logit-adjusted loss: tau log(prior) added in training only
+        counts = np.bincount(arrays["train"][1].ravel(), minlength=len(labels) + 1)[1:] + 1.0
+        shift = np.concatenate([[0.0], t.class_balance * np.log(counts / counts.sum())])
+
     def build():
         from jazzgen.text.char_model import batch_trainer
 
-        return batch_trainer(_build(meta).train, MAX_CHARS, meta["num_outputs"])
+        return batch_trainer(_build(meta).train, MAX_CHARS, meta["num_outputs"], shift)
 
     def on_best(models) -> None:  # the tagger's own weights, read by `CharTagger`
         tagger = models.train.get_layer("batch").tagger
@@ -161,34 +168,35 @@ def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config,
                  f"word embedding {m.embedding_dim} + characters ({t.char_features}, "
                  f"{t.char_units}), {len(labels)} labels, {len(arrays['train'][0])} batches of {batch} "
                  "sentences of similar length")
-    select = None
-    if is_bio(labels) and len(arrays["val"][0]):  # the best epoch finds entities, not just O
-        def select(models) -> float:
-            return validation_entity_f1(models.train, *arrays["val"], labels, start, move,
-                                        t.decode)
-    return arrays, build, on_best, task_info, described, select
+    def select(models) -> float:  # the best epoch finds entities (F1), or tags right
+        return validation_score(models.train.get_layer("batch").tagger, *arrays["val"], labels,
+                                start, move, t.decode)
+    return arrays, build, on_best, task_info, described, select if len(arrays["val"][0]) else None
 
 
-def validation_entity_f1(model, x: np.ndarray, y: np.ndarray, labels: Sequence[str],
-                         start: np.ndarray, move: np.ndarray, method: str) -> float:
-    """Entity F1 of the batch model on batched sentences x (N, B, T, K), gold y (N, B, T)."""
-    logits = np.concatenate([np.asarray(model(x[r: r + 1], training=False))[0]
-                             for r in range(len(x))])                       # (N B, T, C + 1)
-    gold_ids = y.reshape(-1, y.shape[-1])
+def validation_score(tagger, x: np.ndarray, y: np.ndarray, labels: Sequence[str],
+                     start: np.ndarray, move: np.ndarray, method: str) -> float:
+    """Entity F1 (BIO tags) or tag accuracy of the tagger on batched sentences x (N, B, T, K),
+    gold y (N, B, T), decoded by `method` ("argmax" or "viterbi")."""
     gold, pred = [], []
-    for row, ids in zip(logits, gold_ids, strict=True):
-        n = int((ids > 0).sum())
-        if not n:
-            continue
-        scores = row[:n, 1:]                                                # (n, C)
-        if method == "viterbi":
-            z = scores - scores.max(axis=-1, keepdims=True)
-            path = viterbi(z - np.log(np.exp(z).sum(axis=-1, keepdims=True)), start, move)
-        else:
-            path = scores.argmax(axis=-1).tolist()
-        gold.append([labels[k - 1] for k in ids[:n]])
-        pred.append([labels[k] for k in path])
-    return entity_f1(gold, pred)["f1"]
+    for r in range(len(x)):
+        n_words = (y[r] > 0).sum(axis=1)                                    # (B,)
+        longest = max(int(n_words.max()), 1)
+        logits = np.asarray(tagger(x[r, :, :longest], training=False))     # (B, T', C + 1)
+        for row, ids, n in zip(logits, y[r], n_words, strict=True):
+            if not n:
+                continue
+            scores = row[:n, 1:]                                            # (n, C)
+            if method == "viterbi":
+                z = scores - scores.max(axis=-1, keepdims=True)
+                path = viterbi(z - np.log(np.exp(z).sum(axis=-1, keepdims=True)), start, move)
+            else:
+                path = scores.argmax(axis=-1).tolist()
+            gold.append([labels[k - 1] for k in ids[:n]])
+            pred.append([labels[k] for k in path])
+    if is_bio(labels):
+        return entity_f1(gold, pred)["f1"]
+    return accuracy([g for s in gold for g in s], [p for s in pred for p in s])
 
 
 def _build(meta: dict):
