@@ -93,12 +93,14 @@ def preprocess(sources, output, melody_track, workers, shard_size, part, task, t
 @click.option("-o", "--output", "run_dir", help="Run directory to write.")
 @click.option("--epochs", type=int, default=None, help="Epochs (overrides train.epochs).")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last completed epoch.")
+@click.option("--from", "source", default=None, metavar="default|RUN_DIR",
+              help="Fine-tune the bundled model (default) or another run on this corpus.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default=None,
               help="tf.distribute strategy (train.strategy); batch size is then per replica.")
 @pipeline_option
 @set_option
 @reports_errors
-def train(corpus_dir, run_dir, epochs, resume, strategy, pipeline, sets):
+def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets):
     """Fit the shared-layer LSTM on a corpus directory."""
     from jazzgen.config import load_config
     from jazzgen.stages.train import train as run_train
@@ -112,7 +114,7 @@ def train(corpus_dir, run_dir, epochs, resume, strategy, pipeline, sets):
         raise UsageError("train: give the run directory with -o")
     if resume:
         click.echo(f"resuming the run in {run_dir}")
-    result = run_train(corpus_dir, run_dir, cfg, resume=resume, log=click.echo)
+    result = run_train(corpus_dir, run_dir, cfg, resume=resume, log=click.echo, source=source)
     if result.stopped_because == "interrupted":
         sys.exit(130)
 

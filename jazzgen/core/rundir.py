@@ -123,8 +123,11 @@ def start_run(run_dir: str | Path, corpus, cfg: Config, resume: bool) -> Path:
 
 
 def write_run_files(run_dir: Path, corpus, cfg: Config, splits: dict[str, list[int]],
-                    task_info: dict | None = None) -> None:
-    """config.json, vocab.json, task.json and run.json (split recorded as "<name>_pieces")."""
+                    task_info: dict | None = None, run_info: dict | None = None) -> None:
+    """config.json, vocab.json, task.json and run.json (split recorded as "<name>_pieces").
+
+    `task_info` adds to task.json, `run_info` to run.json (e.g. a fine-tuned run's "source").
+    """
     write_json(run_dir / "config.json", cfg.to_dict())
     with atomic_open(run_dir / "vocab.json", "w", encoding="utf-8") as f:
         f.write(corpus.vocab.to_json())
@@ -134,7 +137,7 @@ def write_run_files(run_dir: Path, corpus, cfg: Config, splits: dict[str, list[i
         "format": RUN_FORMAT, "seed": cfg.train.seed, "versions": library_versions(),
         "corpus": str(corpus.path), "corpus_hash": corpus.hash, "vocab_hash": corpus.vocab.hash,
         **{f"{name}_pieces": [int(i) for i in idx] for name, idx in splits.items()},
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **(run_info or {}),
     })
 
 

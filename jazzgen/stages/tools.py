@@ -12,7 +12,7 @@ from jazzgen.tasks import get_tool
 def render(files: Sequence[str], wav: bool, png: bool, log: Callable[[str], None] = print) -> None:
     """Audio and/or a picture beside existing files."""
     paths = [Path(f) for f in files]
-    missing = [p for p in paths if not p.is_file()]
+    missing = [p for p in paths if not (p.exists() or p.is_symlink())]
     if missing:
         raise UsageError(f"{missing[0]}: no such file")
     get_tool("render")(paths, wav, png, log)

@@ -10,13 +10,18 @@ from jazzgen.core.corpus import read_corpus
 from jazzgen.core.distributed import worker_run_dir
 from jazzgen.core.files import write_json
 from jazzgen.core.plan import check_train_config, fit_plan
-from jazzgen.core.rundir import finish_run, start_run, write_run_files
+from jazzgen.core.rundir import directory_path, finish_run, start_run, write_run_files
+from jazzgen.errors import UsageError
+from jazzgen.stages.finetune import prepare as prepare_finetune
 from jazzgen.tasks import get_task
 
 
 def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool = False,
-          log: Callable[[str], None] = print):
+          log: Callable[[str], None] = print, source: str | None = None):
     """Train on a corpus directory; returns the TrainResult. The run dir is written as it goes.
+
+    `source` ("default" or a run directory) fine-tunes that model instead of starting afresh
+    (next-value models; see `jazzgen.stages.finetune`).
 
     Raises:
         UsageError: settings the task cannot train with, or a run directory that is not resumable.
@@ -24,10 +29,17 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
     corpus = read_corpus(corpus_dir)
     task = get_task(corpus.task)
     check_train_config(cfg)
+    run_dir = directory_path(worker_run_dir(run_dir, cfg.train.strategy))  # multi-worker K>0: RUN_DIR.worker-K
+    corpus, cfg, start, source_record = prepare_finetune(corpus, run_dir, cfg, source, resume, log)
     plan = task.training_plan(corpus, cfg)
-    run_dir = worker_run_dir(run_dir, cfg.train.strategy)  # multi-worker task K>0: RUN_DIR.worker-K
+    if start is not None:
+        if plan.arrays is not None or plan.backend != "keras":
+            raise UsageError(f"--from does not apply to the {task.name} task with these settings "
+                             "(fine-tuning continues a Keras next-value model)")
+        plan.build = lambda: start.build(cfg.model)
     run_dir = start_run(run_dir, corpus, cfg, resume)
-    write_run_files(run_dir, corpus, cfg, plan.splits, plan.task_info)
+    write_run_files(run_dir, corpus, cfg, plan.splits, plan.task_info,
+                    {"source": source_record} if source_record else None)
     for name, data in plan.run_files.items():
         write_json(run_dir / name, data)
     result = fit_plan(plan, corpus, run_dir, cfg, resume, log)

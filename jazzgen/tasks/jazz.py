@@ -106,7 +106,12 @@ def render_files(paths: Sequence[Path], wav: bool, png: bool, log: Log) -> None:
     """WAV and/or PNG beside each MIDI file, saying which synthesizer made the sound."""
     if not (wav or png):
         return
+    from jazzgen.core.files import check_input
+    from jazzgen.music.midi_io import MAX_MIDI_BYTES
     from jazzgen.music.render import choose_synth, render_png, render_wav
+
+    for path in paths:  # every input checked before any output: FIFOs, devices, oversize files
+        check_input(path, MAX_MIDI_BYTES)
 
     if wav:
         choice = choose_synth()

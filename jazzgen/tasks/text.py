@@ -21,6 +21,7 @@ class TextTask(Task):
     """What the text tasks share: corpus building, settings checks, the report layout."""
 
     head = "next"  # the model.head the task trains
+    preprocess_settings = frozenset({"max_file_mb"})  # the text readers' size cap
 
     def preprocess(self, cfg: Config, log: Log, verbose: bool = False) -> dict:
         from jazzgen.text.preprocess import preprocess_text
