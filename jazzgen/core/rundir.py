@@ -63,6 +63,11 @@ class Run:
         return self.path / "export.npz"
 
 
+def bundled_run_dir() -> Path:
+    """The run directory shipped in the package (the default model; `jazzgen run pipelines/wjd.toml`)."""
+    return Path(__file__).resolve().parent.parent / "assets" / "default_model"
+
+
 def read_task(path: str | Path | None) -> dict:
     """The task.json of a run directory ({"task": ..., "tokenizer": {...}}), {} when there is none."""
     if not path or not (Path(path) / "task.json").is_file():
@@ -70,9 +75,10 @@ def read_task(path: str | Path | None) -> dict:
     return read_json(Path(path) / "task.json")
 
 
-def open_run(path: str | Path, warn=lambda msg: print(msg, file=sys.stderr)) -> Run:
-    """Open a run directory and check it is usable (format, vocabulary hash, weights)."""
-    path = Path(path)
+def open_run(path: str | Path | None, warn=lambda msg: print(msg, file=sys.stderr)) -> Run:
+    """Open a run directory (None: the bundled one) and check it is usable (format, vocabulary
+    hash, weights)."""
+    path = Path(path) if path else bundled_run_dir()
     if not path.is_dir():
         raise UsageError(f"{path}: no such run directory")
     if not (path / "run.json").is_file():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from jazzgen.core.rundir import bundled_run_dir
 from jazzgen.errors import UsageError
 
 # name -> "module:class"
@@ -51,4 +52,4 @@ def get_tool(name: str):
 
 def default_run_dir() -> Path:
     """The bundled default model (`generate` without a run; `jazzgen run pipelines/wjd.toml`)."""
-    return Path(__file__).resolve().parent.parent / "assets" / "default_model"
+    return bundled_run_dir()
