@@ -268,6 +268,19 @@ def merge_corpora(parts, output, shard_size):
     run_merge(parts, output, shard_size, log=click.echo)
 
 
+@main.command()
+@click.option("--model", "model_dir", default=None, help="Jazz run directory to play (default: the bundled model).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 opens the studio to the network (a warning is printed).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port.")
+@reports_errors
+def serve(model_dir, host, port):
+    """Start the studio in the browser: generate, listen, regenerate bars, trade fours."""
+    from jazzgen.web import serve as run_serve
+
+    run_serve(model_dir, host=host, port=port, echo=click.echo)
+
+
 @main.command("run")
 @click.argument("pipeline", type=click.Path(dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one setting.")
