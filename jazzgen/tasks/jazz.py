@@ -85,6 +85,24 @@ class JazzTask(Task):
         return result, report
 
 
+    def perform(self, count: int, model, **options) -> list:
+        from jazzgen.music import improvise
+
+        return improvise.perform(count=count, model=model, **options)
+
+
+def read_chart(text_or_path, time: str | None = None):
+    """A chart from chart text, or from a file when given a Path (its name starts every error)."""
+    import os
+
+    from jazzgen.music.charts import parse_chart, parse_meter, read_chart_file
+
+    meter = parse_meter(time) if time else None
+    if isinstance(text_or_path, os.PathLike):
+        return read_chart_file(text_or_path, meter)
+    return parse_chart(text_or_path, time_signature=meter)
+
+
 def _events_report(run: Run, result: dict) -> str:
     """Adds pitch and duration perplexity (events runs) to `result`; returns their report lines."""
     from jazzgen.core.corpus import read_corpus
