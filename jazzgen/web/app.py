@@ -14,7 +14,9 @@ status, and an unexpected failure is a JSON 500 without a traceback.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -30,6 +32,7 @@ from jazzgen.web.studio import KEYS, METERS, STYLE_TEMPOS, Settings, Studio, rea
 from jazzgen.web.takes import Take, Trade, empty_performance, notes_json
 
 COOKIE = "jazzgen_session"
+MAX_TAKES, MAX_TRADES = 24, 4  # kept per session (with their files); older ones are removed
 MAX_BODY_BYTES = 256 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
 EXAMPLE_CHARTS = {  # starting points in the chart box (the tune book adds real tunes)
@@ -218,7 +221,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         trade = Trade(sess.next_id(), band, per_turn, rounds, perf.temperature, perf.top_k, sess.folder)
         with queue.slot():
             trade.write_band()
-        sess.trades[trade.number] = trade
+        sess.keep("trade", trade.number, trade, MAX_TRADES)
         return answer(trade.to_json(), sess)
 
     @app.post("/api/trades/answer")
@@ -244,7 +247,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         trade = sess.trades.get(number)
         if trade is None:
             raise Error(404, f"no trade {number} in this session", "trade")
-        path = trade.write_recording(sess.path("trade", number, "mid").with_name(f"recording-{number}.mid"))
+        path = trade.write_recording(trade.path("mid").with_name(f"trade-{number}-recording.mid"))
         return send_file(path, mimetype="audio/midi", as_attachment=True, download_name=f"jazzgen-trade-{number}.mid")
 
     @app.get("/api/trades/<int:number>/answers/<int:round_>.wav")
@@ -286,7 +289,7 @@ def warm_up(studio: Studio) -> None:
 def _take(sess, performance) -> Take:
     take = Take(sess.next_id(), performance, sess.folder)
     take.write()
-    sess.takes[take.number] = take
+    sess.keep("take", take.number, take, MAX_TAKES)
     return take
 
 
@@ -341,6 +344,12 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(f"warning: listening on {host}: anyone who can reach this machine can use the studio")
     echo(f"jazzgen studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/ (Ctrl-C stops it)")
+
+    def stop(signum, frame):  # SIGTERM ends the server like Ctrl-C: through the cleanup below
+        raise SystemExit(0)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
     try:
         # threads: requests in flight (generation itself is bounded by the queue);
         # connection_limit: sockets held open at once; channel_timeout: idle sockets closed after.
@@ -348,13 +357,13 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
                        max_request_body_size=MAX_BODY_BYTES, ident="jazzgen", _quiet=True)
     finally:
         store.close()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
 def background_server(app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
     """Serve `app` with waitress on a background thread; yields its base URL (tests, benchmarks)."""
-    import threading
-
     import waitress
     from waitress import wasyncore
 
