@@ -103,7 +103,7 @@ def main() -> None:
         "answer_p95_goal_ms": 50, "take_32_goal_ms": 1500,
         "answer_goal_met": answer["server"]["p95"] <= 50, "take_goal_met": take["server"]["p95"] <= 1500,
         "answers": len(answers), "takes": len(takes),
-        "band": "trio (piano, bass, drums; the built-in synth leaves drums silent)",
+        "band": "trio (piano, bass, drums)",
         "synth": choose_synth().name, "model": a.run_dir or "bundled default", **machine(),
     }))
 

@@ -67,7 +67,6 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     app = Flask("jazzgen.web", static_folder=str(STATIC), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     studio = Studio(model_dir)
-    warm_up(studio)
     models = {"default" if model_dir is None else Path(model_dir).name: studio}
     store = SessionStore(max_sessions=max_sessions, root=temp_root)
     queue = GenerationQueue(workers=workers, waiting=max_waiting, wait_s=wait_s)
@@ -275,15 +274,6 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
                          download_name=f"jazzgen-{kind}-{number}.{suffix}")
 
     return app
-
-
-def warm_up(studio: Studio) -> None:
-    """Make the answers' tones for every pitch the model plays, so no answer waits for them."""
-    from jazzgen.web.sound import _tone
-    from jazzgen.web.takes import SAMPLE_RATE
-
-    for pitch in range(studio.tokenizer.low_pitch, studio.tokenizer.high_pitch + 1):
-        _tone(pitch, SAMPLE_RATE)
 
 
 def _take(sess, performance) -> Take:
