@@ -53,6 +53,19 @@ def _events_report(run, result: dict) -> str:
             f"{figures['duration_perplexity']:>12.3f}{mingus['duration']:>13.1f}")
 
 
+def _listening_report(run, result: dict, seed: int) -> str:
+    """Adds the two-sample test over the held-out pieces to `result`; returns its report."""
+    from jazzgen.core.corpus import read_corpus
+    from jazzgen.music.improvise import load_articulation
+    from jazzgen.music.listening import format_listening, heldout_pairs, listening_test
+
+    print("playing over every held-out piece's changes for the two-sample test", file=sys.stderr)
+    generated, human = heldout_pairs(run, read_corpus(result["corpus_path"]), seed=seed,
+                                     articulation=load_articulation(run))
+    result["two_sample"] = listening_test(generated, human)
+    return format_listening(result["two_sample"])
+
+
 def evaluate(run_dir: str | Path | None, as_json: bool = False, samples: int | None = None,
              sentence: str | None = None, seed: int = 0, corpus_dir: str | Path | None = None,
              files: tuple[str, ...] = (), log: Callable[[str], None] = print) -> dict:
@@ -77,6 +90,8 @@ def evaluate(run_dir: str | Path | None, as_json: bool = False, samples: int | N
         report = format_report(result)
         if run.task.get("tokenizer", {}).get("name") == "events" and result.get("corpus_path"):
             report += "\n" + _events_report(run, result)
+        if result.get("corpus_path") and not files and (samples is None or samples > 0):
+            report += "\n\n" + _listening_report(run, result, seed)
         log(json.dumps(result, ensure_ascii=False) if as_json else report)
         return result
     if files:

@@ -99,6 +99,12 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
                    for i in order if has_changes(corpus.pieces[i]) and not corpus.pieces[i].get("transpose")
                    ][:MAX_CHANGES]
         write_json(run_dir / "changes.json", changes)
+        from jazzgen.music.articulation import articulation_table
+
+        # How long the training players hold their notes, drawn from when decoding.
+        write_json(run_dir / "articulation.json", articulation_table(
+            corpus.pieces[i]["articulation"] for i in train_idx
+            if "articulation" in corpus.pieces[int(i)]))
 
     def on_best(models) -> None:
         save_export(run_dir / "export.npz", cfg.model, len(corpus.vocab), export_weights(models, cfg.model))
