@@ -97,12 +97,14 @@ def preprocess(sources, output, melody_track, workers, shard_size, part, task, t
 @click.option("-o", "--output", "run_dir", help="Run directory to write.")
 @click.option("--epochs", type=int, default=None, help="Epochs (overrides train.epochs).")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last completed epoch.")
+@click.option("--from", "source", default=None, metavar="default|RUN_DIR",
+              help="Fine-tune the bundled model (default) or another run on this corpus.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default=None,
               help="tf.distribute strategy (train.strategy); batch size is then per replica.")
 @pipeline_option
 @set_option
 @reports_errors
-def train(corpus_dir, run_dir, epochs, resume, strategy, pipeline, sets):
+def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets):
     """Fit the shared-layer LSTM on a corpus directory."""
     from jazzgen.config import load_config
     from jazzgen.stages.train import train as run_train
@@ -116,7 +118,7 @@ def train(corpus_dir, run_dir, epochs, resume, strategy, pipeline, sets):
         raise UsageError("train: give the run directory with -o")
     if resume:
         click.echo(f"resuming the run in {run_dir}")
-    result = run_train(corpus_dir, run_dir, cfg, resume=resume, log=click.echo)
+    result = run_train(corpus_dir, run_dir, cfg, resume=resume, log=click.echo, source=source)
     if result.stopped_because == "interrupted":
         sys.exit(130)
 
@@ -191,10 +193,15 @@ def _render_all(paths, wav: bool, png: bool) -> None:
 @reports_errors
 def render(files, wav, png):
     """Write audio and a piano-roll picture beside existing MIDI files."""
+    from jazzgen.core.files import check_input
+    from jazzgen.music.midi_io import MAX_MIDI_BYTES
+
     paths = [Path(f) for f in files]
-    missing = [p for p in paths if not p.is_file()]
+    missing = [p for p in paths if not (p.exists() or p.is_symlink())]
     if missing:
         raise UsageError(f"{missing[0]}: no such file")
+    for path in paths:  # every input checked before any output: FIFOs, devices, oversize files
+        check_input(path, MAX_MIDI_BYTES)
     _render_all(paths, wav, png)
 
 
@@ -259,6 +266,19 @@ def merge_corpora(parts, output, shard_size):
     from jazzgen.stages.merge import merge_corpora as run_merge
 
     run_merge(parts, output, shard_size, log=click.echo)
+
+
+@main.command()
+@click.option("--model", "model_dir", default=None, help="Jazz run directory to play (default: the bundled model).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 opens the studio to the network (a warning is printed).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port.")
+@reports_errors
+def serve(model_dir, host, port):
+    """Start the studio in the browser: generate, listen, regenerate bars, trade fours."""
+    from jazzgen.web import serve as run_serve
+
+    run_serve(model_dir, host=host, port=port, echo=click.echo)
 
 
 @main.command("run")

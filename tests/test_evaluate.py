@@ -164,8 +164,8 @@ def test_report_puts_samples_corpus_and_reference_side_by_side(tiny) -> None:
 
 
 def test_two_sample_test_plays_over_the_heldout_changes(tiny) -> None:
-    from jazzgen.music.improvise import load_articulation
     from jazzgen.music.listening import heldout_pairs, listening_test
+    from jazzgen.music.solos import load_articulation
 
     run, corpus, _, _ = tiny
     generated, human = heldout_pairs(run, corpus, seed=0, articulation=load_articulation(run))

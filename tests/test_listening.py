@@ -19,7 +19,6 @@ from jazzgen.music.articulation import (
     articulation_table,
 )
 from jazzgen.music.chords import parse_chord
-from jazzgen.music.improvise import meter_masks, sample_values
 from jazzgen.music.listening import (
     FEATURES,
     ON_GRID,
@@ -31,6 +30,7 @@ from jazzgen.music.listening import (
     two_sample_test,
 )
 from jazzgen.music.score import ChordSpan, Note, Score
+from jazzgen.music.solos import meter_masks, sample_values
 from jazzgen.music.values import ValuesTokenizer
 
 C7 = parse_chord("C7")

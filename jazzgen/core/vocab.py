@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 
@@ -55,6 +57,18 @@ class Vocab:
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Ids -> token strings."""
         return [self.tokens[int(i)] for i in ids]
+
+    def union(self, other: Vocab) -> Vocab:
+        """This vocabulary's tokens with their ids unchanged, then `other`'s new tokens, sorted.
+
+        A model trained on `self` keeps every id it knows; only rows for the new tokens are added.
+        """
+        new = sorted(t for t in other.tokens if t not in self._index)
+        return Vocab(self.tokens + tuple(new))
+
+    def id_map(self, to: Vocab) -> np.ndarray:
+        """Lookup table from this vocabulary's ids to `to`'s ids (missing tokens -> `<unk>`). # (V,)"""
+        return np.array([to.id(t) for t in self.tokens], dtype=np.int32)
 
     def to_json(self) -> str:
         return json.dumps({"tokens": list(self.tokens)}, ensure_ascii=False, indent=0)

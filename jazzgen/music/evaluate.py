@@ -96,7 +96,9 @@ def evaluate_jazz(
         `corpus_pieces`, `corpus` {statistic: mean over training pieces}, `sample_bars` and
         `corpus_bars` (mean lengths: counts and ranges grow with length), `originality`
         {longest_run_max, longest_run_mean, copies, threshold, per_sample}, `reference`
-        (`REFERENCE`), `corpus_path`, `problems` (list of one-line strings).
+        (`REFERENCE`), `corpus_path`, `problems` (list of one-line strings). A fine-tuned run
+        (`train --from`) adds `source` and the model it started from on the same held-out
+        values: `zero_shot_loss`, `zero_shot_perplexity`, `zero_shot_accuracy`.
     """
     problems: list[str] = []
     result: dict = {"run": str(run.path), "problems": problems}
@@ -155,6 +157,10 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
                train_val_loss=run.info.get("best_val_loss"))
     if corpus is None:
         return out
+    if corpus.vocab != run.vocab:  # a fine-tuned run: its vocabulary holds the corpus's and more
+        from jazzgen.core.finetune import reindex_corpus
+
+        corpus = reindex_corpus(corpus, run.vocab)
     val = [corpus.piece_ids(i) for i in run.info.get("val_pieces", [])]
     train = [corpus.piece_ids(i) for i in run.info.get("train_pieces", [])]
     if not val:
@@ -165,6 +171,13 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
     loss, accuracy, count = heldout_nll(NumpyEngine.from_export(run.export_path), val, bos, eos)
     out.update(loss=loss, perplexity=math.exp(loss), accuracy=accuracy, val_pieces=len(val),
                val_values=count)
+    if run.info.get("source"):  # fine-tuned: the source model as it was, on the same pieces
+        from jazzgen.stages.finetune import source_engine
+
+        engine = source_engine(run, problems)
+        zero = heldout_nll(engine, val, bos, eos) if engine else (None, None, 0)
+        out.update(source=run.info["source"]["spec"], zero_shot_loss=zero[0], zero_shot_accuracy=zero[1],
+                   zero_shot_perplexity=math.exp(zero[0]) if engine else None)
     targets = [np.append(p, eos) for p in val]  # the values the network predicts, <eos> included
     for order, name in ((BASELINE_ORDER, "baseline"), (2, "bigram")):
         ngram = NGramModel(order, len(run.vocab), bos_id=bos).fit(np.append(p, eos) for p in train)
@@ -322,6 +335,9 @@ def format_report(result: dict) -> str:
             f"  {'model':<22}{'loss (nats)':>12}{'perplexity':>12}{'accuracy':>10}",
             f"  {'network (numpy)':<22}{_fmt(result['loss']):>12}{_fmt(result['perplexity']):>12}"
             f"{_fmt(result['accuracy'], True):>10}",
+            *([f"  {'source, zero-shot':<22}{_fmt(result['zero_shot_loss']):>12}"
+               f"{_fmt(result['zero_shot_perplexity']):>12}{_fmt(result['zero_shot_accuracy'], True):>10}"
+               f"  ({result['source']})"] if result.get("source") else []),
             f"  {ngram:<22}"
             f"{_fmt(result['baseline_loss']):>12}{_fmt(result['baseline_perplexity']):>12}",
             f"  {'2-gram Kneser-Ney':<22}{_fmt(result['bigram_loss']):>12}"

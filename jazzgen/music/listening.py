@@ -308,8 +308,8 @@ def heldout_pairs(run, corpus, *, seed: int = 0, meter: bool = True,
     """
     from jazzgen.core.engine import NumpyEngine
     from jazzgen.errors import InputError
-    from jazzgen.music.improvise import Plan, improvise
     from jazzgen.music.pipeline import has_changes, piece_changes, read_score
+    from jazzgen.music.solos import Plan, play_solos
     from jazzgen.music.values import ValuesTokenizer
 
     snap = ValuesTokenizer()._snap
@@ -341,7 +341,7 @@ def heldout_pairs(run, corpus, *, seed: int = 0, meter: bool = True,
         plans.append(Plan(tuple(spans), (4, 4), tempo, total))
     engine = engine or NumpyEngine.from_export(run.export_path)
     g = run.config.generate
-    generated = improvise(run, engine, plans, seed, temperature=g.temperature, top_k=g.top_k,
+    generated = play_solos(run, engine, plans, seed, temperature=g.temperature, top_k=g.top_k,
                           meter=meter, articulation=articulation) if plans else []
     return generated, human
 

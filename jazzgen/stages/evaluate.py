@@ -56,8 +56,8 @@ def _events_report(run, result: dict) -> str:
 def _listening_report(run, result: dict, seed: int) -> str:
     """Adds the two-sample test over the held-out pieces to `result`; returns its report."""
     from jazzgen.core.corpus import read_corpus
-    from jazzgen.music.improvise import load_articulation
     from jazzgen.music.listening import format_listening, heldout_pairs, listening_test
+    from jazzgen.music.solos import load_articulation
 
     print("playing over every held-out piece's changes for the two-sample test", file=sys.stderr)
     generated, human = heldout_pairs(run, read_corpus(result["corpus_path"]), seed=seed,

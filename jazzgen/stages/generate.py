@@ -100,12 +100,12 @@ def generate(run_dir: str | Path | None, out: str | Path, g: GenerateConfig, cho
     if primer:
         return _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where,
                                        total_beats, primer, log)
-    from jazzgen.music.improvise import Plan, improvise, load_articulation
+    from jazzgen.music.solos import Plan, load_articulation, play_solos
 
     # Values that would put the next onset off the grid are masked; notes sound as the
     # training players held theirs (the run's articulation table, when it has one).
     plan = Plan(tuple(spans), ts, tempo, total_beats)
-    solos = improvise(run, load_engine(run, g.backend), [plan] * g.count, g.seed, rng=rng,
+    solos = play_solos(run, load_engine(run, g.backend), [plan] * g.count, g.seed, rng=rng,
                       temperature=g.temperature, top_k=g.top_k, articulation=load_articulation(run))
     paths = output_paths(out, g.count)
     for solo, path in zip(solos, paths):
@@ -156,8 +156,8 @@ def _report(log, paths, total_beats, ts, where, g, primer) -> None:
 def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where, total_beats, primer, log):
     """Values with a primer: its values are fed first, the continuation decoded from its last pitch."""
     from jazzgen.music.articulation import articulate
-    from jazzgen.music.improvise import load_articulation, sample_values
     from jazzgen.music.score import ChordSpan
+    from jazzgen.music.solos import load_articulation, sample_values
 
     start = read_primer(primer, spans, ts, total_beats)
     values = tokenizer.encode(start)
@@ -187,7 +187,7 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
 def _generate_events(run, out, g, chords_text, bars_given, log, primer) -> list[Path]:
     """Events runs: pitches and durations sampled, the changes' structure forced (EventsGuide)."""
     from jazzgen.music.events import EventsTokenizer, sample_events
-    from jazzgen.music.improvise import load_articulation
+    from jazzgen.music.solos import load_articulation
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     rng = np.random.default_rng(g.seed)

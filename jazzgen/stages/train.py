@@ -34,8 +34,12 @@ def _check_config(cfg: Config) -> None:
 
 
 def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool = False,
-          log: Callable[[str], None] = print):
-    """Train on a corpus directory; returns the TrainResult. The run dir is written as it goes."""
+          log: Callable[[str], None] = print, source: str | None = None):
+    """Train on a corpus directory; returns the TrainResult. The run dir is written as it goes.
+
+    `source` ("default" or a run directory) fine-tunes that model instead of starting afresh
+    (jazz corpora; see `jazzgen.stages.finetune`).
+    """
     from jazzgen.core.models import export_weights, save_export
     from jazzgen.core.training import fit
 
@@ -43,11 +47,17 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
     if corpus.task != "jazz":  # text: language models train below; the other tasks in jazzgen.text
         from jazzgen.text.train import needs_text_loop, train_text
 
+        if source:
+            raise UsageError(f"--from: fine-tuning is for jazz corpora, {corpus.path} is a {corpus.task} corpus")
+
         if needs_text_loop(corpus.task, cfg):
             return train_text(corpus, run_dir, cfg, resume=resume, log=log)
     _check_config(cfg)
     run_dir = worker_run_dir(run_dir, cfg.train.strategy)  # multi-worker task K>0: RUN_DIR.worker-K
     directory_path(run_dir)
+    from jazzgen.stages.finetune import prepare as prepare_finetune
+
+    corpus, cfg, start, source_record = prepare_finetune(corpus, run_dir, cfg, source, resume, log)
     existing = run_dir / "run.json"
     if existing.is_file():
         info = read_json(existing)
@@ -88,7 +98,7 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
         "format": RUN_FORMAT, "seed": cfg.train.seed, "versions": library_versions(),
         "corpus": str(corpus.path), "corpus_hash": corpus.hash, "vocab_hash": corpus.vocab.hash,
         "train_pieces": [int(i) for i in train_idx], "val_pieces": [int(i) for i in val_idx],
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **({"source": source_record} if source_record else {}),
     })
     if corpus.task == "jazz":
         from jazzgen.music.pipeline import has_changes
@@ -114,6 +124,7 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
                  batch_size=t.batch_size, learning_rate=t.learning_rate, clip_norm=t.clip_norm,
                  patience=t.patience, seed=t.seed, max_minutes=t.max_minutes,
                  checkpoint_every_s=t.checkpoint_every_s, resume=resume,
-                 on_best=on_best, log=log, threads=t.threads or None)
+                 on_best=on_best, log=log, threads=t.threads or None,
+                 build=(lambda: start.build(cfg.model)) if start else None)
     finish_run(run_dir, result, log)
     return result
