@@ -172,7 +172,7 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
     out.update(loss=loss, perplexity=math.exp(loss), accuracy=accuracy, val_pieces=len(val),
                val_values=count)
     if run.info.get("source"):  # fine-tuned: the source model as it was, on the same pieces
-        from jazzgen.stages.finetune import source_engine
+        from jazzgen.core.finetune import source_engine
 
         engine = source_engine(run, problems)
         zero = heldout_nll(engine, val, bos, eos) if engine else (None, None, 0)

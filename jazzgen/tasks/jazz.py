@@ -92,6 +92,23 @@ class JazzTask(Task):
             report += "\n\n" + _listening_report(run, result, request.seed, log)
         return result, report
 
+    def perform(self, count: int, model, **options) -> list:
+        from jazzgen.music import improvise
+
+        return improvise.perform(count=count, model=model, **options)
+
+
+def read_chart(text_or_path, time: str | None = None):
+    """A chart from chart text, or from a file when given a Path (its name starts every error)."""
+    import os
+
+    from jazzgen.music.charts import parse_chart, parse_meter, read_chart_file
+
+    meter = parse_meter(time) if time else None
+    if isinstance(text_or_path, os.PathLike):
+        return read_chart_file(text_or_path, meter)
+    return parse_chart(text_or_path, time_signature=meter)
+
 
 def _listening_report(run: Run, result: dict, seed: int, log: Log) -> str:
     """Adds the two-sample test over the held-out pieces to `result`; returns its report."""
