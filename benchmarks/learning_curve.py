@@ -65,7 +65,7 @@ def score_run(run_dir: Path, test: Corpus) -> dict:
     from jazzgen.core.engine import NumpyEngine
     from jazzgen.core.finetune import reindex_corpus, source_engine
     from jazzgen.core.rundir import open_run
-    from jazzgen.music.evaluate import heldout_nll
+    from jazzgen.core.scoring import mean_nll as heldout_nll
 
     run = open_run(run_dir, warn=lambda m: None)
     test = reindex_corpus(test, run.vocab)
