@@ -82,7 +82,7 @@ def open_model(model):
     """The run directory of `model` (None: the bundled default model), checked to be a jazz run."""
     import sys
 
-    from jazzgen.stages.rundir import open_run
+    from jazzgen.core.rundir import open_run
 
     run = open_run(model, warn=lambda m: print(m, file=sys.stderr))
     if run.task.get("task") != "jazz":
@@ -159,7 +159,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
 
 def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
     """The primer's melody; a usage error when it leaves less than a bar to continue."""
-    from jazzgen.stages.generate import read_primer
+    from jazzgen.music.generate import read_primer
 
     start = read_primer(primer, spans, ts, total)
     end = start.notes[-1].end_beat
@@ -173,7 +173,7 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
 
 
 def _engine(run, backend: str):
-    from jazzgen.stages.generate import load_engine
+    from jazzgen.music.generate import load_engine
 
     return load_engine(run, backend)
 
