@@ -79,12 +79,12 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
 
 
 def open_model(model):
-    """The run directory of `model` (None: the bundled default model), checked to be a jazz run."""
+    """The run of `model` (a run directory, an opened Run, None: the bundled model), checked to be jazz."""
     import sys
 
-    from jazzgen.core.rundir import open_run
+    from jazzgen.core.rundir import Run, open_run
 
-    run = open_run(model, warn=lambda m: print(m, file=sys.stderr))
+    run = model if isinstance(model, Run) else open_run(model, warn=lambda m: print(m, file=sys.stderr))
     if run.task.get("task") != "jazz":
         raise UsageError(f"{run.path}: a {run.task.get('task')} run; jazz generation needs a jazz run")
     return run

@@ -79,8 +79,8 @@ class Performance:
         return len(self.chart.bars)
 
     def chart_text(self) -> str:
-        """The chart played, as chart text (repeats written out)."""
-        return chart_text(self.chart)
+        """The chart played, as chart text in lead-sheet spelling (repeats written out)."""
+        return chart_text(self.chart, spelled=True)
 
     # -- files ---------------------------------------------------------------------------------
 
