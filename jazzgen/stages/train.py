@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from jazzgen.config import Config
 from jazzgen.core.corpus import make_windows, read_corpus, split_pieces
 from jazzgen.core.distributed import prepare, worker_run_dir
@@ -58,6 +60,16 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
     from jazzgen.stages.finetune import prepare as prepare_finetune
 
     corpus, cfg, start, source_record = prepare_finetune(corpus, run_dir, cfg, source, resume, log)
+    from jazzgen.stages.owndata import apply_size_defaults, check_trainable, corpus_report
+
+    chosen = {}
+    if corpus.task == "jazz":  # own-data diagnostics and settings chosen from the corpus size
+        check_trainable(corpus.path, corpus.pieces)
+        lines, warnings = corpus_report(corpus.pieces, np.diff(corpus.offsets), cfg.data.seq_len,
+                                        finetune=bool(source_record))
+        for line in lines + [f"warning: {w}" for w in warnings]:
+            log(line)
+        cfg, chosen = apply_size_defaults(cfg, int(corpus.info["tokens"]), bool(source_record), log)
     existing = run_dir / "run.json"
     if existing.is_file():
         info = read_json(existing)
@@ -99,6 +111,7 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
         "corpus": str(corpus.path), "corpus_hash": corpus.hash, "vocab_hash": corpus.vocab.hash,
         "train_pieces": [int(i) for i in train_idx], "val_pieces": [int(i) for i in val_idx],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **({"source": source_record} if source_record else {}),
+        **({"size_defaults": chosen} if chosen else {}),
     })
     if corpus.task == "jazz":
         from jazzgen.music.pipeline import has_changes
