@@ -193,10 +193,15 @@ def _render_all(paths, wav: bool, png: bool) -> None:
 @reports_errors
 def render(files, wav, png):
     """Write audio and a piano-roll picture beside existing MIDI files."""
+    from jazzgen.core.files import check_input
+    from jazzgen.music.midi_io import MAX_MIDI_BYTES
+
     paths = [Path(f) for f in files]
-    missing = [p for p in paths if not p.is_file()]
+    missing = [p for p in paths if not (p.exists() or p.is_symlink())]
     if missing:
         raise UsageError(f"{missing[0]}: no such file")
+    for path in paths:  # every input checked before any output: FIFOs, devices, oversize files
+        check_input(path, MAX_MIDI_BYTES)
     _render_all(paths, wav, png)
 
 
@@ -261,6 +266,19 @@ def merge_corpora(parts, output, shard_size):
     from jazzgen.stages.merge import merge_corpora as run_merge
 
     run_merge(parts, output, shard_size, log=click.echo)
+
+
+@main.command()
+@click.option("--model", "model_dir", default=None, help="Jazz run directory to play (default: the bundled model).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 opens the studio to the network (a warning is printed).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port.")
+@reports_errors
+def serve(model_dir, host, port):
+    """Start the studio in the browser: generate, listen, regenerate bars, trade fours."""
+    from jazzgen.web import serve as run_serve
+
+    run_serve(model_dir, host=host, port=port, echo=click.echo)
 
 
 @main.command("run")

@@ -160,9 +160,14 @@ def test_unreadable_midi_raises(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mid"]
 
 
-def test_missing_named_soundfont_raises(midi_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fluidsynth", [None, "/usr/bin/fluidsynth"], ids=["without", "with"])
+def test_missing_named_soundfont_raises(midi_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        fluidsynth: str | None) -> None:
+    """A mistyped soundfont is an error whether or not FluidSynth is installed, and writes nothing."""
+    monkeypatch.setattr(render.shutil, "which", lambda name: fluidsynth)
     with pytest.raises(JazzgenError, match="soundfont not found"):
         render.render_wav(midi_file, tmp_path / "x.wav", soundfont=tmp_path / "nope.sf2")
+    assert not (tmp_path / "x.wav").exists()
 
 
 def test_builtin_chosen_without_fluidsynth(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import mido
 from mido.midifiles.midifiles import read_track
 
-from jazzgen.core.files import atomic_path
+from jazzgen.core.files import atomic_path, read_limited
 from jazzgen.errors import InputError
 from jazzgen.music.score import Score
 
@@ -85,8 +85,11 @@ class MidiContent:
     length_beats: float
 
 
+MAX_MIDI_BYTES = 20_000_000  # default size limit of a MIDI file (preprocess.max_file_mb for corpora)
+
+
 def read_midi(
-    path: str | os.PathLike, *, max_bytes: int = 20_000_000, max_notes: int = 200_000
+    path: str | os.PathLike, *, max_bytes: int = MAX_MIDI_BYTES, max_notes: int = 200_000
 ) -> MidiContent:
     """Read a MIDI file into tracks of notes, markers, time signatures and tempos, in beats.
 
@@ -100,17 +103,11 @@ def read_midi(
         pitch or at the end of their track.
 
     Raises:
-        InputError: reasons "empty file", "not a MIDI file", "unreadable header", "truncated",
-            "unreadable track", "too long", "no notes". No other exception escapes.
+        InputError: reasons "missing file", "not a regular file", "empty file", "not a MIDI file",
+            "unreadable header", "truncated", "unreadable track", "too long", "no notes". No
+            other exception escapes.
     """
-    try:
-        size = os.path.getsize(path)
-        if size > max_bytes:
-            raise InputError(path, "too long", f"{size} bytes > {max_bytes}")
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(path, "unreadable file", str(e)) from e
+    data = read_limited(path, max_bytes)  # refuses FIFOs, devices and files over the limit
     ticks_per_beat, chunks = _split_chunks(path, data)
     raws = []
     for chunk in chunks:

@@ -27,6 +27,7 @@ import re
 import warnings
 from pathlib import Path
 
+from jazzgen.core.files import check_input
 from jazzgen.errors import ChordParseError, InputError
 from jazzgen.music.chords import Chord, parse_chord, recognize_chord
 from jazzgen.music.score import ChordSpan, Note, Score
@@ -38,11 +39,12 @@ _ROOT = re.compile(r"([A-G])([#\-]*)")
 _DEGREE = re.compile(r"\s*(add|alter|subtract|omit)\s*([#b\-]*)(\d+)")
 
 
-def read_musicxml(path: str | os.PathLike) -> Score:
+def read_musicxml(path: str | os.PathLike, max_bytes: int = 20_000_000) -> Score:
     """Read one MusicXML lead sheet.
 
     Args:
         path: a .mxl (compressed), .xml or .musicxml file.
+        max_bytes: larger files are refused ("too long").
 
     Returns:
         The score, in beats from the downbeat of the first bar. `score.meta` holds
@@ -52,8 +54,10 @@ def read_musicxml(path: str | os.PathLike) -> Score:
 
     Raises:
         InputError: "unreadable MusicXML" (music21 cannot parse it), "no melody found" (no
-            part, or only later parts hold notes), "no notes".
+            part, or only later parts hold notes), "no notes"; "missing file", "not a regular
+            file", "too long" before music21 opens it.
     """
+    check_input(path, max_bytes)  # music21 would block on a FIFO and read a device forever
     from music21 import converter, stream
 
     with warnings.catch_warnings():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jazzgen.core.files import check_input
 from jazzgen.errors import InputError
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.midi_io import MIDI_SUFFIXES
@@ -36,7 +37,9 @@ def find_inputs(sources: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]
     ignored: list[tuple[Path, str]] = []
     for source in sources:
         root = Path(source)
-        candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        # Not only regular files: a FIFO or a link to a device named like music is listed, so
+        # reading it reports "not a regular file" instead of it vanishing without a word.
+        candidates = sorted(p for p in root.rglob("*") if not p.is_dir()) if root.is_dir() else [root]
         for path in candidates:
             if any(part.startswith(".") for part in path.parts[len(root.parts) - 1 :] if part not in (".", "..")):
                 continue
@@ -52,19 +55,15 @@ def find_inputs(sources: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]
 
 def read_score(path: Path, melody_track: str = "", max_file_mb: float = 20.0, max_notes: int = 200_000) -> Score:
     """Read one input file into a Score; raises InputError(path, reason) when it is unusable."""
-    if not path.exists():
-        raise InputError(path, "missing file")
-    size = path.stat().st_size
-    if size == 0:
+    max_bytes = int(max_file_mb * 1e6)
+    if check_input(path, max_bytes) == 0:  # a FIFO, /dev/zero or a huge sparse file stops here
         raise InputError(path, "empty file")
-    if size > max_file_mb * 1e6:
-        raise InputError(path, "too long", f"{size / 1e6:.1f} MB > {max_file_mb} MB")
     suffix = path.suffix.lower()
     if suffix in MIDI_SUFFIXES:
         from jazzgen.music.midi_io import read_midi
         from jazzgen.music.tracks import score_from_midi
 
-        content = read_midi(path, max_notes=max_notes)
+        content = read_midi(path, max_bytes=max_bytes, max_notes=max_notes)
         choice: str | int | None = melody_track or None
         if isinstance(choice, str) and choice.removeprefix("#").isdigit():  # "3" or "#3": an index
             choice = int(choice.removeprefix("#"))
@@ -75,11 +74,12 @@ def read_score(path: Path, melody_track: str = "", max_file_mb: float = 20.0, ma
         beats = path.parent.parent / "beats" / path.name
         if not beats.is_file():
             raise InputError(path, "no beat table", f"expected {beats}")
+        check_input(beats, max_bytes)
         return read_wjd(path, beats)
     if suffix in MUSICXML_SUFFIXES:
         from jazzgen.music.musicxml import read_musicxml
 
-        return read_musicxml(path)
+        return read_musicxml(path, max_bytes)
     raise InputError(path, "not a music file")
 
 

@@ -163,7 +163,7 @@ def find_soundfont(soundfont: str | os.PathLike | None = None) -> Path | None:
             back to another sound).
     """
     if soundfont is not None:
-        if not Path(soundfont).is_file():
+        if not Path(soundfont).is_file():  # follows links; a FIFO or device is not a soundfont
             raise JazzgenError(f"soundfont not found: {soundfont}")
         return Path(soundfont)
     candidates = [os.environ.get("JAZZGEN_SOUNDFONT"), *SYSTEM_SOUNDFONTS, _pretty_midi_soundfont()]
@@ -192,10 +192,13 @@ def choose_synth(soundfont: str | os.PathLike | None = None, synth: str = "auto"
         raise JazzgenError(f"unknown synthesizer {synth!r} (auto, fluidsynth or builtin)")
     if synth == "builtin":
         return SynthChoice("builtin", None, "built-in synthesizer requested")
+    # A named soundfont is checked first, with or without FluidSynth: a typo is an error on every
+    # machine, not only on those where FluidSynth happens to be installed.
+    named = find_soundfont(soundfont) if soundfont is not None else None
     if shutil.which("fluidsynth") is None:
         reason = "fluidsynth is not on PATH (Debian package: fluidsynth)"
     else:
-        found = find_soundfont(soundfont)
+        found = named or find_soundfont()
         if found is not None:
             return SynthChoice(f"fluidsynth:{found}", found, f"FluidSynth with {found}")
         reason = "no General MIDI soundfont found (Debian package: fluid-soundfont-gm)"

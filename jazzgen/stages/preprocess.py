@@ -20,7 +20,7 @@ from pathlib import Path
 
 from jazzgen.config import PreprocessConfig
 from jazzgen.core.corpus import write_corpus
-from jazzgen.core.files import atomic_open
+from jazzgen.core.files import atomic_open, read_limited
 from jazzgen.core.shards import write_shards
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import InputError, JazzgenError, UsageError
@@ -105,9 +105,7 @@ def _cache_key(path: Path, cfg: PreprocessConfig) -> str:
     h.update(CACHE_VERSION.encode())
     h.update(json.dumps(_tokenizer(cfg).config(), sort_keys=True).encode())
     h.update(f"{cfg.melody_track}|{cfg.max_notes}|{cfg.max_file_mb}|{cfg.all_keys}".encode())
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    h.update(read_limited(path, int(cfg.max_file_mb * 1e6)))  # no FIFO, device or oversize file
     return h.hexdigest()[:32]
 
 
@@ -115,8 +113,8 @@ def _process_cached(args: tuple[Path, PreprocessConfig, Path]) -> tuple[dict, bo
     path, cfg, cache_dir = args
     try:
         key = _cache_key(path, cfg)
-    except OSError as e:
-        return {"status": "skipped", "reason": "unreadable", "detail": str(e)}, False
+    except InputError as e:
+        return {"status": "skipped", "reason": e.reason, "detail": e.detail}, False
     cached = cache_dir / f"{key}.json"
     if cached.is_file():
         try:

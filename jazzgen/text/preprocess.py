@@ -106,7 +106,7 @@ def _read_pieces(cfg: Config, files: list[Path], log: Callable[[str], None]):
     renames = dict(pair.split("=", 1) for pair in cfg.text.label_names)
     for path in files:
         try:
-            f = read_text(path)
+            f = read_text(path, int(cfg.preprocess.max_file_mb * 1e6))
         except InputError as e:
             if len(files) == 1:
                 raise

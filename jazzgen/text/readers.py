@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jazzgen.core.files import read_limited
 from jazzgen.errors import InputError, UsageError
 
 _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
@@ -20,6 +21,7 @@ _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+MAX_TEXT_BYTES = 200_000_000  # a larger file is refused: decoded, it would need gigabytes
 MAX_BAD_SHARE = 0.01  # more undecodable bytes than this (share of the file): not UTF-8 text
 MAX_CONTROL_SHARE = 0.05  # more control characters than this: binary data, not text
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")  # tab, LF, FF and CR are text
@@ -48,20 +50,21 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_text(path: str | Path) -> TextFile:
-    """Read and decode one text file.
+def read_text(path: str | Path, max_bytes: int = MAX_TEXT_BYTES) -> TextFile:
+    """Read and decode one text file of at most `max_bytes`.
 
     Raises:
         UsageError: the path does not exist or is a folder.
         InputError: the file is empty (or only whitespace), or holds binary data / another
-            encoding (reason "empty file" or "not a text file").
+            encoding (reason "empty file" or "not a text file"); a FIFO or device ("not a
+            regular file") or more than `max_bytes` ("too long"), refused before reading.
     """
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     if path.is_dir():
         raise UsageError(f"{path}: is a folder; give a text file")
-    data = path.read_bytes()
+    data = read_limited(path, max_bytes)
     if not data:
         raise InputError(path, "empty file")
     encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
@@ -168,8 +171,9 @@ def input_files(sources: list[str] | tuple[str, ...]) -> list[Path]:
         if not path.exists():
             raise UsageError(f"{path}: no such file or folder")
         if path.is_dir():
+            # Not only regular files: a FIFO inside is named and refused, never skipped unseen.
             files += sorted(p for p in path.rglob("*")
-                            if p.is_file() and not any(part.startswith(".") for part in p.parts))
+                            if not p.is_dir() and not any(part.startswith(".") for part in p.parts))
         else:
             files.append(path)
     if not files:

@@ -1,0 +1,117 @@
+"""The Python API: the functions the command line calls, for notebooks and programs.
+
+    import jazzgen
+    song = jazzgen.generate(chords="|: Dm7 | G7 | Cmaj7 | % :|", bars=16, seed=3)
+    song.write_midi("solo.mid"); song.write_musicxml("solo.musicxml"); song.to_wav("solo.wav")
+    song            # in a notebook: an audio player over the piano roll
+
+Nothing here imports TensorFlow unless a function that trains or runs Keras is called.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jazzgen.music.charts import Chart
+    from jazzgen.music.performance import Performance
+
+
+def generate(chords: str | None = None, *, chart: str | os.PathLike | Chart | None = None,
+             tune: str | None = None, bars: int | None = None, seed: int = 0,
+             model: str | os.PathLike | None = None, temperature: float = 1.0, top_k: int = 0,
+             tempo: float | None = None, time: str | None = None, key: str | None = None,
+             instrument: str | int | None = None, band: str = "trio", style: str | None = None,
+             swing: float | None = None, primer: str | os.PathLike | None = None,
+             backend: str = "numpy") -> Performance:
+    """Play a new solo, with a band, over chord changes.
+
+    Args:
+        chords: chart text, inline (``"|: Cm7 | F7 :| Bbmaj7 x2"``, see docs/charts.md).
+        chart: a chart file (or a `Chart`); tune: a title from the tune book (`tunes()`).
+            With none of the three, the model's corpus gives a piece's changes (picked by seed).
+        bars: bars to play, the form looped or cut (default: the chart once; corpus changes 32).
+        seed: the same seed gives the same performance.
+        model: a run directory (default: the bundled model).
+        temperature, top_k, backend: sampling settings (as `jazzgen generate`).
+        tempo: quarter notes per minute (default: the chart's, else by style).
+        time: the meter of typed changes ("3/4"), where the chart names none.
+        key: transpose the changes to this key (the solo is generated in it).
+        instrument: the soloist ("alto sax", "trumpet" ...) or a GM program; its range is kept.
+        band: "trio" (piano, bass, drums), "bass" or "none" (block chords as before).
+        style: swing, ballad, bossa or waltz (default: the chart's style:, else swing).
+        swing: long-short ratio of eighth pairs (1.0 straight; default by tempo and style).
+        primer: a MIDI/MusicXML file whose melody the solo starts with.
+
+    Returns:
+        A `Performance` with .write_midi(), .write_musicxml(), .to_wav(), .piano_roll().
+
+    Raises:
+        UsageError (bad options, unknown tune), ChartError (naming the bar and symbol).
+    """
+    return generate_many(1, chords=chords, chart=chart, tune=tune, bars=bars, seed=seed, model=model,
+                         temperature=temperature, top_k=top_k, tempo=tempo, time=time, key=key,
+                         instrument=instrument, band=band, style=style, swing=swing, primer=primer,
+                         backend=backend)[0]
+
+
+def generate_many(count: int, **options) -> list[Performance]:
+    """`count` performances over the same changes and band, sampled together (options as `generate`)."""
+    from jazzgen.music import improvise
+
+    return improvise.perform(count=count, **options)
+
+
+def read_chart(text_or_path: str | os.PathLike, time: str | None = None) -> Chart:
+    """A chart from chart text, or from a file when given a Path (its name starts every error)."""
+    from jazzgen.music.charts import parse_chart, parse_meter, read_chart_file
+
+    meter = parse_meter(time) if time else None
+    if isinstance(text_or_path, os.PathLike):
+        return read_chart_file(text_or_path, meter)
+    return parse_chart(text_or_path, time_signature=meter)
+
+
+def tunes(query: str = "") -> list[dict]:
+    """The tune book: {title, key, time_signature, bars, solos, chart} for tunes matching `query`."""
+    from jazzgen.music.tunes import search_tunes
+
+    return [dict(t) for t in search_tunes(query)]
+
+
+def preprocess(sources, output: str, **settings) -> dict:
+    """`jazzgen preprocess`: files -> a corpus directory. `settings` are [preprocess] keys."""
+    from jazzgen.config import load_config
+
+    cfg = load_config()
+    pre = replace(cfg.preprocess, sources=tuple(str(s) for s in sources), output=str(output), **settings)
+    from jazzgen.stages.preprocess import preprocess as run_preprocess
+
+    return run_preprocess(pre, log=lambda m: None)
+
+
+def train(corpus: str | os.PathLike, run: str | os.PathLike, pipeline: str | None = None,
+          sets: tuple[str, ...] = (), resume: bool = False):
+    """`jazzgen train`: fit a model on a corpus directory into a run directory (imports TensorFlow)."""
+    from jazzgen.config import load_config
+    from jazzgen.stages.train import train as run_train
+
+    return run_train(str(corpus), str(run), load_config(pipeline, sets), resume=resume, log=lambda m: None)
+
+
+def evaluate(run: str | os.PathLike, files: tuple[str, ...] = (), samples: int | None = None,
+             seed: int = 0) -> dict:
+    """`jazzgen evaluate --json`: held-out loss, perplexity and sample statistics as a dict."""
+    import contextlib
+    import io
+    import json
+
+    from jazzgen.stages.evaluate import evaluate as run_evaluate
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        run_evaluate(str(run), as_json=True, samples=samples, sentence=None, seed=seed, corpus_dir=None,
+                     files=tuple(files), log=print)
+    return json.loads(out.getvalue())

@@ -1,0 +1,225 @@
+"""From options to performances: pick the changes, sample the solos in range, add the band.
+
+`perform` is what `jazzgen.generate` and `jazzgen generate` both call. The changes come from
+chart text, a chart file, the tune book or (with none of them) a corpus piece of the model
+picked by the seed; they are transposed to `key`, looped or cut to `bars`, and every solo keeps
+to the instrument's range and gets dynamics, then the band is added over the same chart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from jazzgen.errors import UsageError
+from jazzgen.music.band import BANDS, accompany, default_swing
+from jazzgen.music.charts import STYLES, Chart, chart_from_spans, key_semitones, parse_chart, parse_meter
+from jazzgen.music.instruments import Instrument, find_instrument, shape_dynamics
+from jazzgen.music.performance import Performance
+from jazzgen.music.score import ChordSpan, Score
+
+STYLE_TEMPOS = {"swing": 160.0, "ballad": 72.0, "bossa": 140.0, "waltz": 150.0}  # when nothing says
+CORPUS_BARS = 32  # bars over a corpus piece's changes when --bars is not given
+
+
+def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | None = None,
+            bars: int | None = None, seed: int = 0, model=None, temperature: float = 1.0, top_k: int = 0,
+            tempo: float | None = None, time: str | None = None, key: str | None = None,
+            instrument: str | int | None = None, band: str = "trio", style: str | None = None,
+            swing: float | None = None, primer=None, backend: str = "numpy") -> list[Performance]:
+    """`count` performances (see `jazzgen.generate` for the options); deterministic for a seed."""
+    _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, chart, tune)
+    soloist = find_instrument(instrument)
+    run = open_model(model)
+    rng = np.random.default_rng(seed)
+    played, description, found_tempo = choose_chart(run, chords, chart, tune, time, style, rng)
+    style = style or played.style or "swing"
+    if key:
+        from jazzgen.music.tunes import estimate_key
+
+        played = replace(played.transposed(key_semitones(played.key or estimate_key(played), key)), key=key)
+    if bars:
+        played = played.looped(bars)
+    elif found_tempo is not None:  # a corpus piece: 32 bars of its changes
+        played = played.looped(CORPUS_BARS)
+    tempo = tempo or played.tempo_qpm or found_tempo or STYLE_TEMPOS[style]
+    played = replace(played, style=style, tempo_qpm=tempo)
+    swing = default_swing(tempo, style) if swing is None else swing
+    solos = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
+                         backend=backend, primer=primer)
+    parts = tuple(accompany(played, band, style, seed))
+    return [Performance(solo, played, parts, soloist, tempo, swing, style, band, seed, description)
+            for solo in solos]
+
+
+def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, chart, tune) -> None:
+    if count <= 0:
+        raise UsageError(f"-n must be > 0 (got {count})")
+    if bars is not None and bars <= 0:
+        raise UsageError(f"--bars must be > 0 (got {bars})")
+    if temperature <= 0:
+        raise UsageError(f"--temperature must be > 0 (got {temperature})")
+    if top_k < 0:
+        raise UsageError(f"--top-k must be >= 0 (got {top_k})")
+    if tempo is not None and not 20 <= tempo <= 400:
+        raise UsageError(f"--tempo {tempo:g}: want 20 to 400 beats per minute")
+    if band not in BANDS:
+        raise UsageError(f"--band {band!r}: want one of {', '.join(BANDS)}")
+    if style is not None and style not in STYLES:
+        raise UsageError(f"--style {style!r}: want one of {', '.join(STYLES)}")
+    if swing is not None and not 1.0 <= swing <= 4.0:
+        raise UsageError(f"--swing {swing:g}: want a long-short ratio from 1.0 (straight) to 4.0")
+    if sum(x is not None for x in (chords, chart, tune)) > 1:
+        raise UsageError("give the changes one way: --chords, --chart or --tune")
+
+
+def open_model(model):
+    """The run directory of `model` (None: the bundled default model), checked to be a jazz run."""
+    import sys
+
+    from jazzgen.stages.rundir import open_run
+
+    run = open_run(model, warn=lambda m: print(m, file=sys.stderr))
+    if run.task.get("task") != "jazz":
+        raise UsageError(f"{run.path}: a {run.task.get('task')} run; jazz generation needs a jazz run")
+    return run
+
+
+def choose_chart(run, chords, chart, tune, time, style, rng) -> tuple[Chart, str, float | None]:
+    """(the chart, where it came from, the corpus piece's tempo or None)."""
+    meter = parse_meter(time) if time else ((3, 4) if style == "waltz" else None)
+    if chords is not None:
+        return parse_chart(chords, time_signature=meter), "typed changes", None
+    if chart is not None:
+        if isinstance(chart, Chart):
+            return chart, chart.title or "a chart", None
+        from jazzgen.music.charts import read_chart_file
+
+        read = read_chart_file(chart, meter)
+        return read, read.title or Path(chart).name, None
+    if time:
+        raise UsageError("--time sets the meter of typed changes and charts; a tune brings its own")
+    if tune is not None:
+        from jazzgen.music.tunes import find_tune, tune_chart
+
+        entry = find_tune(tune)
+        return tune_chart(entry), entry["title"], None
+    return _corpus_chart(run, rng)
+
+
+def _corpus_chart(run, rng) -> tuple[Chart, str, float]:
+    """A corpus piece's changes, picked by the seed (as jazzgen always did)."""
+    from jazzgen.core.files import read_json
+    from jazzgen.music.pipeline import has_changes, piece_changes
+    from jazzgen.music.tunes import title_of
+
+    changes_path = run.path / "changes.json"
+    pieces = read_json(changes_path) if changes_path.is_file() else []
+    pieces = [p for p in pieces if has_changes(p)]
+    if not pieces:
+        raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords, --chart or --tune")
+    piece = pieces[int(rng.integers(len(pieces)))]
+    stem = Path(piece["source"]).stem
+    spans, ts, tempo = piece_changes(piece, CORPUS_BARS)
+    title = title_of(stem)
+    played = chart_from_spans(spans, tuple(ts), title=title)
+    return played, f"the changes of {title} ({Path(piece['source']).name})", tempo
+
+
+def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Generator, soloist: Instrument, *,
+                 temperature: float = 1.0, top_k: int = 0, backend: str = "numpy",
+                 primer: str | os.PathLike | None = None) -> list[Score]:
+    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics."""
+    from jazzgen.config import GenerateConfig
+
+    g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
+                       count=count, backend=backend)
+    spans, ts = played.spans(), played.time_signature
+    total = played.total_beats
+    start = _read_primer(primer, spans, ts, total, played) if primer else None
+    if run.task["tokenizer"].get("name") == "events":
+        solos = _events_solos(run, g, spans, ts, total, rng, start, soloist)
+    else:
+        solos = _values_solos(run, g, spans, ts, total, rng, start, soloist)
+    out = []
+    for solo in solos:
+        notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
+                      for n in solo.notes if n.start_beat < total - 1e-9)
+        notes = shape_dynamics(notes, played.bars[0].beats)
+        out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))
+    return out
+
+
+def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
+    """The primer's melody; a usage error when it leaves less than a bar to continue."""
+    from jazzgen.stages.generate import read_primer
+
+    start = read_primer(primer, spans, ts, total)
+    end = start.notes[-1].end_beat
+    bar = played.bars[0].beats
+    if total - end < bar - 1e-9:
+        primer_bars = int(np.ceil(end / bar - 1e-9))
+        raise UsageError(f"--primer {Path(primer).name}: it fills {end / bar:.3g} of the {len(played.bars)} bars, "
+                         f"leaving {max(total - end, 0) / bar:.2g} to continue; give at least --bars "
+                         f"{primer_bars + 1} (or more changes)")
+    return start
+
+
+def _engine(run, backend: str):
+    from jazzgen.stages.generate import load_engine
+
+    return load_engine(run, backend)
+
+
+def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
+    """Values runs: sample values to fill the beats, decode them in the soloist's range."""
+    from jazzgen.core.sampling import sample_sequences
+    from jazzgen.core.vocab import BOS
+    from jazzgen.music.values import ValuesTokenizer, value_duration
+
+    tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
+                        low_pitch=soloist.low, high_pitch=soloist.high)
+    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in run.vocab.tokens])
+    allowed = cost > 0  # specials (<pad>, <bos>, <eos>, <unk>) are never drawn
+    begin = start.notes[-1].end_beat if start else 0.0
+    primed = run.vocab.encode(tokenizer.encode(start)) if start else []
+    budget = total - begin
+    sequences = sample_sequences(_engine(run, g.backend), g.count, rng, start_id=run.vocab.id(BOS),
+                                 max_steps=int(budget / cost[allowed].min()) + 1, temperature=g.temperature,
+                                 top_k=g.top_k, allowed=allowed, cost=cost, budget=budget, primer=primed)
+    later = [ChordSpan(s.chord, max(s.start_beat, begin) - begin, s.end_beat - max(s.start_beat, begin))
+             for s in spans if s.end_beat > begin + 1e-9]
+    solos = []
+    for i, ids in enumerate(sequences):
+        solo = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
+                                start_pitch=start.notes[-1].pitch if start else None, time_signature=ts)
+        moved = tuple(replace(n, start_beat=n.start_beat + begin) for n in solo.notes)
+        solos.append(Score(notes=(start.notes if start else ()) + moved, chords=tuple(spans), time_signature=ts))
+    return solos
+
+
+def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
+    """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
+    from jazzgen.music.events import EventsTokenizer, sample_events
+
+    tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
+    primed = tokenizer.encode(start) if start else []
+    sequences = sample_events(_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
+                              temperature=g.temperature, top_k=g.top_k, primer=primed)
+    solos = []
+    for tokens in sequences:
+        solo = tokenizer.decode(primed + tokens, chords=spans, time_signature=ts)
+        notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes)
+        solos.append(replace(solo, notes=notes))
+    return solos
+
+
+def _fold(pitch: int, soloist: Instrument) -> int:
+    while pitch > soloist.high:
+        pitch -= 12
+    while pitch < soloist.low:
+        pitch += 12
+    return pitch

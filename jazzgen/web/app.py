@@ -1,0 +1,354 @@
+"""The studio's HTTP side: a Flask application served by waitress.
+
+Flask because the work behind each request is a short, CPU-bound, synchronous call into the
+library (sampling with numpy, writing MIDI, synthesizing audio): an async framework would only
+hand it to a thread pool anyway. waitress because it is a maintained, pure-Python production
+WSGI server with a bounded thread pool and connection limit, on every platform, with no
+compiler. Generation itself goes through `GenerationQueue`, so a burst is served in turn or
+refused with a JSON 503, never piled up.
+
+Every answer is JSON (or a file); errors are `{"error": message, "field": name}` with a 4xx
+status, and an unexpected failure is a JSON 500 without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import Flask, g, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
+
+from jazzgen.errors import JazzgenError
+from jazzgen.web import validate
+from jazzgen.web.sessions import Busy, GenerationQueue, SessionStore
+from jazzgen.web.studio import INSTRUMENTS, METERS, ChartError, Settings, Studio, loop_to, parse_chart
+from jazzgen.web.takes import Take, Trade, notes_json
+
+COOKIE = "jazzgen_session"
+MAX_BODY_BYTES = 256 * 1024
+STATIC = Path(__file__).resolve().parent / "static"
+EXAMPLE_CHARTS = {  # starting points in the chart box (the tune book adds real tunes)
+    "Blues in Bb": "Bb7 | Eb7 | Bb7 | Fm7 Bb7 | Eb7 | Edim7 | Bb7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 | Bb7 G7 | Cm7 F7",
+    "ii-V-I in C": "Dm7 | G7 | Cmaj7 | Cmaj7",
+    "Rhythm changes A": "Bbmaj7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 | Fm7 Bb7 | Ebmaj7 Edim7 | Dm7 G7 | Cm7 F7",
+    "Minor blues": "Cm7 | Cm7 | Cm7 | Cm7 | Fm7 | Fm7 | Cm7 | Cm7 | Ab7 | G7 | Cm7 | G7",
+    "Waltz ii-V": "Em7b5 | A7 | Dm7 | Dm7",
+}
+log = logging.getLogger("jazzgen.web")
+
+
+class Error(Exception):
+    """An answer other than success: status, message and the field it concerns (if any)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, **extra):
+        self.status, self.field, self.extra = status, field, extra
+        super().__init__(message)
+
+
+def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waiting: int = 8,
+               wait_s: float = 30.0, max_sessions: int = 32, temp_root: str | Path | None = None) -> Flask:
+    """The studio application, with its model loaded (once) and its session store ready.
+
+    Args:
+        model_dir: the jazz run to play with (None: the bundled default model). The page can
+            choose only among the names this server offers ("default", or the run's folder name).
+        workers, max_waiting, wait_s: the generation queue's bounds (see `GenerationQueue`).
+        max_sessions: sessions kept (each with its own temporary folder).
+        temp_root: where the sessions' temporary root folder is made (default: the system's).
+    """
+    app = Flask("jazzgen.web", static_folder=str(STATIC), static_url_path="/static")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    studio = Studio(model_dir)
+    warm_up(studio)
+    models = {"default" if model_dir is None else Path(model_dir).name: studio}
+    store = SessionStore(max_sessions=max_sessions, root=temp_root)
+    queue = GenerationQueue(workers=workers, waiting=max_waiting, wait_s=wait_s)
+    app.extensions["jazzgen"] = {"store": store, "queue": queue, "models": models}
+
+    def session():
+        return store.get(request.cookies.get(COOKIE))
+
+    def body() -> dict:
+        data = request.get_json(silent=True)
+        if data is None:
+            raise Error(400, "the request body must be JSON (Content-Type: application/json)", "body")
+        return data
+
+    def answer(payload: dict, sess, status: int = 200):
+        response = jsonify(payload)
+        response.status_code = status
+        response.set_cookie(COOKIE, sess.token, httponly=True, samesite="Strict")
+        return response
+
+    def changes(perf: validate.Performance):
+        """(chord spans over the bars played, bars, time signature) of a performance request."""
+        ts = METERS[perf.meter]
+        bpb = ts[0] * 4.0 / ts[1]
+        try:
+            spans = parse_chart(perf.chart, bpb)
+        except ChartError as e:
+            raise Error(400, str(e), "chart", bars=[{"bar": b, "symbol": s, "message": m}
+                                                   for b, s, m in e.problems]) from None
+        bars = perf.bars or int(round(spans[-1].end_beat / bpb))
+        return tuple(loop_to(spans, bars, bpb)), bars, ts
+
+    @app.before_request
+    def clock_in():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def clock_out(response):
+        # Server-Timing: the time spent inside the app, so clients and benchmarks can tell it
+        # from the network's share.
+        if "started" in g:
+            response.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - g.started):.2f}"
+        return response
+
+    @app.errorhandler(validate.FieldError)
+    def field_error(e):
+        return jsonify({"error": str(e), "field": e.field, **e.extra}), 400
+
+    @app.errorhandler(Error)
+    def own_error(e):
+        return jsonify({"error": str(e), "field": e.field, **e.extra}), e.status
+
+    @app.errorhandler(Busy)
+    def busy(e):
+        response = jsonify({"error": f"the studio is busy ({e}); try again in a moment", "field": None})
+        response.headers["Retry-After"] = "1"
+        return response, 503
+
+    @app.errorhandler(HTTPException)
+    def http_error(e):
+        return jsonify({"error": e.description or e.name, "field": None}), e.code
+
+    @app.errorhandler(Exception)
+    def unexpected(e):
+        if isinstance(e, JazzgenError):
+            return jsonify({"error": str(e), "field": None}), 422
+        log.exception("unexpected error in %s", request.path)
+        return jsonify({"error": "internal error (the server log has the details)", "field": None}), 500
+
+    @app.get("/")
+    def index():
+        return send_file(STATIC / "index.html")
+
+    @app.get("/api/health")
+    def health():
+        return jsonify({"ok": True, "queue": queue.stats(), "sessions": len(store)})
+
+    @app.get("/api/options")
+    def options():
+        return jsonify({"models": sorted(models), "instruments": list(INSTRUMENTS), "meters": list(METERS),
+                        "charts": EXAMPLE_CHARTS, "trade_bars": list(validate.TRADE_BARS),
+                        "limits": {"bars": validate.MAX_BARS, "temperature": validate.TEMPERATURE_RANGE,
+                                   "tempo": validate.TEMPO_RANGE, "chart_chars": validate.MAX_CHART_CHARS}})
+
+    @app.post("/api/chart")
+    def check_chart():
+        data = body()
+        if not isinstance(data, dict):
+            raise Error(400, "the request body must be a JSON object", "body")
+        perf = validate.performance({k: v for k, v in data.items() if k in ("chart", "meter")}, models)
+        spans, bars, _ = changes(perf)
+        return jsonify({"bars": bars, "chords": len(spans), "errors": []})
+
+    @app.post("/api/generate")
+    def generate():
+        perf = validate.performance(body(), models)
+        spans, bars, ts = changes(perf)
+        sess = session()
+        settings = Settings(perf.seed, perf.temperature, perf.top_k)
+        with queue.slot():
+            notes = models[perf.model].solo(spans, bars, ts[0] * 4.0 / ts[1], settings)
+            take = _take(sess, notes, spans, ts, perf.tempo, bars, INSTRUMENTS[perf.instrument], perf.seed)
+        return answer(take.to_json(), sess)
+
+    @app.post("/api/regenerate")
+    def regenerate():
+        sess = session()
+        number, first, last, temperature, seed, top_k = validate.regenerate(body(), sess.takes)
+        old: Take = sess.takes[number]
+        if last > old.bars:
+            raise Error(400, f"last_bar ({last}) is past the take's {old.bars} bars", "last_bar")
+        with queue.slot():
+            notes = studio.regenerate(old.score.notes, old.score.chords, first, last, old.beats_per_bar,
+                                      Settings(seed, temperature, top_k))
+            take = _take(sess, notes, old.score.chords, old.score.time_signature, old.score.tempo_qpm,
+                         old.bars, old.program, seed)
+        return answer(take.to_json() | {"regenerated": [first, last], "from_take": number}, sess)
+
+    @app.post("/api/trades")
+    def start_trade():
+        data = body()
+        per_turn, rounds = validate.trade_bars(data if isinstance(data, dict) else {})
+        fields = {k: v for k, v in data.items() if k not in ("trade_bars", "rounds")}
+        perf = validate.performance(fields, models)
+        ts = METERS[perf.meter]
+        bars = 2 * per_turn * rounds
+        spans, _, _ = changes(validate.Performance(**{**perf.__dict__, "bars": bars}))
+        sess = session()
+        trade = Trade(sess.next_id(), spans, per_turn, rounds, ts, perf.tempo, INSTRUMENTS[perf.instrument],
+                      perf.seed, perf.temperature, perf.top_k, sess.folder)
+        with queue.slot():
+            trade.write_band()
+        sess.trades[trade.number] = trade
+        return answer(trade.to_json(), sess)
+
+    @app.post("/api/trades/answer")
+    def trade_answer():
+        sess = session()
+        number, round_, phrase = validate.phrase(body())
+        trade: Trade | None = sess.trades.get(number)
+        if trade is None:
+            raise Error(404, f"no trade {number} in this session", "trade")
+        if round_ >= trade.rounds:
+            raise Error(400, f"round {round_} is past the trade's {trade.rounds} rounds", "round")
+        if round_ in trade.answered:
+            raise Error(409, f"round {round_} was answered already", "round")
+        with queue.slot():
+            notes, wav = answer_phrase(studio, trade, round_, phrase)
+        return answer({"round": round_, "start": trade.turn_beats(round_)[1],
+                       "person": notes_json(notes[0], trade.chords), "notes": notes_json(notes[1], trade.chords),
+                       "wav": wav}, sess)
+
+    @app.get("/api/trades/<int:number>/recording.mid")
+    def recording(number: int):
+        sess = session()
+        trade = sess.trades.get(number)
+        if trade is None:
+            raise Error(404, f"no trade {number} in this session", "trade")
+        path = trade.write_recording(sess.path("trade", number, "mid").with_name(f"recording-{number}.mid"))
+        return send_file(path, mimetype="audio/midi", as_attachment=True, download_name=f"jazzgen-trade-{number}.mid")
+
+    @app.get("/api/trades/<int:number>/answers/<int:round_>.wav")
+    def answer_audio(number: int, round_: int):
+        sess = session()
+        trade = sess.trades.get(number)
+        if trade is None or round_ not in trade.answered:
+            raise Error(404, f"no answer {round_} of trade {number} in this session")
+        return send_file(trade.answer_path(round_), mimetype="audio/wav")
+
+    @app.get("/api/files/<kind>/<int:number>/<suffix>")
+    def files(kind: str, number: int, suffix: str):
+        sess = session()
+        if kind == "take" and number in sess.takes and suffix in ("mid", "wav", "musicxml"):
+            take = sess.takes[number]
+            path = take.musicxml() if suffix == "musicxml" else take.path(suffix)
+        elif kind == "trade" and number in sess.trades and suffix == "wav":
+            path = sess.trades[number].path("wav")
+        else:
+            raise Error(404, f"no file {kind} {number} .{suffix} in this session")
+        if not path.is_file():
+            raise Error(404, f"file {kind} {number} .{suffix} is not there (yet)")
+        mimetypes = {"mid": "audio/midi", "wav": "audio/wav", "musicxml": "application/vnd.recordare.musicxml+xml"}
+        return send_file(path, mimetype=mimetypes[suffix], as_attachment=suffix != "wav",
+                         download_name=f"jazzgen-{kind}-{number}.{suffix}")
+
+    return app
+
+
+def warm_up(studio: Studio) -> None:
+    """Make the answers' tones for every pitch the model plays, so no answer waits for them."""
+    from jazzgen.web.sound import _tone
+    from jazzgen.web.takes import SAMPLE_RATE
+
+    for pitch in range(studio.tokenizer.low_pitch, studio.tokenizer.high_pitch + 1):
+        _tone(pitch, SAMPLE_RATE)
+
+
+def _take(sess, notes, spans, ts, tempo, bars, program, seed) -> Take:
+    from jazzgen.music.score import Score
+
+    score = Score(notes=tuple(notes), chords=tuple(spans), time_signature=ts, tempo_qpm=tempo)
+    take = Take(sess.next_id(), score, bars, program, seed, sess.folder)
+    take.write()
+    sess.takes[take.number] = take
+    return take
+
+
+def answer_phrase(studio: Studio, trade: Trade, round_: int, phrase) -> tuple[tuple, str]:
+    """jazzgen's answer to the person's phrase in round `round_`: (person notes, answer notes), WAV url.
+
+    The phrase is cut to the person's bars and is the primer (with the silence after its last
+    note), so the answer follows on from what the person just played. The answer's audio starts at
+    its first bar (beat `turn_beats(round_)[1]`).
+    """
+    from jazzgen.music.score import Note
+    from jazzgen.web.studio import cut
+
+    start, answer_start, answer_end = trade.turn_beats(round_)
+    person = cut(tuple(Note(p, s, d, v) for p, s, d, v in phrase
+                       if start - 1e-9 <= s < answer_start), start, answer_start)
+    person = _monophonic(person)
+    before = tuple(sorted(trade.person + trade.machine, key=lambda n: n.start_beat)) + person
+    settings = Settings(trade.seed + round_, trade.temperature, trade.top_k)
+    # The primer is the person's turn (what they just played, and the silence after it).
+    notes = studio.continue_melody(_monophonic(before), trade.chords, answer_start, answer_end, settings,
+                                   trade.beats_per_bar, context_bars=trade.per_turn)
+    trade.person += list(person)
+    trade.machine += list(notes)
+    trade.answered.add(round_)
+    wav = trade.write_answer(round_, notes, answer_start)
+    return (person, notes), wav
+
+
+def _monophonic(notes) -> tuple:
+    """Notes cut so each ends by the next onset (a person's chords become a line)."""
+    from dataclasses import replace
+
+    notes = sorted(notes, key=lambda n: n.start_beat)
+    out = []
+    for n in notes:
+        if out and n.start_beat < out[-1].start_beat + 1e-6:
+            continue
+        if out and out[-1].end_beat > n.start_beat:
+            out[-1] = replace(out[-1], duration_beats=n.start_beat - out[-1].start_beat)
+        out.append(n)
+    return tuple(out)
+
+
+def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
+          echo=print, **app_options) -> None:
+    """Start the studio and block until interrupted; the sessions' files are removed on the way out."""
+    import waitress
+
+    app = create_app(model_dir, **app_options)
+    store = app.extensions["jazzgen"]["store"]
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        echo(f"warning: listening on {host}: anyone who can reach this machine can use the studio")
+    echo(f"jazzgen studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/ (Ctrl-C stops it)")
+    try:
+        # threads: requests in flight (generation itself is bounded by the queue);
+        # connection_limit: sockets held open at once; channel_timeout: idle sockets closed after.
+        waitress.serve(app, host=host, port=port, threads=8, connection_limit=64, channel_timeout=30,
+                       max_request_body_size=MAX_BODY_BYTES, ident="jazzgen", _quiet=True)
+    finally:
+        store.close()
+
+
+@contextmanager
+def background_server(app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
+    """Serve `app` with waitress on a background thread; yields its base URL (tests, benchmarks)."""
+    import threading
+
+    import waitress
+    from waitress import wasyncore
+
+    server = waitress.create_server(app, host=host, port=port, threads=threads, connection_limit=64,
+                                    channel_timeout=30, max_request_body_size=MAX_BODY_BYTES)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.effective_port}"
+    finally:
+        # Workers first (they pull the loop's trigger when done), then every socket: the loop
+        # ends when its map is empty.
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
+        thread.join(timeout=5)

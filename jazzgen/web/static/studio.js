@@ -1,0 +1,444 @@
+// jazzgen studio: a thin page over the server's JSON API. No libraries, no network but the server.
+"use strict";
+
+const ROLE_COLOURS = { chord: "#1f6fb4", scale: "#2a9d3a", approach: "#e07b00", other: "#c62828" };
+// The computer keyboard as a chromatic octave and a half from middle C (C4 = 60).
+const KEYS = ["a", "w", "s", "e", "d", "f", "t", "g", "y", "h", "u", "j", "k", "o", "l", "p", ";", "'"];
+const BLACK = new Set([1, 3, 6, 8, 10]);
+const $ = (id) => document.getElementById(id);
+const studio = { take: null, trade: null, audio: null };  // window.studio: state the tests read
+window.studio = studio;
+
+function setStatus(text, isError) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", !!isError);
+}
+
+async function api(path, body) {
+  const response = await fetch(path, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const data = await response.json();
+  if (!response.ok) {
+    const error = new Error(data.error || response.statusText);
+    error.data = data;
+    throw error;
+  }
+  return data;
+}
+
+function intValue(id) { return parseInt($(id).value, 10); }
+function numValue(id) { return parseFloat($(id).value); }
+
+function performance_() {
+  return {
+    chart: $("chart").value, tempo: numValue("tempo"), meter: $("meter").value,
+    instrument: $("instrument").value, model: $("model").value, seed: intValue("seed"),
+    temperature: numValue("temperature"), top_k: intValue("top_k"),
+  };
+}
+
+// ---- the chart box: bars shown one by one, errors at their bar ---------------------------
+
+function showChart(errors) {
+  const text = $("chart").value;
+  const bars = text.includes("|") ? text.split("|") : text.trim().split(/\s+/);
+  while (bars.length && !bars[0].trim()) bars.shift();
+  while (bars.length && !bars[bars.length - 1].trim()) bars.pop();
+  const bad = new Map((errors || []).map((e) => [e.bar, e]));
+  const box = $("chart-bars");
+  box.innerHTML = "";
+  bars.forEach((bar, i) => {
+    const cell = document.createElement("span");
+    cell.className = "bar" + (bad.has(i + 1) ? " bad" : "");
+    cell.dataset.bar = i + 1;
+    cell.innerHTML = `<b>${i + 1}</b>`;
+    cell.appendChild(document.createTextNode(bar.trim() || "(empty)"));
+    if (bad.has(i + 1)) cell.title = bad.get(i + 1).message;
+    box.appendChild(cell);
+  });
+  const list = $("chart-errors");
+  list.innerHTML = "";
+  for (const e of errors || []) {
+    const item = document.createElement("li");
+    item.textContent = `bar ${e.bar}: ${e.message}`;
+    list.appendChild(item);
+  }
+}
+
+let chartTimer = null;
+function checkChartSoon() {
+  clearTimeout(chartTimer);
+  chartTimer = setTimeout(async () => {
+    try {
+      const result = await api("/api/chart", { chart: $("chart").value, meter: $("meter").value });
+      showChart([]);
+      $("bars").placeholder = result.bars;
+    } catch (e) {
+      showChart((e.data && e.data.bars) || []);
+    }
+  }, 250);
+}
+
+// ---- drawing: piano roll, playheads ------------------------------------------------------
+
+function drawRoll(canvas, parts, chords, totalBeats, beatsPerBar) {
+  // parts: [{notes, colour(note)}]; x in beats, y in pitch.
+  const g = canvas.getContext("2d");
+  const all = parts.flatMap((p) => p.notes);
+  const low = Math.min(...all.map((n) => n.pitch), 60) - 2, high = Math.max(...all.map((n) => n.pitch), 72) + 2;
+  const top = 18, w = canvas.width, h = canvas.height - top;
+  const x = (beat) => (beat / totalBeats) * w;
+  const y = (pitch) => top + ((high - pitch) / (high - low + 1)) * h;
+  g.clearRect(0, 0, w, canvas.height);
+  g.font = "11px sans-serif";
+  for (let bar = 0; bar * beatsPerBar < totalBeats; bar++) {
+    g.fillStyle = bar % 2 ? "#f3f3ee" : "#fcfcfa";
+    g.fillRect(x(bar * beatsPerBar), top, x(beatsPerBar), h);
+    g.fillStyle = "#999";
+    g.fillText(String(bar + 1), x(bar * beatsPerBar) + 2, top + h - 3);
+  }
+  g.fillStyle = "#333";
+  for (const c of chords) g.fillText(c.symbol, x(c.start) + 2, 12);
+  for (const part of parts) {
+    for (const n of part.notes) {
+      g.fillStyle = part.colour(n);
+      g.fillRect(x(n.start), y(n.pitch) - h / (high - low + 1), Math.max(2, x(n.duration) - 1), Math.max(3, h / (high - low + 1)));
+    }
+  }
+  canvas.dataset.notes = all.length;
+}
+
+function placePlayhead(el, left, top, height) {
+  el.style.display = "block";
+  el.style.left = `${left}px`;
+  el.style.top = `${top}px`;
+  el.style.height = `${height}px`;
+}
+
+function followTake() {
+  const take = studio.take;
+  const player = $("player");
+  if (take && !player.paused) {
+    const beat = player.currentTime * take.tempo / 60;
+    const total = take.bars * take.beats_per_bar;
+    const roll = $("roll");
+    placePlayhead($("roll-playhead"), (Math.min(beat, total) / total) * roll.width, 0, roll.height);
+    $("roll-playhead").dataset.beat = beat.toFixed(3);
+    const layout = take.layout;
+    const bar = Math.min(Math.floor(beat / layout.beats_per_bar), layout.bars.length - 1);
+    const box = layout.bars[bar];
+    const frac = (beat - bar * layout.beats_per_bar) / layout.beats_per_bar;
+    placePlayhead($("sheet-playhead"), box.x + layout.pad + Math.min(frac, 1) * (box.width - 2 * layout.pad), box.y + 20, box.height - 40);
+    $("sheet-playhead").dataset.beat = beat.toFixed(3);
+  }
+  requestAnimationFrame(followTake);
+}
+
+// ---- a take: generate, regenerate, show ----------------------------------------------------
+
+function showTake(take) {
+  studio.take = take;
+  drawRoll($("roll"), [{ notes: take.notes, colour: (n) => ROLE_COLOURS[n.role] }], take.chords,
+    take.bars * take.beats_per_bar, take.beats_per_bar);
+  $("leadsheet").innerHTML = take.leadsheet;
+  const player = $("player");
+  player.src = take.files.wav;
+  player.dataset.take = take.take;
+  for (const [id, key] of [["dl-midi", "midi"], ["dl-musicxml", "musicxml"], ["dl-wav", "wav"]]) {
+    $(id).href = take.files[key];
+    $(id).classList.remove("disabled");
+    $(id).setAttribute("download", "");
+  }
+  $("regenerate").disabled = false;
+  $("regen-last").max = take.bars;
+  $("regen-first").max = take.bars;
+}
+
+async function generate() {
+  const body = performance_();
+  if ($("bars").value) body.bars = intValue("bars");
+  $("generate").disabled = true;
+  setStatus("generating…");
+  try {
+    const take = await api("/api/generate", body);
+    showChart([]);
+    showTake(take);
+    setStatus(`take ${take.take}: ${take.notes.length} notes over ${take.bars} bars`);
+    $("player").play().catch(() => {});
+  } catch (e) {
+    if (e.data && e.data.bars) showChart(e.data.bars);
+    setStatus(e.message, true);
+  } finally {
+    $("generate").disabled = false;
+  }
+}
+
+async function regenerate() {
+  if (!studio.take) return;
+  setStatus("regenerating…");
+  try {
+    const take = await api("/api/regenerate", {
+      take: studio.take.take, first_bar: intValue("regen-first"), last_bar: intValue("regen-last"),
+      seed: intValue("seed") + studio.take.take, temperature: numValue("temperature"), top_k: intValue("top_k"),
+    });
+    showTake(take);
+    setStatus(`take ${take.take}: bars ${take.regenerated[0]}–${take.regenerated[1]} of take ${take.from_take} played anew`);
+  } catch (e) {
+    setStatus(e.message, true);
+  }
+}
+
+// ---- sound for trading: Web Audio, timed against performance.now() -----------------------
+
+function audioContext() {
+  if (!studio.audio) {
+    try { studio.audio = new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { studio.audio = null; }
+  }
+  return studio.audio;
+}
+
+function ctxTime(perfSeconds) {  // a performance.now() time (s) on the audio clock
+  const ctx = studio.audio;
+  return ctx.currentTime + Math.max(0, perfSeconds - performance.now() / 1000);
+}
+
+function click(atPerf, accent) {
+  const ctx = audioContext();
+  if (!ctx) return;
+  const osc = ctx.createOscillator(), gain = ctx.createGain();
+  osc.frequency.value = accent ? 1600 : 1100;
+  gain.gain.setValueAtTime(0.3, ctxTime(atPerf));
+  gain.gain.exponentialRampToValueAtTime(0.001, ctxTime(atPerf) + 0.08);
+  osc.connect(gain).connect(ctx.destination);
+  osc.start(ctxTime(atPerf));
+  osc.stop(ctxTime(atPerf) + 0.1);
+}
+
+async function playWav(url, atPerf) {
+  const ctx = audioContext();
+  if (!ctx) return;
+  try {
+    const data = await (await fetch(url)).arrayBuffer();
+    const buffer = await ctx.decodeAudioData(data);
+    const source = ctx.createBufferSource();
+    source.buffer = buffer;
+    source.connect(ctx.destination);
+    const late = performance.now() / 1000 - atPerf;  // started after its time: skip what was missed
+    source.start(ctxTime(atPerf), Math.max(0, late));
+    (studio.trade || {}).sources?.push(source);
+  } catch (e) { /* no audio device: the notes still show and record */ }
+}
+
+function keyTone(pitch) {
+  const ctx = audioContext();
+  if (!ctx) return null;
+  const osc = ctx.createOscillator(), gain = ctx.createGain();
+  osc.type = "triangle";
+  osc.frequency.value = 440 * Math.pow(2, (pitch - 69) / 12);
+  gain.gain.value = 0.25;
+  osc.connect(gain).connect(ctx.destination);
+  osc.start();
+  return { stop: () => { gain.gain.setTargetAtTime(0, ctx.currentTime, 0.03); osc.stop(ctx.currentTime + 0.2); } };
+}
+
+// ---- trading fours -----------------------------------------------------------------------
+
+function beatNow() {
+  const t = studio.trade;
+  return (performance.now() / 1000 - t.zero) / (60 / t.tempo);
+}
+
+function noteOn(pitch, velocity) {
+  const t = studio.trade;
+  if (!t || t.done || t.held.has(pitch)) return;
+  t.held.set(pitch, { start: beatNow(), velocity: velocity || 90, tone: keyTone(pitch) });
+  markKey(pitch, true);
+}
+
+function noteOff(pitch) {
+  const t = studio.trade;
+  if (!t || !t.held.has(pitch)) return;
+  const held = t.held.get(pitch);
+  t.held.delete(pitch);
+  if (held.tone) held.tone.stop();
+  markKey(pitch, false);
+  const end = beatNow();
+  if (held.start >= 0) t.played.push([pitch, held.start, Math.max(0.05, end - held.start), held.velocity]);
+  drawTrade();
+}
+
+function markKey(pitch, down) {
+  const key = document.querySelector(`#keys span[data-pitch="${pitch}"]`);
+  if (key) key.classList.toggle("down", down);
+}
+
+async function startTrade() {
+  const body = performance_();
+  body.trade_bars = intValue("trade-bars");
+  body.rounds = intValue("trade-rounds");
+  stopTrade();
+  try {
+    const trade = await api("/api/trades", body);
+    const ctx = audioContext();
+    if (ctx && ctx.state === "suspended") await ctx.resume().catch(() => {});
+    const spb = 60 / trade.tempo;
+    const zero = performance.now() / 1000 + 0.5 + trade.count_in_beats * spb;  // beat 0, after the count-in
+    studio.trade = Object.assign(trade, { zero, played: [], held: new Map(), answers: [], person: [],
+      timers: [], sources: [], done: false, phase: "count-in" });
+    for (let b = 0; b < trade.count_in_beats; b++) click(zero - (trade.count_in_beats - b) * spb, b === 0);
+    playWav(trade.band_wav, zero);
+    for (const turn of trade.turns) {
+      const sendAt = zero + turn.jazzgen[0] * spb - 0.08;  // ask just before the answer's downbeat
+      studio.trade.timers.push(setTimeout(() => sendPhrase(turn), Math.max(0, sendAt * 1000 - performance.now())));
+      studio.trade.timers.push(setTimeout(() => { if (studio.trade === trade) trade.phase = "you"; },
+        Math.max(0, (zero + turn.person[0] * spb) * 1000 - performance.now())));
+    }
+    const end = zero + trade.turns[trade.turns.length - 1].jazzgen[1] * spb;
+    studio.trade.timers.push(setTimeout(() => finishTrade(trade), Math.max(0, end * 1000 - performance.now())));
+    $("trade-stop").disabled = false;
+    $("trade-status").textContent = "count-in…";
+    drawTrade();
+    followTrade();
+  } catch (e) {
+    if (e.data && e.data.bars) showChart(e.data.bars);
+    $("trade-status").textContent = e.message;
+  }
+}
+
+async function sendPhrase(turn) {
+  const t = studio.trade;
+  if (!t || t.done) return;
+  t.phase = "jazzgen";
+  const now = beatNow();
+  const notes = t.played.filter((n) => n[1] >= turn.person[0] && n[1] < turn.jazzgen[0]);
+  for (const [pitch, held] of t.held) {  // keys still down: the phrase takes them as played so far
+    if (held.start >= turn.person[0]) notes.push([pitch, held.start, Math.max(0.05, now - held.start), held.velocity]);
+  }
+  try {
+    const answer = await api("/api/trades/answer", { trade: t.trade, round: turn.round, notes });
+    if (studio.trade !== t) return;
+    t.answers.push(answer);
+    t.person.push(...answer.person);
+    playWav(answer.wav, t.zero + answer.start * 60 / t.tempo);
+    drawTrade();
+  } catch (e) {
+    $("trade-status").textContent = e.message;
+  }
+}
+
+function finishTrade(trade) {
+  if (studio.trade !== trade) return;
+  trade.done = true;
+  trade.phase = "done";
+  $("trade-status").textContent = `done: ${trade.answers.length} answers`;
+  $("dl-recording").href = trade.recording;
+  $("dl-recording").classList.remove("disabled");
+  $("trade-stop").disabled = true;
+}
+
+function stopTrade() {
+  const t = studio.trade;
+  if (!t) return;
+  t.timers.forEach(clearTimeout);
+  t.sources.forEach((s) => { try { s.stop(); } catch (e) { /* already stopped */ } });
+  finishTrade(t);
+}
+
+function drawTrade() {
+  const t = studio.trade;
+  if (!t) return;
+  const total = t.turns[t.turns.length - 1].jazzgen[1];
+  const mine = t.played.map(([pitch, start, duration]) => ({ pitch, start, duration }));
+  const theirs = t.answers.flatMap((a) => a.notes);
+  drawRoll($("trade-roll"), [{ notes: mine, colour: () => "#7a4fb5" }, { notes: theirs, colour: (n) => ROLE_COLOURS[n.role] }],
+    t.chords, total, t.beats_per_bar);
+}
+
+function followTrade() {
+  const t = studio.trade;
+  if (!t || t.done) return;
+  const beat = beatNow();
+  const total = t.turns[t.turns.length - 1].jazzgen[1];
+  const canvas = $("trade-roll");
+  if (beat >= 0) placePlayhead($("trade-playhead"), (Math.min(beat, total) / total) * canvas.width, 0, canvas.height);
+  const bar = Math.floor(beat / t.beats_per_bar) + 1;
+  $("trade-status").textContent = beat < 0 ? `count-in ${Math.floor(beat + t.count_in_beats) + 1}`
+    : `bar ${bar}: ${t.phase === "you" ? "your turn" : "jazzgen"}`;
+  requestAnimationFrame(followTrade);
+}
+
+function setUpKeys() {
+  const box = $("keys");
+  KEYS.forEach((key, i) => {
+    const span = document.createElement("span");
+    span.textContent = key.toUpperCase();
+    span.dataset.pitch = 60 + i;
+    if (BLACK.has(i % 12)) span.className = "black";
+    box.appendChild(span);
+  });
+  const typing = (e) => ["INPUT", "TEXTAREA", "SELECT"].includes(e.target.tagName);
+  document.addEventListener("keydown", (e) => {
+    const i = KEYS.indexOf(e.key.toLowerCase());
+    if (i < 0 || e.repeat || typing(e) || !studio.trade) return;
+    e.preventDefault();
+    noteOn(60 + i, 90);
+  });
+  document.addEventListener("keyup", (e) => {
+    const i = KEYS.indexOf(e.key.toLowerCase());
+    if (i >= 0 && studio.trade) noteOff(60 + i);
+  });
+  if (navigator.requestMIDIAccess) {
+    navigator.requestMIDIAccess().then((access) => {
+      const listen = () => {
+        let count = 0;
+        for (const input of access.inputs.values()) {
+          count++;
+          input.onmidimessage = (m) => {
+            const [status, pitch, velocity] = m.data;
+            if ((status & 0xf0) === 0x90 && velocity > 0) noteOn(pitch, velocity);
+            else if ((status & 0xf0) === 0x80 || (status & 0xf0) === 0x90) noteOff(pitch);
+          };
+        }
+        $("midi-status").textContent = count ? `MIDI: ${count} input(s) listening` : "MIDI: no device (the computer keyboard plays)";
+      };
+      access.onstatechange = listen;
+      listen();
+    }, () => { $("midi-status").textContent = "MIDI: not allowed (the computer keyboard plays)"; });
+  } else {
+    $("midi-status").textContent = "MIDI: this browser has no Web MIDI (the computer keyboard plays)";
+  }
+}
+
+// ---- start -------------------------------------------------------------------------------
+
+async function start() {
+  const options = await api("/api/options");
+  const fill = (id, values, chosen) => {
+    for (const v of values) {
+      const o = document.createElement("option");
+      o.value = o.textContent = v;
+      if (v === chosen) o.selected = true;
+      $(id).appendChild(o);
+    }
+  };
+  fill("meter", options.meters, "4/4");
+  fill("instrument", options.instruments, "tenor sax");
+  fill("model", options.models, options.models[0]);
+  fill("example", Object.keys(options.charts));
+  $("example").addEventListener("change", () => { $("chart").value = options.charts[$("example").value]; checkChartSoon(); });
+  $("chart").value = options.charts[$("example").value];
+  $("chart").addEventListener("input", checkChartSoon);
+  $("meter").addEventListener("change", checkChartSoon);
+  $("generate").addEventListener("click", generate);
+  $("regenerate").addEventListener("click", regenerate);
+  $("trade-start").addEventListener("click", startTrade);
+  $("trade-stop").addEventListener("click", stopTrade);
+  setUpKeys();
+  showChart([]);
+  requestAnimationFrame(followTake);
+  setStatus("ready");
+  document.body.dataset.ready = "1";
+}
+
+start().catch((e) => setStatus(`could not start: ${e.message}`, true));

@@ -1,0 +1,219 @@
+"""What the studio plays: solos, regenerated bar ranges and trading answers over a chart.
+
+One `Studio` holds one loaded model (numpy engine, vocabulary, tokenizer), loaded once at start
+so a request only samples. Every melody is made by one function, `Studio.continue_melody`: the
+notes before a beat are encoded with the model's tokenizer and fed as a primer, then values are
+sampled for the beats wanted and decoded over the chords from the primer's last pitch. A whole
+solo is a continuation of nothing, "regenerate bars 5-8" a continuation of bars 1-4 spliced
+back in front of bars 9 on, and a trading answer a continuation of the person's phrase.
+All times are in beats (quarter notes) from the start of the chart.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from jazzgen.errors import ChordParseError, JazzgenError
+from jazzgen.music.score import ChordSpan, Note, Score
+
+ROLE_NAMES = {"C": "chord", "S": "scale", "A": "approach", "X": "other"}
+CONTEXT_BARS = 8  # bars of what precedes fed as the primer (longer adds time, not much music)
+# General MIDI programs (0-based) of the instruments the page offers.
+INSTRUMENTS = {"tenor sax": 66, "alto sax": 65, "trumpet": 56, "trombone": 57, "guitar": 26,
+               "piano": 0, "vibraphone": 11, "flute": 73}
+METERS = {"4/4": (4, 4), "3/4": (3, 4), "5/4": (5, 4), "6/8": (6, 8), "2/4": (2, 4)}
+
+
+class ChartError(JazzgenError):
+    """A chart with unreadable bars; `problems` holds one (bar, symbol, message) per bad symbol."""
+
+    def __init__(self, problems: list[tuple[int, str, str]]):
+        self.problems = problems
+        bar, _, message = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"bar {bar}: {message}{more}")
+
+
+def parse_chart(text: str, beats_per_bar: float) -> list[ChordSpan]:
+    """Chart text -> contiguous chord spans from beat 0, reporting every bad bar at once.
+
+    Bars are separated by '|'; several chords in a bar split it evenly; '%' repeats the
+    previous bar; 'N.C.' is no chord. Without any '|' each chord fills one bar.
+
+    Raises:
+        ChartError: empty chart, empty bars or unknown symbols, each with its bar number (from 1).
+    """
+    from jazzgen.music.chords import parse_chord
+
+    bars = [b.split() for b in text.split("|")] if "|" in text else [[c] for c in text.split()]
+    while bars and not bars[0]:
+        bars.pop(0)
+    while bars and not bars[-1]:
+        bars.pop()
+    if not bars:
+        raise ChartError([(1, "", "the chart has no chords (write bars like 'Dm7 G7 | Cmaj7')")])
+    problems: list[tuple[int, str, str]] = []
+    spans: list[ChordSpan] = []
+    previous: list = []
+    for number, symbols in enumerate(bars, start=1):
+        if symbols == ["%"]:
+            chords = previous
+        else:
+            chords = []
+            for symbol in symbols:
+                try:
+                    chords.append(parse_chord(symbol))
+                except ChordParseError as e:
+                    problems.append((number, symbol, str(e)))
+        if not symbols:
+            problems.append((number, "", "empty bar"))
+        if not chords:
+            if symbols == ["%"]:
+                problems.append((number, "%", "'%' repeats the previous bar, and there is none"))
+            continue
+        step = beats_per_bar / len(chords)
+        start = (number - 1) * beats_per_bar
+        spans += [ChordSpan(c, start + k * step, step) for k, c in enumerate(chords)]
+        previous = chords
+    if problems:
+        raise ChartError(problems)
+    return spans
+
+
+def loop_to(spans: list[ChordSpan], bars: int, beats_per_bar: float) -> list[ChordSpan]:
+    """The chart repeated (a chorus after another) until it fills `bars` bars, cut there."""
+    from jazzgen.music.pipeline import loop_changes
+
+    return loop_changes(spans, bars * beats_per_bar)
+
+
+def roles(notes, chords) -> list[str]:
+    """Each note's class against the chord at its onset: chord, scale, approach or other."""
+    from jazzgen.music.values import note_type
+
+    harmony = Score(notes=(), chords=tuple(chords))  # built once: it checks every span
+    return [ROLE_NAMES[note_type(n.pitch, harmony.chord_at(n.start_beat))] for n in notes]
+
+
+def cut(notes, start: float, end: float) -> tuple[Note, ...]:
+    """Notes starting in [start, end), each shortened so it ends by `end`."""
+    return tuple(replace(n, duration_beats=min(n.duration_beats, end - n.start_beat))
+                 for n in notes if start - 1e-9 <= n.start_beat < end - 1e-9)
+
+
+def shift(notes, beats: float) -> tuple[Note, ...]:
+    """Notes moved later by `beats` (earlier when negative)."""
+    return tuple(replace(n, start_beat=n.start_beat + beats) for n in notes)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to sample: the seed, temperature (1.0 = as learned) and top-k (0 = all values)."""
+
+    seed: int = 0
+    temperature: float = 1.0
+    top_k: int = 0
+
+
+class Studio:
+    """One loaded model and the ways the page asks it to play.
+
+    Args:
+        model_dir: a jazz run directory (values tokenizer); None for the bundled default model.
+    """
+
+    def __init__(self, model_dir: str | Path | None = None):
+        from jazzgen.core.engine import NumpyEngine
+        from jazzgen.core.vocab import BOS
+        from jazzgen.music.values import ValuesTokenizer, value_duration
+        from jazzgen.stages.rundir import open_run
+
+        self.run = open_run(model_dir, warn=lambda m: None)
+        if self.run.task.get("task") != "jazz" or self.run.task["tokenizer"].get("name") != "values":
+            raise JazzgenError(f"{self.run.path}: the studio plays jazz runs of the values tokenizer")
+        self.tokenizer = ValuesTokenizer.from_config(self.run.task["tokenizer"])
+        self.engine = NumpyEngine.from_export(self.run.export_path)
+        self.bos = self.run.vocab.id(BOS)
+        self.cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in self.run.vocab.tokens])
+        self.allowed = self.cost > 0  # specials are never drawn
+        self.min_cost = float(self.cost[self.allowed].min())
+        self._lock = threading.Lock()  # one sampling loop at a time: the engine is not re-entrant-proven
+
+    def continue_melody(self, before, chords, start: float, end: float, settings: Settings,
+                        beats_per_bar: float, context_bars: int = CONTEXT_BARS) -> tuple[Note, ...]:
+        """New notes for [start, end) that follow on from the notes `before` (all in beats).
+
+        Up to `context_bars` bars of `before` (cut at `start`), and the rest after its last note,
+        are the primer; values are then sampled for exactly `end - start` beats.
+        """
+        from jazzgen.core.sampling import sample_sequences
+
+        chords = tuple(chords)
+        origin = max(0.0, np.floor((start - context_bars * beats_per_bar) / beats_per_bar) * beats_per_bar)
+        primer_notes = cut(before, origin, start)
+        primer_ids: list[int] = []
+        start_pitch = None
+        if primer_notes:
+            local = Score(notes=shift(primer_notes, -origin), chords=_window(chords, origin, start))
+            quantized, _ = self.tokenizer.quantize_score(local)
+            if quantized.notes:
+                # The silence between the primer's last note and `start` is fed as rests, so
+                # the continuation is sampled from `start` on, knowing how long the pause was.
+                gap = start - origin - quantized.notes[-1].end_beat
+                primer_ids = self.run.vocab.encode(self.tokenizer.tokens(quantized) + self._rests(gap))
+                start_pitch = quantized.notes[-1].pitch
+        budget = end - start
+        if budget <= 1e-9:
+            return ()
+        rng = np.random.default_rng([settings.seed, int(round(start * 12))])
+        with self._lock:
+            ids = sample_sequences(self.engine, 1, rng, start_id=self.bos, primer=primer_ids,
+                                   max_steps=int(budget / self.min_cost) + 1, temperature=settings.temperature,
+                                   top_k=settings.top_k, allowed=self.allowed, cost=self.cost, budget=budget)[0]
+        later = _window(chords, start, end)
+        solo = self.tokenizer.decode(self.run.vocab.decode(ids), chords=later, start_pitch=start_pitch,
+                                     rng=np.random.default_rng([settings.seed, 7]))
+        return cut(shift(solo.notes, start), start, end)
+
+    def _rests(self, beats: float) -> list[str]:
+        """Rest values covering `beats` on the tokenizer's grid (none longer than its longest)."""
+        tick = Fraction(1, self.tokenizer.grid_per_beat)
+        ticks = max(0, round(beats / tick))
+        longest = round(self.tokenizer.max_duration_beats / tick)
+        values = []
+        while ticks > 0:
+            step = min(ticks, longest)
+            values.append(f"R,{step * tick}")
+            ticks -= step
+        return values
+
+    def solo(self, chords, bars: int, beats_per_bar: float, settings: Settings) -> tuple[Note, ...]:
+        """A whole solo over `chords` for `bars` bars."""
+        return self.continue_melody((), chords, 0.0, bars * beats_per_bar, settings, beats_per_bar)
+
+    def regenerate(self, notes, chords, first_bar: int, last_bar: int, beats_per_bar: float,
+                   settings: Settings) -> tuple[Note, ...]:
+        """Bars first_bar..last_bar (from 1, inclusive) sampled anew; every other note kept as is.
+
+        A kept note that sounds into the range is shortened to end where the range starts.
+        """
+        start, end = (first_bar - 1) * beats_per_bar, last_bar * beats_per_bar
+        before = cut(notes, 0.0, start)
+        after = tuple(n for n in notes if n.start_beat >= end - 1e-9)
+        middle = self.continue_melody(before, chords, start, end, settings, beats_per_bar)
+        return before + middle + after
+
+
+def _window(chords: tuple[ChordSpan, ...], start: float, end: float) -> tuple[ChordSpan, ...]:
+    """The chord spans sounding in [start, end), clipped to it and moved to begin at beat 0."""
+    out = []
+    for s in chords:
+        a, b = max(s.start_beat, start), min(s.end_beat, end)
+        if b > a + 1e-9:
+            out.append(ChordSpan(s.chord, a - start, b - a))
+    return tuple(out)

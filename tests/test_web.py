@@ -1,0 +1,251 @@
+"""The studio's server without a browser: validation, files, sessions, the queue, a loopback load.
+
+The app runs over the bundled default model; requests ask for a few bars so each test is quick.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import urllib.error
+import urllib.request
+import wave
+from concurrent.futures import ThreadPoolExecutor
+
+import mido
+import pytest
+
+from jazzgen.web.app import background_server, create_app
+from jazzgen.web.sessions import Busy, GenerationQueue, SessionStore
+from jazzgen.web.studio import ChartError, parse_chart
+
+CHART = "Dm7 G7 | Cmaj7 | A7 | Dm7 G7"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    app = create_app(temp_root=tmp_path_factory.mktemp("studio"), max_waiting=4)
+    yield app
+    app.extensions["jazzgen"]["store"].close()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def test_generate_gives_notes_with_roles_and_real_files(client):
+    r = client.post("/api/generate", json={"chart": CHART, "bars": 8, "seed": 5, "tempo": 120})
+    assert r.status_code == 200
+    take = r.get_json()
+    assert take["bars"] == 8 and take["notes"]
+    assert all(0 <= n["start"] < 32 and n["start"] + n["duration"] <= 32 + 1e-9 for n in take["notes"])
+    assert [c["symbol"] for c in take["chords"][:3]] == ["Dm7", "G7", "Cmaj7"]
+    # The role is the value grammar's own class of the note against the chord at its onset.
+    from jazzgen.music.chords import parse_chord
+    from jazzgen.music.values import note_type
+
+    bars = [["Dm7", "G7"], ["Cmaj7"], ["A7"], ["Dm7", "G7"]]  # the chart, looped over 8 bars
+    for n in take["notes"]:
+        bar = bars[int(n["start"] // 4) % 4]
+        symbol = bar[int((n["start"] % 4) / (4 / len(bar)))]
+        kind = note_type(n["pitch"], parse_chord(symbol))
+        assert n["role"] == {"C": "chord", "S": "scale", "A": "approach", "X": "other"}[kind]
+    midi = mido.MidiFile(file=io.BytesIO(client.get(take["files"]["midi"]).data))
+    sounding = [m for t in midi.tracks if t.name == "melody" for m in t if m.type == "note_on" and m.velocity]
+    assert len(sounding) == len(take["notes"])
+    with wave.open(io.BytesIO(client.get(take["files"]["wav"]).data)) as w:
+        assert abs(w.getnframes() / w.getframerate() - 8 * 4 * 60 / 120) < 1.0
+    assert take["leadsheet"].count('class="note ') == len(take["notes"])
+    assert len(take["layout"]["bars"]) == 8
+
+
+def test_same_seed_same_take_and_regenerate_keeps_the_rest(client):
+    body = {"chart": CHART, "bars": 8, "seed": 11}
+    a, b = client.post("/api/generate", json=body).get_json(), client.post("/api/generate", json=body).get_json()
+    assert a["notes"] == b["notes"] and a["take"] != b["take"]
+    r = client.post("/api/regenerate", json={"take": a["take"], "first_bar": 3, "last_bar": 4, "seed": 2})
+    new = r.get_json()
+    assert r.status_code == 200 and new["regenerated"] == [3, 4]
+    outside = lambda notes: [n for n in notes if n["start"] >= 16]  # noqa: E731
+    assert outside(new["notes"]) == outside(a["notes"])
+    before = lambda notes: [(n["pitch"], n["start"]) for n in notes if n["start"] < 8]  # noqa: E731
+    assert before(new["notes"]) == before(a["notes"])
+    inside = [n for n in new["notes"] if 8 <= n["start"] < 16]
+    assert inside != [n for n in a["notes"] if 8 <= n["start"] < 16]
+    assert all(n["start"] + n["duration"] <= 16 + 1e-9 for n in inside)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"chart": CHART, "temperature": 9}, "temperature"),
+    ({"chart": CHART, "temperature": "hot"}, "temperature"),
+    ({"chart": CHART, "bars": 513}, "bars"),
+    ({"chart": CHART, "bars": 0}, "bars"),
+    ({"chart": CHART, "bars": 2.5}, "bars"),
+    ({"chart": CHART, "tempo": True}, "tempo"),
+    ({"chart": CHART, "seed": -1}, "seed"),
+    ({"chart": CHART, "model": "../../etc"}, "model"),
+    ({"chart": CHART, "instrument": "kazoo"}, "instrument"),
+    ({"chart": CHART, "meter": "7/3"}, "meter"),
+    ({"chart": CHART, "path": "/tmp/x"}, "path"),
+    ({"chart": "x" * 5000}, "chart"),
+    ({"chart": ""}, "chart"),
+    ({"chart": 12}, "chart"),
+    ([CHART], "body"),
+])
+def test_bad_fields_are_named_in_a_json_error(client, body, field):
+    r = client.post("/api/generate", json=body)
+    assert r.status_code == 400
+    assert r.get_json()["field"] == field and r.get_json()["error"]
+
+
+def test_chart_errors_name_their_bars(client):
+    r = client.post("/api/generate", json={"chart": "C7 | H7 | F7 | Cmaj7 Xm | %"})
+    data = r.get_json()
+    assert r.status_code == 400 and data["field"] == "chart"
+    assert [(e["bar"], e["symbol"]) for e in data["bars"]] == [(2, "H7"), (4, "Xm")]
+    assert data["error"].startswith("bar 2:")
+    ok = client.post("/api/chart", json={"chart": "Dm7 G7 | % | Cmaj7", "meter": "3/4"}).get_json()
+    assert ok["bars"] == 3 and ok["chords"] == 5
+    with pytest.raises(ChartError) as e:
+        parse_chart("% | C7", 4.0)
+    assert e.value.problems[0][0] == 1
+
+
+def test_not_json_not_found_and_too_big_are_json_answers(client):
+    assert client.post("/api/generate", data="chart=C7").get_json()["field"] == "body"
+    for path in ("/nope", "/api/files/take/1/../../../etc/passwd", "/api/files/take/999/mid", "/api/files/take/1/exe"):
+        r = client.get(path)
+        assert r.status_code == 404 and "error" in r.get_json()
+    r = client.post("/api/generate", data=b"{" + b" " * 300_000 + b"}", content_type="application/json")
+    assert r.status_code == 413 and "error" in r.get_json()
+    assert client.get("/api/generate").status_code == 405
+
+
+def test_sessions_see_only_their_own_files(app):
+    mine, theirs = app.test_client(), app.test_client()
+    take = mine.post("/api/generate", json={"chart": CHART, "bars": 2}).get_json()
+    assert mine.get(take["files"]["midi"]).status_code == 200
+    assert theirs.get(take["files"]["midi"]).status_code == 404
+    theirs.set_cookie("jazzgen_session", "../../")  # a forged token is just an unknown session
+    assert theirs.get(take["files"]["midi"]).status_code == 404
+
+
+def test_session_folders_are_dropped_and_cleaned(tmp_path):
+    store = SessionStore(max_sessions=2, root=tmp_path)
+    first = store.get(None)
+    (first.folder / "take-1.mid").write_bytes(b"x")
+    store.get(None), store.get(None)
+    assert not first.folder.exists() and len(store) == 2
+    assert store.get(first.token).token != first.token
+    store.close()
+    assert not store.root.exists()
+
+
+def test_queue_serves_in_turn_and_refuses_beyond_its_bound():
+    queue = GenerationQueue(workers=1, waiting=1, wait_s=5)
+    release, entered = threading.Event(), threading.Event()
+
+    def hold():
+        with queue.slot():
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    entered.wait(5)
+    waiter = threading.Thread(target=lambda: queue.slot().__enter__())
+    waiter.start()
+    while queue.stats()["waiting"] < 1:
+        pass
+    with pytest.raises(Busy):
+        with queue.slot():
+            pass
+    release.set()
+    holder.join()
+    waiter.join()
+    assert queue.stats()["refused"] == 1
+
+
+def test_trade_answers_after_the_phrase_and_records_both_players(client):
+    start = client.post("/api/trades", json={"chart": CHART, "trade_bars": 2, "rounds": 2, "tempo": 200})
+    trade = start.get_json()
+    assert start.status_code == 200 and [t["jazzgen"] for t in trade["turns"]] == [[8.0, 16.0], [24.0, 32.0]]
+    assert client.get(trade["band_wav"]).status_code == 200
+    phrase = [[60, 0.0, 1.0, 90], [64, 1.0, 1.0, 80], [67, 2.0, 2.0, 70], [72, 9.0, 1.0, 90]]  # the last is too late
+    r = client.post("/api/trades/answer", json={"trade": trade["trade"], "round": 0, "notes": phrase})
+    answer = r.get_json()
+    assert r.status_code == 200 and answer["start"] == 8.0
+    assert [n["pitch"] for n in answer["person"]] == [60, 64, 67]
+    assert answer["notes"] and all(8.0 <= n["start"] and n["start"] + n["duration"] <= 16 + 1e-9
+                                   for n in answer["notes"])
+    assert client.get(answer["wav"]).status_code == 200
+    again = client.post("/api/trades/answer", json={"trade": trade["trade"], "round": 0, "notes": []})
+    assert again.status_code == 409 and again.get_json()["field"] == "round"
+    silent = client.post("/api/trades/answer", json={"trade": trade["trade"], "round": 1, "notes": []}).get_json()
+    assert all(24.0 <= n["start"] < 32.0 for n in silent["notes"])
+    midi = mido.MidiFile(file=io.BytesIO(client.get(trade["recording"]).data))
+    notes = {t.name: sum(m.type == "note_on" and m.velocity > 0 for m in t) for t in midi.tracks}
+    assert notes["you"] == 3 and notes["jazzgen"] == len(answer["notes"]) + len(silent["notes"])
+    assert notes["chords"] > 0
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"trade": 1, "round": 0, "notes": [[200, 0, 1, 90]]}, "notes"),
+    ({"trade": 1, "round": 0, "notes": [[60, -1, 1, 90]]}, "notes"),
+    ({"trade": 1, "round": 0, "notes": "C E G"}, "notes"),
+    ({"trade": 1, "round": 99, "notes": []}, "round"),
+    ({"trade": 987654, "round": 0, "notes": []}, "trade"),
+])
+def test_bad_phrases_are_refused_by_field(client, body, field):
+    r = client.post("/api/trades/answer", json=body)
+    assert r.status_code in (400, 404) and r.get_json()["field"] == field
+
+
+def test_bad_trade_settings_are_refused_by_field(client):
+    r = client.post("/api/trades", json={"chart": CHART, "trade_bars": 3})
+    assert r.status_code == 400 and r.get_json()["field"] == "trade_bars"
+
+
+def _request(url: str, body=None, raw: bytes | None = None):
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_loopback_burst_is_served_or_refused_and_the_server_stays_healthy(app):
+    """20 concurrent generations and 40 malformed requests against the real server (waitress)."""
+    with background_server(app) as url:
+        good = [(f"{url}/api/generate", {"chart": CHART, "bars": 4, "seed": i}, None) for i in range(20)]
+        bad = [(f"{url}/api/generate", None, b"{not json"), (f"{url}/api/generate", {"chart": "H7"}, None),
+               (f"{url}/api/generate", {"chart": CHART, "bars": 10**6}, None),
+               (f"{url}/api/trades/answer", {"trade": "x"}, None)] * 10
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            results = list(pool.map(lambda job: _request(*job), good + bad))
+        statuses = [s for s, _ in results]
+        assert all(s in (200, 503) for s in statuses[:20]), statuses[:20]
+        assert statuses.count(200) >= 5  # one worker and four waiting places: at least those are served
+        assert all(s == 400 and body["field"] for s, body in results[20:])
+        assert all(body.get("error") for s, body in results if s == 503)
+        status, health = _request(f"{url}/api/health")
+        assert status == 200 and health["ok"] and health["queue"]["running"] == 0
+        assert _request(f"{url}/api/generate", {"chart": CHART, "bars": 2})[0] == 200
+
+
+def test_serve_binds_loopback_and_warns_when_opened(monkeypatch):
+    import waitress
+
+    from jazzgen.web.app import serve
+
+    calls, lines = [], []
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: calls.append(kw))
+    serve(port=8123, echo=lines.append)
+    serve(host="0.0.0.0", port=8124, echo=lines.append)
+    assert calls[0]["host"] == "127.0.0.1" and calls[1]["host"] == "0.0.0.0"
+    assert not any("warning" in line for line in lines[:1])
+    assert any(line.startswith("warning: listening on 0.0.0.0") for line in lines)
