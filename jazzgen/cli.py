@@ -1,4 +1,4 @@
-"""The `jazzgen` command line: a thin click shell over the stage functions.
+"""The `jazzgen` command line: a thin click shell over the stage functions (`jazzgen.stages`).
 
 TensorFlow is imported only inside the commands that need it, so `jazzgen --help` is instant and
 `jazzgen generate` (numpy engine) never loads it.
@@ -22,6 +22,7 @@ import click
 
 from jazzgen import __version__
 from jazzgen.errors import ChordParseError, JazzgenError, UsageError
+from jazzgen.stages import TASK_NAMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
 
@@ -65,7 +66,7 @@ def main() -> None:
               help="Also write whole-piece shards of about N values; training streams them.")
 @click.option("--part", default=None, metavar="K/N",
               help="Read only the K-th of N slices of the inputs (cluster task; see merge-corpora).")
-@click.option("--task", type=click.Choice(["jazz", "chars", "words", "classify", "tag", "dates"]),
+@click.option("--task", type=click.Choice(TASK_NAMES),
               default=None, help="What the files hold (default jazz); text: see docs/text.md.")
 @click.option("--tokenizer", default=None, help="Jazz: values (chord-relative, default) or events (pitches).")
 @click.option("-v", "--verbose", is_flag=True, help="One line per kept file: melody track taken and why.")
@@ -83,13 +84,8 @@ def preprocess(sources, output, melody_track, workers, shard_size, part, task, t
                                  ("melody_track", melody_track), ("workers", workers),
                                  ("shard_size", shard_size), ("part", part),
                                  ("task", task), ("tokenizer", tokenizer)) if v is not None}
-    cfg = replace(config.preprocess, **changes)
-    if cfg.task != "jazz":
-        from jazzgen.text.preprocess import preprocess_text
-
-        preprocess_text(replace(config, preprocess=cfg), log=click.echo)
-        return
-    run_preprocess(cfg, log=click.echo, verbose=verbose)
+    run_preprocess(replace(config, preprocess=replace(config.preprocess, **changes)),
+                   log=click.echo, verbose=verbose)
 
 
 @main.command()
@@ -148,42 +144,13 @@ def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, bac
     """Play new solos over chord changes (no RUN_DIR: the bundled model), or sample text."""
     from jazzgen.config import load_config
     from jazzgen.stages.generate import generate as run_generate
-    from jazzgen.text.inference import run_task
 
     config = load_config(pipeline, sets)
     changes = {k: v for k, v in (("bars", bars), ("temperature", temperature), ("top_k", top_k),
                                  ("seed", seed), ("count", count), ("backend", backend)) if v is not None}
-    g = replace(config.generate, **changes)
-    if run_task(run_dir) not in (None, "jazz"):  # a text run: samples to stdout or -o FILE
-        from jazzgen.stages.rundir import open_run
-        from jazzgen.text.inference import generate_text
-
-        run = open_run(run_dir, warn=lambda m: click.echo(m, err=True))
-        primer = run.config.text.primer if primer is None else primer
-        generate_text(run, g, primer, length or run.config.text.length, output, echo=click.echo)
-        return
-    paths = run_generate(run_dir, Path(output or "solo.mid"), g, chords_text=chords,
-                         bars_given=bars is not None, log=click.echo, primer=primer)
-    _render_all(paths, wav, png)
-
-
-def _render_all(paths, wav: bool, png: bool) -> None:
-    """WAV and/or PNG beside each MIDI file, saying which synthesizer made the sound."""
-    if not (wav or png):
-        return
-    from jazzgen.music.render import choose_synth, render_png, render_wav
-
-    if wav:
-        choice = choose_synth()
-        if choice.name == "builtin":
-            click.echo(f"audio: built-in synthesizer ({choice.reason}; `make audio-deps` installs FluidSynth)")
-    for path in paths:
-        if wav:
-            render_wav(path, path.with_suffix(".wav"))
-            click.echo(f"wrote {path.with_suffix('.wav')}")
-        if png:
-            render_png(path, path.with_suffix(".png"), title=path.stem)
-            click.echo(f"wrote {path.with_suffix('.png')}")
+    run_generate(run_dir, output, replace(config.generate, **changes), chords_text=chords,
+                 bars_given=bars is not None, log=click.echo, primer=primer, length=length,
+                 wav=wav, png=png)
 
 
 @main.command()
@@ -193,16 +160,9 @@ def _render_all(paths, wav: bool, png: bool) -> None:
 @reports_errors
 def render(files, wav, png):
     """Write audio and a piano-roll picture beside existing MIDI files."""
-    from jazzgen.core.files import check_input
-    from jazzgen.music.midi_io import MAX_MIDI_BYTES
+    from jazzgen.stages.tools import render as run_render
 
-    paths = [Path(f) for f in files]
-    missing = [p for p in paths if not (p.exists() or p.is_symlink())]
-    if missing:
-        raise UsageError(f"{missing[0]}: no such file")
-    for path in paths:  # every input checked before any output: FIFOs, devices, oversize files
-        check_input(path, MAX_MIDI_BYTES)
-    _render_all(paths, wav, png)
+    run_render(files, wav, png, log=click.echo)
 
 
 @main.command()
@@ -230,14 +190,10 @@ def evaluate(run_dir, files, as_json, sentence, samples, seed, corpus_dir):
 @reports_errors
 def predict(run_dir, texts):
     """Label text with a classify, tag or dates run (no TEXTS: one per line from stdin)."""
-    from jazzgen.stages.rundir import open_run
-    from jazzgen.text.inference import predict as run_predict
+    from jazzgen.stages.predict import predict as run_predict
 
     texts = list(texts) or [line for line in sys.stdin.read().splitlines() if line.strip()]
-    if not texts:
-        raise UsageError("predict: give some text (as arguments or on stdin)")
-    run = open_run(run_dir, warn=lambda m: click.echo(m, err=True))
-    for line in run_predict(run, texts):
+    for line in run_predict(run_dir, texts):
         click.echo(line)
 
 
@@ -247,12 +203,9 @@ def predict(run_dir, texts):
 @reports_errors
 def import_wjd(src, output):
     """Convert Weimar Jazz Database melody + beat tables into two-track MIDI files."""
-    from jazzgen.music.wjd import import_wjd as run_import
+    from jazzgen.stages.tools import import_tables
 
-    if not Path(src).is_dir():
-        raise UsageError(f"{src}: no such folder (want the WJD folder holding melody/ and beats/)")
-    report = run_import(Path(src), Path(output))
-    click.echo(f"wrote {report.get('written')} MIDI files to {output}; skipped {report.get('skipped')}")
+    import_tables(src, output, log=click.echo)
 
 
 @main.command("merge-corpora")
@@ -287,21 +240,8 @@ def serve(model_dir, host, port):
 @click.option("--resume", is_flag=True, help="Resume training if the run exists.")
 @reports_errors
 def run_pipeline(pipeline, sets, resume):
-    """Run every stage of a recipe: preprocess, train, generate."""
+    """Run every stage of a recipe: preprocess, train, generate, evaluate."""
     from jazzgen.config import load_config
-    from jazzgen.stages.generate import generate as run_generate
-    from jazzgen.stages.preprocess import preprocess as run_preprocess
-    from jazzgen.stages.train import train as run_train
+    from jazzgen.stages.pipeline import run_pipeline as run_all
 
-    cfg = load_config(pipeline, sets)
-    name = Path(pipeline).stem
-    corpus_dir = cfg.preprocess.output or f"corpora/{name}"
-    run_dir = Path("runs") / name
-    if cfg.preprocess.task != "jazz":  # a text recipe: samples (if any) to runs/NAME/samples.txt
-        from jazzgen.text.pipeline import run_text_pipeline
-
-        run_text_pipeline(cfg, corpus_dir, run_dir, resume, log=click.echo)
-        return
-    run_preprocess(replace(cfg.preprocess, output=corpus_dir), log=click.echo)
-    run_train(corpus_dir, run_dir, cfg, resume=resume or (run_dir / "run.json").is_file(), log=click.echo)
-    run_generate(run_dir, run_dir / "samples" / "solo.mid", cfg.generate, log=click.echo)
+    run_all(load_config(pipeline, sets), Path(pipeline).stem, resume=resume, log=click.echo)

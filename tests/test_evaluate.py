@@ -13,13 +13,13 @@ import pytest
 from jazzgen.config import GenerateConfig, load_config
 from jazzgen.core.corpus import read_corpus
 from jazzgen.core.ngram import NGramModel
+from jazzgen.core.rundir import open_run
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.music import stats
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.evaluate import REFERENCE, evaluate_jazz, format_report, read_solo
 from jazzgen.music.midi_io import write_midi
 from jazzgen.music.score import ChordSpan, Note, Score
-from jazzgen.stages.rundir import open_run
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGES = ("Dm7", "G7", "Cmaj7", "A7")

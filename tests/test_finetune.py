@@ -12,8 +12,8 @@ from jazzgen.cli import main
 from jazzgen.core.corpus import read_corpus
 from jazzgen.core.finetune import grow_weights, reindex_corpus
 from jazzgen.core.models import ModelConfig, load_export
+from jazzgen.core.rundir import open_run
 from jazzgen.core.vocab import Vocab
-from jazzgen.stages.rundir import open_run
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = str(ROOT / "pipelines" / "tiny.toml")

@@ -76,7 +76,7 @@ from jazzgen.errors import JazzgenError
 from jazzgen.music.midi_io import read_midi
 from jazzgen.music.musicxml import read_musicxml
 from jazzgen.music.pipeline import read_score
-from jazzgen.stages.preprocess import _cache_key
+from jazzgen.music.preprocess import _cache_key
 from jazzgen.text.readers import read_text
 
 path = Path(sys.argv[1])

@@ -30,11 +30,11 @@ import numpy as np
 from jazzgen.core.corpus import Corpus, read_corpus
 from jazzgen.core.engine import NumpyEngine
 from jazzgen.core.ngram import NGramModel
+from jazzgen.core.rundir import Run
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import InputError, JazzgenError
 from jazzgen.music import stats
 from jazzgen.music.score import Score
-from jazzgen.stages.rundir import Run
 
 BASELINE_ORDER = 3  # the n-gram baseline reported as `baseline_*`; a bigram is reported beside it
 COPY_THRESHOLD = 20  # intervals shared in a row with one training piece from which a sample copies
@@ -78,7 +78,7 @@ def evaluate_jazz(
     0.83 to 0.86 and the other statistics by 1-2%).
 
     Args:
-        run: an opened jazz run (`jazzgen.stages.rundir.open_run`).
+        run: an opened jazz run (`jazzgen.core.rundir.open_run`).
         samples: MIDI files to judge; none = generate `n_generate` solos over the run's stored
             changes (each with seed `seed + i`, the run's generate settings, numpy engine).
         corpus_dir: the corpus the run was trained on, when it has moved from run.json's path.
@@ -247,13 +247,13 @@ def _sample_scores(run: Run, samples: Sequence[str | Path], n_generate: int, see
         return scores, names, False
     if n_generate <= 0:
         return [], [], False
-    from jazzgen.stages.generate import generate
+    from jazzgen.music.generate import generate_solos
 
     g = replace(run.config.generate, count=1, backend="numpy")
     with tempfile.TemporaryDirectory(prefix="jazzgen-evaluate-") as tmp:
         try:
-            paths = [generate(run.path, Path(tmp) / f"sample-{i + 1}.mid",
-                              replace(g, seed=seed + i), log=lambda message: None)[0]
+            paths = [generate_solos(run, Path(tmp) / f"sample-{i + 1}.mid",
+                                    replace(g, seed=seed + i), log=lambda message: None)[0]
                      for i in range(n_generate)]
         except JazzgenError as e:
             problems.append(f"no samples generated ({e}): sample figures skipped")

@@ -431,7 +431,7 @@ def events_perplexities(run, corpus) -> dict:
     (transposition 0) are scored, so no song is counted twelve times.
 
     Args:
-        run: an opened events run (`jazzgen.stages.rundir.open_run`).
+        run: an opened events run (`jazzgen.core.rundir.open_run`).
         corpus: the corpus it was trained on (`jazzgen.core.corpus.read_corpus`).
 
     Returns:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jazzgen.errors import UsageError
+from jazzgen.errors import JazzgenError, UsageError
 from jazzgen.music.band import BANDS, accompany, default_swing
 from jazzgen.music.charts import STYLES, Chart, chart_from_spans, key_semitones, parse_chart, parse_meter
 from jazzgen.music.instruments import Instrument, find_instrument, shape_dynamics
@@ -80,7 +80,7 @@ def open_model(model):
     """The run directory of `model` (None: the bundled default model), checked to be a jazz run."""
     import sys
 
-    from jazzgen.stages.rundir import open_run
+    from jazzgen.core.rundir import open_run
 
     run = open_run(model, warn=lambda m: print(m, file=sys.stderr))
     if run.task.get("task") != "jazz":
@@ -155,7 +155,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
 
 def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
     """The primer's melody; a usage error when it leaves less than a bar to continue."""
-    from jazzgen.stages.generate import read_primer
+    from jazzgen.music.generate import read_primer
 
     start = read_primer(primer, spans, ts, total)
     end = start.notes[-1].end_beat
@@ -169,7 +169,7 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
 
 
 def _engine(run, backend: str):
-    from jazzgen.stages.generate import load_engine
+    from jazzgen.music.generate import load_engine
 
     return load_engine(run, backend)
 
@@ -223,3 +223,54 @@ def _fold(pitch: int, soloist: Instrument) -> int:
     while pitch < soloist.low:
         pitch += 12
     return pitch
+
+
+MIDI_SUFFIXES, XML_SUFFIXES = (".mid", ".midi"), (".musicxml", ".xml")
+
+
+def write_files(performances: list[Performance], out: str | os.PathLike, *, musicxml: bool = False,
+                pdf: bool = False, svg: bool = False, wav: bool = False, png: bool = False,
+                log=print) -> list[Path]:
+    """Write each performance as `out` (OUT-1, OUT-2 ... for several) and the files asked beside it.
+
+    `out` ending in .mid writes the band MIDI (and with `musicxml` the lead sheet beside it);
+    ending in .musicxml or .xml writes the lead sheet alone. `pdf`/`svg` engrave the lead sheet
+    (saying what to install when no engraver is found), `wav` renders audio, `png` a piano roll.
+
+    Returns:
+        Every file written, the main ones first.
+    """
+    from jazzgen.music.notation import engrave
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in MIDI_SUFFIXES + XML_SUFFIXES:
+        raise UsageError(f"{out}: the output must end in .mid or .musicxml")
+    paths = [out] if len(performances) == 1 else \
+        [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, len(performances) + 1)]
+    written: list[Path] = []
+    engrave_note = None
+    for song, path in zip(performances, paths, strict=True):
+        if suffix in MIDI_SUFFIXES:
+            written.append(song.write_midi(path))
+        xml = path if suffix in XML_SUFFIXES else path.with_suffix(".musicxml")
+        if suffix in XML_SUFFIXES or musicxml or pdf or svg:
+            written.append(song.write_musicxml(xml))
+        for wanted, ext in ((pdf, ".pdf"), (svg, ".svg")):
+            if wanted and engrave_note is None:
+                try:
+                    engrave(xml, path.with_suffix(ext))
+                    written.append(path.with_suffix(ext))
+                except JazzgenError as err:
+                    engrave_note = str(err)  # say it once; the other files are still written
+        if wav:
+            written.append(song.to_wav(path.with_suffix(".wav")))
+        if png:
+            written.append(song.piano_roll(path.with_suffix(".png")))
+    first = performances[0]
+    log(f"wrote {len(paths)} solo{'s' if len(paths) > 1 else ''} of {first.bars} bars over {first.description} "
+        f"({first.instrument.name}, band {first.band}, {first.style} at {first.tempo_qpm:g} bpm, "
+        f"seed {first.seed}): " + ", ".join(str(p) for p in written))
+    if engrave_note:
+        log(f"note: {engrave_note}")
+    return written

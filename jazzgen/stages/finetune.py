@@ -26,9 +26,10 @@ from jazzgen.core.corpus import Corpus
 from jazzgen.core.files import read_json
 from jazzgen.core.finetune import grow_weights, reindex_corpus
 from jazzgen.core.models import ModelConfig, load_export
+from jazzgen.core.rundir import Run, open_run
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import UsageError
-from jazzgen.stages.rundir import Run, open_run
+from jazzgen.tasks import default_run_dir
 
 DEFAULT = "default"  # --from default: the bundled model
 
@@ -62,7 +63,7 @@ def _sha256(path: Path) -> str:
 def open_source(spec: str, warn: Callable[[str], None] = lambda m: None) -> Run:
     """The run named by --from: "default" (the bundled model) or a run directory."""
     if spec == DEFAULT:
-        return open_run(None, warn=warn)
+        return open_run(default_run_dir(), warn=warn)
     try:
         return open_run(spec, warn=warn)
     except UsageError as e:
@@ -153,7 +154,7 @@ def source_engine(run: Run, problems: list[str]):
     record = run.info.get("source")
     if not record:
         return None
-    where = None if record["spec"] == DEFAULT else record["path"]
+    where = default_run_dir() if record["spec"] == DEFAULT else record["path"]
     try:
         source = open_run(where, warn=lambda m: None)
     except UsageError as e:

@@ -129,9 +129,9 @@ class Studio:
 
     def __init__(self, model_dir: str | Path | None = None):
         from jazzgen.core.engine import NumpyEngine
+        from jazzgen.core.rundir import open_run
         from jazzgen.core.vocab import BOS
         from jazzgen.music.values import ValuesTokenizer, value_duration
-        from jazzgen.stages.rundir import open_run
 
         self.run = open_run(model_dir, warn=lambda m: None)
         if self.run.task.get("task") != "jazz" or self.run.task["tokenizer"].get("name") != "values":
