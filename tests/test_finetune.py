@@ -185,3 +185,21 @@ def test_one_piece_corpus_is_a_clear_error(tmp_path):
     assert r.exit_code == 0 and "warning: one piece" in r.output, r.output
     r = invoke("train", tmp_path / "one", "-o", tmp_path / "run")
     assert r.exit_code == 1 and r.output.count("\n") == 1 and "one piece" in r.output, r.output
+
+
+def test_learning_curve_script_runs_on_the_shipped_sample(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "learning_curve.py"), "--source", str(ROOT / "data" / "leadsheets"),
+           "--test", "2", "--sizes", "all", "--epochs", "1", "--work", str(tmp_path), "--png", str(tmp_path / "c.png")]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["test_pieces"] == 2 and result["pieces"] == 6
+    (row,) = result["sizes"]
+    assert row["pieces"] == 4
+    for key in ("ngram_perplexity", "scratch_perplexity", "finetune_perplexity", "zero_shot_perplexity"):
+        assert np.isfinite(row[key]) and row[key] > 1, key
+    assert row["finetune_seconds"] > 0 and row["scratch_seconds"] > 0
+    assert (tmp_path / "c.png").stat().st_size > 1000
