@@ -6,7 +6,7 @@ The real server (waitress on a loopback port, the bundled model unless --run-dir
 this process and driven over HTTP like the page drives it:
     trade_answer_ms   POST /api/trades/answer with a 4-bar phrase (12 notes): primer encode,
                       sampling 4 bars, the answer's audio written; p50 and p95 over --answers
-    take_32_bars_ms   POST /api/generate for 32 bars with the chords (band) track, MIDI and WAV
+    take_32_bars_ms   POST /api/generate for 32 bars with the trio (jazzgen.generate), MIDI and WAV
                       written; median and p95 over --takes
 Each is given twice: `server` is the app's own time (its Server-Timing header), `round_trip`
 adds loopback HTTP. Goals (2 cores, default model): answer p95 <= 50 ms, 32 bars <= 1500 ms.
@@ -102,7 +102,8 @@ def main() -> None:
         "trade_answer_ms": answer, "take_32_bars_ms": take,
         "answer_p95_goal_ms": 50, "take_32_goal_ms": 1500,
         "answer_goal_met": answer["server"]["p95"] <= 50, "take_goal_met": take["server"]["p95"] <= 1500,
-        "answers": len(answers), "takes": len(takes), "band": "chords track (block chords and bass)",
+        "answers": len(answers), "takes": len(takes),
+        "band": "trio (piano, bass, drums; the built-in synth leaves drums silent)",
         "synth": choose_synth().name, "model": a.run_dir or "bundled default", **machine(),
     }))
 
