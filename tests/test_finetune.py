@@ -191,8 +191,9 @@ def test_learning_curve_script_runs_on_the_shipped_sample(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "learning_curve.py"), "--source", str(ROOT / "data" / "leadsheets"),
-           "--test", "2", "--sizes", "all", "--epochs", "1", "--work", str(tmp_path), "--png", str(tmp_path / "c.png")]
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "learning_curve.py"),
+           "--source", str(ROOT / "data" / "leadsheets"), "--test", "2", "--sizes", "all", "--epochs", "1",
+           "--work", str(tmp_path), "--png", str(tmp_path / "c.png")]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
