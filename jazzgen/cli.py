@@ -69,7 +69,7 @@ def holds_locks(dirs_of):
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(**params):
-            from jazzgen.core.lock import dir_lock
+            from jazzgen.stages import dir_lock
 
             with contextlib.ExitStack() as stack:
                 for path in dict.fromkeys(d for d in dirs_of(params) if d):

@@ -14,7 +14,9 @@ status, and an unexpected failure is a JSON 500 without a traceback.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -30,6 +32,7 @@ from jazzgen.web.studio import KEYS, METERS, STYLE_TEMPOS, Settings, Studio, rea
 from jazzgen.web.takes import Take, Trade, empty_performance, notes_json
 
 COOKIE = "jazzgen_session"
+MAX_TAKES, MAX_TRADES = 24, 4  # kept per session (with their files); older ones are removed
 MAX_BODY_BYTES = 256 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
 EXAMPLE_CHARTS = {  # starting points in the chart box (the tune book adds real tunes)
@@ -64,7 +67,6 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     app = Flask("jazzgen.web", static_folder=str(STATIC), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     studio = Studio(model_dir)
-    warm_up(studio)
     models = {"default" if model_dir is None else Path(model_dir).name: studio}
     store = SessionStore(max_sessions=max_sessions, root=temp_root)
     queue = GenerationQueue(workers=workers, waiting=max_waiting, wait_s=wait_s)
@@ -97,14 +99,15 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.before_request
     def clock_in():
-        g.started = time.perf_counter()
+        g.started, g.cpu_started = time.perf_counter(), time.thread_time()
 
     @app.after_request
     def clock_out(response):
-        # Server-Timing: the time spent inside the app, so clients and benchmarks can tell it
-        # from the network's share.
+        # Server-Timing: the wall time spent inside the app (so clients and benchmarks can tell it
+        # from the network's share) and this thread's CPU time (what it costs on an idle core).
         if "started" in g:
-            response.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - g.started):.2f}"
+            wall, cpu = time.perf_counter() - g.started, time.thread_time() - g.cpu_started
+            response.headers["Server-Timing"] = f"app;dur={1000 * wall:.2f}, cpu;dur={1000 * cpu:.2f}"
         return response
 
     @app.errorhandler(validate.FieldError)
@@ -218,7 +221,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         trade = Trade(sess.next_id(), band, per_turn, rounds, perf.temperature, perf.top_k, sess.folder)
         with queue.slot():
             trade.write_band()
-        sess.trades[trade.number] = trade
+        sess.keep("trade", trade.number, trade, MAX_TRADES)
         return answer(trade.to_json(), sess)
 
     @app.post("/api/trades/answer")
@@ -244,7 +247,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         trade = sess.trades.get(number)
         if trade is None:
             raise Error(404, f"no trade {number} in this session", "trade")
-        path = trade.write_recording(sess.path("trade", number, "mid").with_name(f"recording-{number}.mid"))
+        path = trade.write_recording(trade.path("mid").with_name(f"trade-{number}-recording.mid"))
         return send_file(path, mimetype="audio/midi", as_attachment=True, download_name=f"jazzgen-trade-{number}.mid")
 
     @app.get("/api/trades/<int:number>/answers/<int:round_>.wav")
@@ -274,19 +277,10 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     return app
 
 
-def warm_up(studio: Studio) -> None:
-    """Make the answers' tones for every pitch the model plays, so no answer waits for them."""
-    from jazzgen.web.sound import _tone
-    from jazzgen.web.takes import SAMPLE_RATE
-
-    for pitch in range(studio.tokenizer.low_pitch, studio.tokenizer.high_pitch + 1):
-        _tone(pitch, SAMPLE_RATE)
-
-
 def _take(sess, performance) -> Take:
     take = Take(sess.next_id(), performance, sess.folder)
     take.write()
-    sess.takes[take.number] = take
+    sess.keep("take", take.number, take, MAX_TAKES)
     return take
 
 
@@ -341,6 +335,12 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(f"warning: listening on {host}: anyone who can reach this machine can use the studio")
     echo(f"jazzgen studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/ (Ctrl-C stops it)")
+
+    def stop(signum, frame):  # SIGTERM ends the server like Ctrl-C: through the cleanup below
+        raise SystemExit(0)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
     try:
         # threads: requests in flight (generation itself is bounded by the queue);
         # connection_limit: sockets held open at once; channel_timeout: idle sockets closed after.
@@ -348,13 +348,13 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
                        max_request_body_size=MAX_BODY_BYTES, ident="jazzgen", _quiet=True)
     finally:
         store.close()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
 def background_server(app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
     """Serve `app` with waitress on a background thread; yields its base URL (tests, benchmarks)."""
-    import threading
-
     import waitress
     from waitress import wasyncore
 
