@@ -13,6 +13,7 @@ import os
 # Set before numpy is first imported; TensorFlow's own thread pools are not affected.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import contextlib
 import functools
 import sys
 from dataclasses import replace
@@ -28,7 +29,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 
 def reports_errors(fn):
-    """Turn the project's own errors into one line on stderr and an exit code (2: usage)."""
+    """Turn expected failures into one line on stderr and an exit code.
+
+    2: usage (bad arguments, a folder where a file goes, a directory another process holds);
+    1: data and machine (unusable files, disk full, read-only output); 130: Ctrl-C.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -40,8 +45,66 @@ def reports_errors(fn):
         except JazzgenError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except (IsADirectoryError, NotADirectoryError) as e:
+            click.echo(f"error: {_os_error(e)}", err=True)
+            sys.exit(2)
+        except OSError as e:  # full disk, read-only mount, permissions, short writes
+            click.echo(f"error: {_os_error(e)}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: jazzgen {fn.__name__.replace('_', '-')} stopped, nothing half-written kept",
+                       err=True)
+            sys.exit(130)
 
     return wrapper
+
+
+def holds_locks(dirs_of):
+    """Hold the lock of each directory `dirs_of(params)` names while the command runs.
+
+    A second process writing the same run or corpus directory stops before touching it, naming
+    the holder (exit 2); see `jazzgen.core.lock`. Put it below `reports_errors`.
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(**params):
+            from jazzgen.stages import dir_lock
+
+            with contextlib.ExitStack() as stack:
+                for path in dict.fromkeys(d for d in dirs_of(params) if d):
+                    stack.enter_context(dir_lock(path, fn.__name__.replace("_", "-")))
+                return fn(**params)
+
+        return wrapper
+
+    return decorate
+
+
+def _at_least(*checks: tuple[str, int | None, int]) -> None:
+    """(option, value, lowest allowed): a value below it is a usage error, before any work."""
+    for option, value, lowest in checks:
+        if value is not None and value < lowest:
+            raise UsageError(f"{option} must be {'> 0' if lowest == 1 else f'>= {lowest}'} (got {value})")
+
+
+def _settings(params: dict):
+    """The config a command's --pipeline and --set give (to find its output before it runs)."""
+    from jazzgen.config import load_config
+
+    return load_config(params.get("pipeline"), params.get("sets") or ())
+
+
+def _os_error(e: OSError) -> str:
+    """One line naming the file and the reason, in words a user acts on."""
+    import errno
+
+    hint = {errno.ENOSPC: " (disk full: free some space and run it again)",
+            errno.EDQUOT: " (disk quota exceeded)",
+            errno.EROFS: " (choose an output on a writable disk)",
+            errno.EISDIR: " (give a file name, not a folder)"}.get(e.errno or 0, "")
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror or e}{hint}"
 
 
 pipeline_option = click.option("--pipeline", "pipeline", type=click.Path(dir_okay=False),
@@ -97,6 +160,7 @@ def main() -> None:
 @pipeline_option
 @set_option
 @reports_errors
+@holds_locks(lambda p: [p["output"] or _settings(p).preprocess.output])
 def preprocess(sources, output, melody_track, workers, shard_size, part, task, tokenizer, verbose,
                pipeline, sets):
     """Turn jazz files (MIDI, WJD tables) or text files into a corpus."""
@@ -124,6 +188,7 @@ def preprocess(sources, output, melody_track, workers, shard_size, part, task, t
 @pipeline_option
 @set_option
 @reports_errors
+@holds_locks(lambda p: [] if (p["strategy"] or _settings(p).train.strategy) == "multiworker" else [p["run_dir"]])
 def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets):
     """Fit the shared-layer LSTM on a corpus directory."""
     from jazzgen.config import load_config
@@ -172,6 +237,10 @@ def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, bac
     from jazzgen.config import load_config
     from jazzgen.stages.generate import generate as run_generate
 
+    _at_least(("--length", length, 1))
+    if chords is not None and not chords.replace("|", "").strip():
+        raise UsageError('--chords: no chords given (e.g. --chords "Dm7 G7 | Cmaj7"; leave it out to '
+                         "play over a corpus piece's changes)")
     config = load_config(pipeline, sets)
     changes = {k: v for k, v in (("bars", bars), ("temperature", temperature), ("top_k", top_k),
                                  ("seed", seed), ("count", count), ("backend", backend)) if v is not None}
@@ -207,6 +276,8 @@ def evaluate(run_dir, files, as_json, sentence, samples, seed, corpus_dir):
     FILES (jazz runs): MIDI solos to judge instead of generated ones."""
     from jazzgen.stages.evaluate import evaluate as run_evaluate
 
+    _at_least(("--seed", seed, 0), ("--samples", samples, 0))
+
     run_evaluate(run_dir, as_json=as_json, samples=samples, sentence=sentence, seed=seed,
                  corpus_dir=corpus_dir, files=files, log=click.echo)
 
@@ -241,6 +312,7 @@ def import_wjd(src, output):
 @click.option("--shard-size", type=int, default=0, show_default=True, metavar="N",
               help="Also write whole-piece shards of about N values.")
 @reports_errors
+@holds_locks(lambda p: [p["output"]])
 def merge_corpora(parts, output, shard_size):
     """Join the partial corpora of `preprocess --part K/N` into the corpus one machine writes."""
     from jazzgen.stages.merge import merge_corpora as run_merge
@@ -266,6 +338,8 @@ def serve(model_dir, host, port):
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one setting.")
 @click.option("--resume", is_flag=True, help="Resume training if the run exists.")
 @reports_errors
+@holds_locks(lambda p: [_settings(p).preprocess.output or f"corpora/{Path(p['pipeline']).stem}",
+                        f"runs/{Path(p['pipeline']).stem}"])
 def run_pipeline(pipeline, sets, resume):
     """Run every stage of a recipe: preprocess, train, generate, evaluate."""
     from jazzgen.config import load_config

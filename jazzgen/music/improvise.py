@@ -180,26 +180,24 @@ def _engine(run, backend: str):
 
 def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
-    from jazzgen.core.sampling import sample_sequences
-    from jazzgen.core.vocab import BOS
-    from jazzgen.music.values import ValuesTokenizer, value_duration
+    from jazzgen.music.solos import sample_values
+    from jazzgen.music.values import ValuesTokenizer
 
     tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
                         low_pitch=soloist.low, high_pitch=soloist.high)
-    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in run.vocab.tokens])
-    allowed = cost > 0  # specials (<pad>, <bos>, <eos>, <unk>) are never drawn
     begin = start.notes[-1].end_beat if start else 0.0
     primed = run.vocab.encode(tokenizer.encode(start)) if start else []
     budget = total - begin
-    sequences = sample_sequences(_engine(run, g.backend), g.count, rng, start_id=run.vocab.id(BOS),
-                                 max_steps=int(budget / cost[allowed].min()) + 1, temperature=g.temperature,
-                                 top_k=g.top_k, allowed=allowed, cost=cost, budget=budget, primer=primed)
+    # The meter mask keeps every onset on the corpus grid (specials are never drawn).
+    sequences = sample_values(run, _engine(run, g.backend), tokenizer, [budget] * g.count, rng,
+                              temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin)
     later = [ChordSpan(s.chord, max(s.start_beat, begin) - begin, s.end_beat - max(s.start_beat, begin))
              for s in spans if s.end_beat > begin + 1e-9]
     solos = []
     for i, ids in enumerate(sequences):
         solo = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
                                 start_pitch=start.notes[-1].pitch if start else None, time_signature=ts)
+        solo = _articulated(run, solo, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + begin) for n in solo.notes)
         solos.append(Score(notes=(start.notes if start else ()) + moved, chords=tuple(spans), time_signature=ts))
     return solos
@@ -214,11 +212,22 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     sequences = sample_events(_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed)
     solos = []
-    for tokens in sequences:
+    n_primed = len(tokenizer.decode(primed, chords=spans).notes) if primed else 0
+    for i, tokens in enumerate(sequences):
         solo = tokenizer.decode(primed + tokens, chords=spans, time_signature=ts)
-        notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes)
+        later = _articulated(run, replace(solo, notes=solo.notes[n_primed:]), g.seed, i)
+        notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes[:n_primed] + later.notes)
         solos.append(replace(solo, notes=notes))
     return solos
+
+
+def _articulated(run, solo: Score, seed: int, i: int) -> Score:
+    """Notes shortened as the training players held theirs (runs with an articulation table)."""
+    from jazzgen.music.articulation import articulate
+    from jazzgen.music.solos import load_articulation
+
+    table = load_articulation(run)
+    return solo if table is None else articulate(solo, table, np.random.default_rng([seed, i, 1]))
 
 
 def _fold(pitch: int, soloist: Instrument) -> int:

@@ -306,31 +306,36 @@ def _envelope(
     return env
 
 
-# Bounded, and float32, because each entry holds a whole note (a held chord tone is ~0.5 MB).
-@functools.lru_cache(maxsize=128)
-def _tone(pitch: int, n_hold: int, part: str, sr: int) -> np.ndarray:
-    """The waveform of one note at full velocity (cached: block chords repeat voicings)."""
-    if part == "drums":
-        return _drum(pitch, sr)
+# Note timbres: (release in seconds, harmonic amplitudes, attack s, decay per s, sustain level).
+_TIMBRES = {
+    # Reedy: strong low harmonics, odd ones a little louder, a delayed 5 Hz vibrato.
+    "melody": (0.12, (1.0, 0.55, 0.6, 0.3, 0.35, 0.15, 0.18, 0.08), 0.03, 8.0, 0.75),
+    # Piano-like: a fast attack, then every harmonic dies away, the high ones sooner; a
+    # plucked bass is the same with fewer, quicker harmonics.
+    "chords": (0.3, (1.0, 0.45, 0.25, 0.12, 0.06, 0.03), 0.005, 1.5, 0.0),
+    "bass": (0.08, (1.0, 0.5, 0.2), 0.005, 1.5, 0.0),
+}
+
+
+# Bounded, and float32: an entry holds up to a whole held note (a few hundred KB).
+@functools.lru_cache(maxsize=256)
+def _held(pitch: int, part: str, sr: int, n: int) -> np.ndarray:
+    """The first `n` samples of a note never released: harmonics under attack and decay.
+
+    Every sample depends only on the time since the onset, so one buffer serves every note of
+    this pitch that is shorter: lengths are rounded up to a power of two to share buffers.
+    """
     freq = 440.0 * 2 ** ((pitch - 69) / 12)
+    _, harmonics, attack_s, decay_per_s, sustain = _TIMBRES[part]
+    t = np.arange(n) / sr
     if part == "melody":
-        # Reedy: strong low harmonics, odd ones a little louder, a delayed 5 Hz vibrato.
-        release, harmonics = 0.12, (1.0, 0.55, 0.6, 0.3, 0.35, 0.15, 0.18, 0.08)
-        n = n_hold + int(release * sr)
-        t = np.arange(n) / sr
         vibrato = 1.0 + 0.004 * np.minimum(t / 0.4, 1.0) * np.sin(2 * np.pi * 5.0 * t)
         phase = 2 * np.pi * np.cumsum(freq * vibrato) / sr
-        env = _envelope(n, sr, n_hold / sr, 0.03, release, decay_per_s=8.0, sustain=0.75)
         decays = (0.0,) * len(harmonics)
     else:
-        # Piano-like: a fast attack, then every harmonic dies away, the high ones sooner; a
-        # plucked bass is the same with fewer, quicker harmonics.
-        release, harmonics = (0.08, (1.0, 0.5, 0.2)) if part == "bass" else (0.3, (1.0, 0.45, 0.25, 0.12, 0.06, 0.03))
-        n = n_hold + int(release * sr)
-        t = np.arange(n) / sr
         phase = 2 * np.pi * freq * t
-        env = _envelope(n, sr, n_hold / sr, 0.005, release, decay_per_s=1.5, sustain=0.0)
         decays = tuple(1.2 * k for k in range(len(harmonics)))
+    env = _envelope(n, sr, np.inf, attack_s, 1.0, decay_per_s=decay_per_s, sustain=sustain)
     wave_ = np.zeros(n)
     for k, (amp, decay) in enumerate(zip(harmonics, decays, strict=True), start=1):
         if k * freq >= sr / 2:  # above Nyquist it would alias into a wrong pitch
@@ -338,6 +343,22 @@ def _tone(pitch: int, n_hold: int, part: str, sr: int) -> np.ndarray:
         wave_ += amp * np.exp(-decay * t) * np.sin(k * phase)
     wave_ = (wave_ * env / sum(harmonics)).astype(np.float32)
     wave_.flags.writeable = False  # shared through the cache
+    return wave_
+
+
+def _tone(pitch: int, n_hold: int, part: str, sr: int) -> np.ndarray:
+    """The waveform of one note at full velocity: held for `n_hold` samples, then released.
+
+    Sliced from the cached held tone (notes of one pitch differ only in where the release
+    starts), so a long piece costs a multiply per note instead of its harmonics afresh.
+    """
+    if part == "drums":
+        return _drum(pitch, sr)
+    release = _TIMBRES[part][0]
+    n = n_hold + int(release * sr)
+    wave_ = _held(pitch, part, sr, 1 << max(12, (n - 1).bit_length()))[:n].copy()
+    # After note-off, fall exponentially to ~0 (-60 dB) over the release, from where it stood.
+    wave_[n_hold:] *= np.exp(-6.9 * np.arange(n - n_hold) / (release * sr)).astype(np.float32)
     return wave_
 
 

@@ -39,3 +39,10 @@ def generate(run_dir: str | Path | None, out: str | Path | None = None, g: Gener
                               length=length, wav=wav, png=png, **performance)
     task.refuse(given(request), task.generate_options, "generate")
     return task.generate(run, replace(run.config, generate=g), request, log)
+
+
+def perform(count: int = 1, model: str | Path | None = None, **options) -> list:
+    """`count` performances of the run `model` (None: the bundled one) over chord changes,
+    with a band (the Python API's `generate`; options as `jazzgen.api.generate`)."""
+    run = open_run(model or default_run_dir(), warn=lambda m: print(m, file=sys.stderr))
+    return get_task(run.task.get("task")).perform(count=count, model=model, **options)

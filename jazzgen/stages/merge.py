@@ -60,6 +60,8 @@ def merge_corpora(
         UsageError: a part is missing, repeated, or made with other settings.
         JazzgenError: no part kept any piece.
     """
+    if any(Path(p).resolve() == Path(output).resolve() for p in parts):
+        raise UsageError(f"merge-corpora: -o {output} is one of the parts it reads; write the merged corpus elsewhere")
     read = sorted((_read_part(Path(p)) for p in parts), key=lambda r: parse_part(r["info"]["part"]))
     if not read:
         raise UsageError("merge-corpora: give the partial corpora to merge")

@@ -1,4 +1,5 @@
-"""File utilities a task offers the command line (`render`, `import-wjd`), found in the registry."""
+"""Utilities a task offers the command line and the API (`render`, `import-wjd`, charts, tunes),
+found in the registry."""
 
 from __future__ import annotations
 
@@ -21,3 +22,13 @@ def render(files: Sequence[str], wav: bool, png: bool, log: Callable[[str], None
 def import_tables(src: str | Path, output: str | Path, log: Callable[[str], None] = print) -> dict:
     """Convert a folder of source tables into files `preprocess` reads (the WJD importer)."""
     return get_tool("import-wjd")(Path(src), Path(output), log)
+
+
+def read_chart(text_or_path, time: str | None = None):
+    """A chord chart from chart text, or from a file when given a Path (docs/charts.md)."""
+    return get_tool("chart")(text_or_path, time)
+
+
+def tunes(query: str = "") -> list:
+    """The tune book's entries whose title matches `query` (all when empty)."""
+    return get_tool("tunes")(query)

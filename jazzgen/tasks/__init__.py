@@ -2,8 +2,8 @@
 
 Tasks are imported only when looked up, so `jazzgen --help` and numpy generation stay instant.
 A new task is one module holding a `Task` subclass (see `base.py`) and one line in `TASKS`.
-Tools are file utilities a task offers the command line (`render`, `import-wjd`), looked up here
-too so that the command line reaches them through the stages.
+Tools are utilities a task offers the command line and the Python API (`render`, `import-wjd`,
+`chart`, `tunes`), looked up here too so that both reach them through the stages.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ DEFAULT_TASK = "jazz"  # `preprocess` without --task, and the bundled default mo
 TOOLS = {
     "render": "jazzgen.tasks.jazz:render_files",
     "import-wjd": "jazzgen.tasks.jazz:import_tables",
+    "chart": "jazzgen.tasks.jazz:read_chart",
+    "tunes": "jazzgen.music.tunes:search_tunes",
 }
 
 

@@ -116,6 +116,10 @@ class Task:
         """Build a corpus directory from `cfg.preprocess.sources`; returns a summary dict."""
         raise NotImplementedError
 
+    def train_settings(self, corpus: Corpus, cfg: Config, finetune: bool, log: Log) -> tuple[Config, dict]:
+        """Report what the corpus holds and fill settings chosen from it -> (config, {key: chosen})."""
+        return cfg, {}
+
     def training_plan(self, corpus: Corpus, cfg: Config) -> TrainingPlan:
         """Check the settings and say what to train (splits, data, heads, export)."""
         raise NotImplementedError
@@ -127,6 +131,10 @@ class Task:
     def evaluate(self, run: Run, request: EvaluateRequest, log: Log) -> tuple[dict, str]:
         """Score a run on held-out data -> (JSON-able result, human-readable report)."""
         raise NotImplementedError
+
+    def perform(self, count: int, model, **options) -> list:
+        """Performances over chord changes (the Python API's `generate`)."""
+        raise UsageError(f"{model}: a {self.name} run does not play over chord changes")
 
     def predict(self, run: Run, texts: Sequence[str]) -> list[str]:
         """Output lines for input texts."""

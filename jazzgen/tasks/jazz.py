@@ -42,6 +42,19 @@ class JazzTask(Task):
         check_no_text_settings(cfg, self.name)
         return preprocess(cfg.preprocess, log=log, verbose=verbose)
 
+    def train_settings(self, corpus: Corpus, cfg: Config, finetune: bool, log: Log) -> tuple[Config, dict]:
+        """Own-data diagnostics, a one-piece corpus refused, and settings chosen from its size."""
+        import numpy as np
+
+        from jazzgen.stages.owndata import apply_size_defaults, check_trainable, corpus_report
+
+        check_trainable(corpus.path, corpus.pieces)
+        lines, warnings = corpus_report(corpus.pieces, np.diff(corpus.offsets), cfg.data.seq_len,
+                                        finetune=finetune)
+        for line in lines + [f"warning: {w}" for w in warnings]:
+            log(line)
+        return apply_size_defaults(cfg, int(corpus.info["tokens"]), finetune, log)
+
     def training_plan(self, corpus: Corpus, cfg: Config) -> TrainingPlan:
         from jazzgen.music.pipeline import has_changes
 
@@ -62,8 +75,14 @@ class JazzTask(Task):
             return (f"corpus {corpus.path}: {len(corpus)} pieces ({len(train_idx)} train, {len(val_idx)} "
                     f"validation), {n_windows} training windows of {cfg.data.seq_len} values, "
                     f"vocabulary {len(corpus.vocab)}")
+        from jazzgen.music.articulation import articulation_table
+
+        # How long the training players held their notes, drawn from when decoding.
+        articulation = articulation_table(corpus.pieces[int(i)]["articulation"] for i in train_idx
+                                          if "articulation" in corpus.pieces[int(i)])
         return TrainingPlan({"train": [int(i) for i in train_idx], "val": [int(i) for i in val_idx]},
-                            describe, run_files={"changes.json": changes})
+                            describe, run_files={"changes.json": changes,
+                                                 "articulation.json": articulation})
 
     def generate(self, run: Run, cfg: Config, request: GenerateRequest, log: Log) -> list:
         """Solos with a band over charts, tunes or corpus changes (`jazzgen.generate`), then files."""
@@ -93,7 +112,39 @@ class JazzTask(Task):
         report = format_report(result)
         if run.task.get("tokenizer", {}).get("name") == "events" and result.get("corpus_path"):
             report += "\n" + _events_report(run, result)
+        if result.get("corpus_path") and not request.files and request.samples != 0:
+            report += "\n\n" + _listening_report(run, result, request.seed, log)
         return result, report
+
+    def perform(self, count: int, model, **options) -> list:
+        from jazzgen.music import improvise
+
+        return improvise.perform(count=count, model=model, **options)
+
+
+def read_chart(text_or_path, time: str | None = None):
+    """A chart from chart text, or from a file when given a Path (its name starts every error)."""
+    import os
+
+    from jazzgen.music.charts import parse_chart, parse_meter, read_chart_file
+
+    meter = parse_meter(time) if time else None
+    if isinstance(text_or_path, os.PathLike):
+        return read_chart_file(text_or_path, meter)
+    return parse_chart(text_or_path, time_signature=meter)
+
+
+def _listening_report(run: Run, result: dict, seed: int, log: Log) -> str:
+    """Adds the two-sample test over the held-out pieces to `result`; returns its report."""
+    from jazzgen.core.corpus import read_corpus
+    from jazzgen.music.listening import format_listening, heldout_pairs, listening_test
+    from jazzgen.music.solos import load_articulation
+
+    log("playing over every held-out piece's changes for the two-sample test")
+    generated, human = heldout_pairs(run, read_corpus(result["corpus_path"]), seed=seed,
+                                     articulation=load_articulation(run))
+    result["two_sample"] = listening_test(generated, human)
+    return format_listening(result["two_sample"])
 
 
 def _events_report(run: Run, result: dict) -> str:
