@@ -59,24 +59,21 @@ def generate(chords: str | None = None, *, chart: str | os.PathLike | Chart | No
 
 def generate_many(count: int, **options) -> list[Performance]:
     """`count` performances over the same changes and band, sampled together (options as `generate`)."""
-    from jazzgen.music import improvise
+    from jazzgen.stages.generate import perform
 
-    return improvise.perform(count=count, **options)
+    return perform(count=count, **options)
 
 
 def read_chart(text_or_path: str | os.PathLike, time: str | None = None) -> Chart:
     """A chart from chart text, or from a file when given a Path (its name starts every error)."""
-    from jazzgen.music.charts import parse_chart, parse_meter, read_chart_file
+    from jazzgen.stages.tools import read_chart as run_read_chart
 
-    meter = parse_meter(time) if time else None
-    if isinstance(text_or_path, os.PathLike):
-        return read_chart_file(text_or_path, meter)
-    return parse_chart(text_or_path, time_signature=meter)
+    return run_read_chart(text_or_path, time)
 
 
 def tunes(query: str = "") -> list[dict]:
     """The tune book: {title, key, time_signature, bars, solos, chart} for tunes matching `query`."""
-    from jazzgen.music.tunes import search_tunes
+    from jazzgen.stages.tools import tunes as search_tunes
 
     return [dict(t) for t in search_tunes(query)]
 

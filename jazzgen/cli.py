@@ -1,4 +1,4 @@
-"""The `jazzgen` command line: a thin click shell over the stage functions.
+"""The `jazzgen` command line: a thin click shell over the stage functions (`jazzgen.stages`).
 
 TensorFlow is imported only inside the commands that need it, so `jazzgen --help` is instant and
 `jazzgen generate` (numpy engine) never loads it.
@@ -13,6 +13,7 @@ import os
 # Set before numpy is first imported; TensorFlow's own thread pools are not affected.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import contextlib
 import functools
 import sys
 from dataclasses import replace
@@ -22,12 +23,17 @@ import click
 
 from jazzgen import __version__
 from jazzgen.errors import ChordParseError, JazzgenError, UsageError
+from jazzgen.stages import TASK_NAMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
 
 
 def reports_errors(fn):
-    """Turn the project's own errors into one line on stderr and an exit code (2: usage)."""
+    """Turn expected failures into one line on stderr and an exit code.
+
+    2: usage (bad arguments, a folder where a file goes, a directory another process holds);
+    1: data and machine (unusable files, disk full, read-only output); 130: Ctrl-C.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -39,14 +45,96 @@ def reports_errors(fn):
         except JazzgenError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except (IsADirectoryError, NotADirectoryError) as e:
+            click.echo(f"error: {_os_error(e)}", err=True)
+            sys.exit(2)
+        except OSError as e:  # full disk, read-only mount, permissions, short writes
+            click.echo(f"error: {_os_error(e)}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: jazzgen {fn.__name__.replace('_', '-')} stopped, nothing half-written kept",
+                       err=True)
+            sys.exit(130)
 
     return wrapper
+
+
+def holds_locks(dirs_of):
+    """Hold the lock of each directory `dirs_of(params)` names while the command runs.
+
+    A second process writing the same run or corpus directory stops before touching it, naming
+    the holder (exit 2); see `jazzgen.core.lock`. Put it below `reports_errors`.
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(**params):
+            from jazzgen.stages import dir_lock
+
+            with contextlib.ExitStack() as stack:
+                for path in dict.fromkeys(d for d in dirs_of(params) if d):
+                    stack.enter_context(dir_lock(path, fn.__name__.replace("_", "-")))
+                return fn(**params)
+
+        return wrapper
+
+    return decorate
+
+
+def _at_least(*checks: tuple[str, int | None, int]) -> None:
+    """(option, value, lowest allowed): a value below it is a usage error, before any work."""
+    for option, value, lowest in checks:
+        if value is not None and value < lowest:
+            raise UsageError(f"{option} must be {'> 0' if lowest == 1 else f'>= {lowest}'} (got {value})")
+
+
+def _settings(params: dict):
+    """The config a command's --pipeline and --set give (to find its output before it runs)."""
+    from jazzgen.config import load_config
+
+    return load_config(params.get("pipeline"), params.get("sets") or ())
+
+
+def _os_error(e: OSError) -> str:
+    """One line naming the file and the reason, in words a user acts on."""
+    import errno
+
+    hint = {errno.ENOSPC: " (disk full: free some space and run it again)",
+            errno.EDQUOT: " (disk quota exceeded)",
+            errno.EROFS: " (choose an output on a writable disk)",
+            errno.EISDIR: " (give a file name, not a folder)"}.get(e.errno or 0, "")
+    where = f"{e.filename}: " if e.filename else ""
+    return f"{where}{e.strerror or e}{hint}"
 
 
 pipeline_option = click.option("--pipeline", "pipeline", type=click.Path(dir_okay=False),
                                help="TOML recipe from pipelines/ (its settings, then --set, apply).")
 set_option = click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
                           help="Override one setting, e.g. --set train.epochs=3 (repeatable).")
+
+def performance_options(fn):
+    """The jazz performance options of `generate` (see `jazzgen.generate` and docs/charts.md)."""
+    options = [
+        click.option("--chart", default=None, metavar="FILE", help="A chord chart file (docs/charts.md)."),
+        click.option("--tune", default=None, metavar="NAME", help="A tune of the tune book (jazzgen tunes)."),
+        click.option("--tempo", type=float, default=None, metavar="BPM", help="Quarter notes per minute."),
+        click.option("--time", default=None, metavar="N/D", help="Meter of typed changes, e.g. 3/4."),
+        click.option("--key", default=None, help="Transpose the changes to this key, e.g. Eb or Cm."),
+        click.option("--instrument", default=None, metavar="NAME|PROGRAM",
+                     help="The soloist (tenor sax, alto sax, trumpet, trombone, guitar, piano, vibes, flute ...)."),
+        click.option("--band", type=click.Choice(["trio", "bass", "none"]), default=None,
+                     help="Rhythm section: piano+bass+drums (default), bass, or none (held chords)."),
+        click.option("--style", type=click.Choice(["swing", "ballad", "bossa", "waltz"]), default=None,
+                     help="Groove (default: the chart's style:, else swing)."),
+        click.option("--swing", type=float, default=None, metavar="R",
+                     help="Long-short ratio of eighth pairs (1.0 = straight; default by tempo)."),
+        click.option("--musicxml", is_flag=True, help="Also write a lead sheet (.musicxml) beside the MIDI."),
+        click.option("--pdf", is_flag=True, help="Also engrave the lead sheet as PDF (MuseScore or LilyPond)."),
+        click.option("--svg", is_flag=True, help="Also engrave the lead sheet as SVG."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,13 +153,14 @@ def main() -> None:
               help="Also write whole-piece shards of about N values; training streams them.")
 @click.option("--part", default=None, metavar="K/N",
               help="Read only the K-th of N slices of the inputs (cluster task; see merge-corpora).")
-@click.option("--task", type=click.Choice(["jazz", "chars", "words", "classify", "tag", "dates"]),
+@click.option("--task", type=click.Choice(TASK_NAMES),
               default=None, help="What the files hold (default jazz); text: see docs/text.md.")
 @click.option("--tokenizer", default=None, help="Jazz: values (chord-relative, default) or events (pitches).")
 @click.option("-v", "--verbose", is_flag=True, help="One line per kept file: melody track taken and why.")
 @pipeline_option
 @set_option
 @reports_errors
+@holds_locks(lambda p: [p["output"] or _settings(p).preprocess.output])
 def preprocess(sources, output, melody_track, workers, shard_size, part, task, tokenizer, verbose,
                pipeline, sets):
     """Turn jazz files (MIDI, WJD tables) or text files into a corpus."""
@@ -83,13 +172,8 @@ def preprocess(sources, output, melody_track, workers, shard_size, part, task, t
                                  ("melody_track", melody_track), ("workers", workers),
                                  ("shard_size", shard_size), ("part", part),
                                  ("task", task), ("tokenizer", tokenizer)) if v is not None}
-    cfg = replace(config.preprocess, **changes)
-    if cfg.task != "jazz":
-        from jazzgen.text.preprocess import preprocess_text
-
-        preprocess_text(replace(config, preprocess=cfg), log=click.echo)
-        return
-    run_preprocess(cfg, log=click.echo, verbose=verbose)
+    run_preprocess(replace(config, preprocess=replace(config.preprocess, **changes)),
+                   log=click.echo, verbose=verbose)
 
 
 @main.command()
@@ -104,6 +188,7 @@ def preprocess(sources, output, melody_track, workers, shard_size, part, task, t
 @pipeline_option
 @set_option
 @reports_errors
+@holds_locks(lambda p: [] if (p["strategy"] or _settings(p).train.strategy) == "multiworker" else [p["run_dir"]])
 def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets):
     """Fit the shared-layer LSTM on a corpus directory."""
     from jazzgen.config import load_config
@@ -126,9 +211,11 @@ def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets)
 @main.command()
 @click.argument("run_dir", required=False)
 @click.option("-o", "--output", default=None,
-              help="MIDI file to write (default solo.mid); text runs: a text file (default stdout).")
-@click.option("--bars", type=int, default=None, help="Bars to generate (default 32, or the typed changes).")
-@click.option("--chords", default=None, help='Changes, e.g. "Dm7 G7 Cmaj7" or "Bb7 | Eb7 | Dm7 G7".')
+              help="MIDI file (default solo.mid) or lead sheet (.musicxml) to write; text runs: a text file.")
+@click.option("--bars", type=int, default=None,
+              help="Bars to play, the form looped or cut (default: the chart or tune once; corpus changes 32).")
+@click.option("--chords", default=None,
+              help='Chord chart text, e.g. "Dm7 G7 Cmaj7" or "|: Bb7 | Eb7 :| Dm7 G7 x2" (docs/charts.md).')
 @click.option("--temperature", type=float, default=None, help="1.0 = as learned, < 1 = safer.")
 @click.option("--top-k", type=int, default=None, help="Sample among the k likeliest values (0 = all).")
 @click.option("--seed", type=int, default=None, help="Same seed, same file.")
@@ -140,50 +227,26 @@ def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets)
 @click.option("--length", type=int, default=None, help="Text runs: most tokens per sample.")
 @click.option("--wav", is_flag=True, help="Also write audio beside each MIDI (FluidSynth, else built-in).")
 @click.option("--png", is_flag=True, help="Also write a piano-roll picture beside each MIDI.")
+@performance_options
 @pipeline_option
 @set_option
 @reports_errors
 def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, backend, primer, length,
-             wav, png, pipeline, sets):
+             wav, png, pipeline, sets, **performance):
     """Play new solos over chord changes (no RUN_DIR: the bundled model), or sample text."""
     from jazzgen.config import load_config
     from jazzgen.stages.generate import generate as run_generate
-    from jazzgen.text.inference import run_task
 
+    _at_least(("--length", length, 1))
+    if chords is not None and not chords.replace("|", "").strip():
+        raise UsageError('--chords: no chords given (e.g. --chords "Dm7 G7 | Cmaj7"; leave it out to '
+                         "play over a corpus piece's changes)")
     config = load_config(pipeline, sets)
     changes = {k: v for k, v in (("bars", bars), ("temperature", temperature), ("top_k", top_k),
                                  ("seed", seed), ("count", count), ("backend", backend)) if v is not None}
-    g = replace(config.generate, **changes)
-    if run_task(run_dir) not in (None, "jazz"):  # a text run: samples to stdout or -o FILE
-        from jazzgen.stages.rundir import open_run
-        from jazzgen.text.inference import generate_text
-
-        run = open_run(run_dir, warn=lambda m: click.echo(m, err=True))
-        primer = run.config.text.primer if primer is None else primer
-        generate_text(run, g, primer, length or run.config.text.length, output, echo=click.echo)
-        return
-    paths = run_generate(run_dir, Path(output or "solo.mid"), g, chords_text=chords,
-                         bars_given=bars is not None, log=click.echo, primer=primer)
-    _render_all(paths, wav, png)
-
-
-def _render_all(paths, wav: bool, png: bool) -> None:
-    """WAV and/or PNG beside each MIDI file, saying which synthesizer made the sound."""
-    if not (wav or png):
-        return
-    from jazzgen.music.render import choose_synth, render_png, render_wav
-
-    if wav:
-        choice = choose_synth()
-        if choice.name == "builtin":
-            click.echo(f"audio: built-in synthesizer ({choice.reason}; `make audio-deps` installs FluidSynth)")
-    for path in paths:
-        if wav:
-            render_wav(path, path.with_suffix(".wav"))
-            click.echo(f"wrote {path.with_suffix('.wav')}")
-        if png:
-            render_png(path, path.with_suffix(".png"), title=path.stem)
-            click.echo(f"wrote {path.with_suffix('.png')}")
+    run_generate(run_dir, output, replace(config.generate, **changes), chords_text=chords,
+                 bars_given=bars is not None, log=click.echo, primer=primer, length=length,
+                 wav=wav, png=png, **{k: v for k, v in performance.items() if v not in (None, False)})
 
 
 @main.command()
@@ -193,16 +256,9 @@ def _render_all(paths, wav: bool, png: bool) -> None:
 @reports_errors
 def render(files, wav, png):
     """Write audio and a piano-roll picture beside existing MIDI files."""
-    from jazzgen.core.files import check_input
-    from jazzgen.music.midi_io import MAX_MIDI_BYTES
+    from jazzgen.stages.tools import render as run_render
 
-    paths = [Path(f) for f in files]
-    missing = [p for p in paths if not (p.exists() or p.is_symlink())]
-    if missing:
-        raise UsageError(f"{missing[0]}: no such file")
-    for path in paths:  # every input checked before any output: FIFOs, devices, oversize files
-        check_input(path, MAX_MIDI_BYTES)
-    _render_all(paths, wav, png)
+    run_render(files, wav, png, log=click.echo)
 
 
 @main.command()
@@ -220,6 +276,8 @@ def evaluate(run_dir, files, as_json, sentence, samples, seed, corpus_dir):
     FILES (jazz runs): MIDI solos to judge instead of generated ones."""
     from jazzgen.stages.evaluate import evaluate as run_evaluate
 
+    _at_least(("--seed", seed, 0), ("--samples", samples, 0))
+
     run_evaluate(run_dir, as_json=as_json, samples=samples, sentence=sentence, seed=seed,
                  corpus_dir=corpus_dir, files=files, log=click.echo)
 
@@ -230,14 +288,10 @@ def evaluate(run_dir, files, as_json, sentence, samples, seed, corpus_dir):
 @reports_errors
 def predict(run_dir, texts):
     """Label text with a classify, tag or dates run (no TEXTS: one per line from stdin)."""
-    from jazzgen.stages.rundir import open_run
-    from jazzgen.text.inference import predict as run_predict
+    from jazzgen.stages.predict import predict as run_predict
 
     texts = list(texts) or [line for line in sys.stdin.read().splitlines() if line.strip()]
-    if not texts:
-        raise UsageError("predict: give some text (as arguments or on stdin)")
-    run = open_run(run_dir, warn=lambda m: click.echo(m, err=True))
-    for line in run_predict(run, texts):
+    for line in run_predict(run_dir, texts):
         click.echo(line)
 
 
@@ -247,12 +301,9 @@ def predict(run_dir, texts):
 @reports_errors
 def import_wjd(src, output):
     """Convert Weimar Jazz Database melody + beat tables into two-track MIDI files."""
-    from jazzgen.music.wjd import import_wjd as run_import
+    from jazzgen.stages.tools import import_tables
 
-    if not Path(src).is_dir():
-        raise UsageError(f"{src}: no such folder (want the WJD folder holding melody/ and beats/)")
-    report = run_import(Path(src), Path(output))
-    click.echo(f"wrote {report.get('written')} MIDI files to {output}; skipped {report.get('skipped')}")
+    import_tables(src, output, log=click.echo)
 
 
 @main.command("merge-corpora")
@@ -261,6 +312,7 @@ def import_wjd(src, output):
 @click.option("--shard-size", type=int, default=0, show_default=True, metavar="N",
               help="Also write whole-piece shards of about N values.")
 @reports_errors
+@holds_locks(lambda p: [p["output"]])
 def merge_corpora(parts, output, shard_size):
     """Join the partial corpora of `preprocess --part K/N` into the corpus one machine writes."""
     from jazzgen.stages.merge import merge_corpora as run_merge
@@ -286,22 +338,28 @@ def serve(model_dir, host, port):
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one setting.")
 @click.option("--resume", is_flag=True, help="Resume training if the run exists.")
 @reports_errors
+@holds_locks(lambda p: [_settings(p).preprocess.output or f"corpora/{Path(p['pipeline']).stem}",
+                        f"runs/{Path(p['pipeline']).stem}"])
 def run_pipeline(pipeline, sets, resume):
-    """Run every stage of a recipe: preprocess, train, generate."""
+    """Run every stage of a recipe: preprocess, train, generate, evaluate."""
     from jazzgen.config import load_config
-    from jazzgen.stages.generate import generate as run_generate
-    from jazzgen.stages.preprocess import preprocess as run_preprocess
-    from jazzgen.stages.train import train as run_train
+    from jazzgen.stages.pipeline import run_pipeline as run_all
 
-    cfg = load_config(pipeline, sets)
-    name = Path(pipeline).stem
-    corpus_dir = cfg.preprocess.output or f"corpora/{name}"
-    run_dir = Path("runs") / name
-    if cfg.preprocess.task != "jazz":  # a text recipe: samples (if any) to runs/NAME/samples.txt
-        from jazzgen.text.pipeline import run_text_pipeline
+    run_all(load_config(pipeline, sets), Path(pipeline).stem, resume=resume, log=click.echo)
 
-        run_text_pipeline(cfg, corpus_dir, run_dir, resume, log=click.echo)
+
+@main.command()
+@click.argument("query", required=False, default="")
+@click.option("--chart", "show_chart", is_flag=True, help="Print the chart of the one tune QUERY names.")
+@reports_errors
+def tunes(query, show_chart):
+    """List the tune book (the tunes of the bundled WJD solos) whose titles contain QUERY."""
+    from jazzgen.music.tunes import find_tune, format_tunes, search_tunes
+
+    if show_chart:
+        click.echo(find_tune(query)["chart"], nl=False)
         return
-    run_preprocess(replace(cfg.preprocess, output=corpus_dir), log=click.echo)
-    run_train(corpus_dir, run_dir, cfg, resume=resume or (run_dir / "run.json").is_file(), log=click.echo)
-    run_generate(run_dir, run_dir / "samples" / "solo.mid", cfg.generate, log=click.echo)
+    found = search_tunes(query)
+    if not found:
+        raise UsageError(f"no tune title contains {query!r} (jazzgen tunes lists them all)")
+    click.echo(format_tunes(found))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,11 @@ class PreprocessConfig:
     part: str = ""  # "K/N": read only the K-th of N slices of the inputs (one cluster task);
     #                 `jazzgen merge-corpora` joins the N partial corpora ("" = all inputs)
 
+    def __post_init__(self) -> None:
+        _check_ranges(self, "preprocess", {
+            "window": ">=0", "max_file_mb": ">0", "max_notes": ">0", "file_timeout_s": ">=0",
+            "workers": ">=0", "shard_size": ">=0"})
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -50,6 +56,10 @@ class DataConfig:
     stride: int = 32  # step between window starts within a piece
     val_fraction: float = 0.1  # share of pieces (not windows) held out for validation
     seed: int = 0  # split seed
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, "data", {
+            "seq_len": ">0", "stride": ">0", "val_fraction": "[0,1)", "seed": ">=0"})
 
 
 @dataclass(frozen=True)
@@ -61,12 +71,22 @@ class TrainConfig:
     patience: int = 5  # early stopping: epochs without a better validation loss
     seed: int = 0  # weights init and shuffling
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    auto_size: bool = True  # jazz: settings left at these defaults (model size and dropout,
+    #                         learning rate, batch size, epochs and patience, data.stride) are chosen
+    #                         from the corpus size, logged and stored in the run
+    #                         (jazzgen/stages/owndata.py); false = exactly as written here
     checkpoint_every_s: float = 10.0  # write checkpoint + history at most this often (0 = every epoch)
     threads: int = 0  # TensorFlow intra-op threads; 0 = auto: 1 for small models (one step's
     #                   matmuls too small to split across cores), else TensorFlow's default
     strategy: str = "default"  # default (one device) | mirrored (all GPUs of this machine) |
     #                            multiworker (TF_CONFIG); batch_size is then PER REPLICA: a step
     #                            takes batch_size x replicas windows (docs/scaling.md)
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, "train", {
+            "epochs": ">0", "batch_size": ">0", "learning_rate": ">0", "clip_norm": ">0",
+            "patience": ">=0", "seed": ">=0", "max_minutes": ">=0", "checkpoint_every_s": ">=0",
+            "threads": ">=0"})
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,10 @@ class GenerateConfig:
     seed: int = 0
     count: int = 1  # number of solos (-n)
     backend: str = "numpy"  # numpy (no TensorFlow import) | keras
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, "generate", {
+            "bars": ">0", "temperature": ">0", "top_k": ">=0", "seed": ">=0", "count": ">0"})
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,11 @@ class TextConfig:
     dates: int = 20000  # dates: distinct (input, ISO date) pairs generated from data.seed
     attention: bool = True  # dates: the decoder attends over the encoder outputs
 
+    def __post_init__(self) -> None:
+        _check_ranges(self, "text", {
+            "min_count": ">0", "test_fraction": "[0,1)", "ngram_order": ">0", "length": ">0",
+            "dates": ">0"})
+
 
 @dataclass(frozen=True)
 class Config:
@@ -128,6 +157,32 @@ class Config:
     @classmethod
     def from_dict(cls, raw: dict, origin: str = "config") -> Config:
         return apply_overrides(cls(), raw, origin)
+
+
+# Settings a command-line option sets, named as the user typed them in messages.
+_FLAGS = {"generate.bars": "--bars", "generate.temperature": "--temperature", "generate.top_k": "--top-k",
+          "generate.seed": "--seed", "generate.count": "-n", "text.length": "--length",
+          "preprocess.workers": "--workers", "preprocess.shard_size": "--shard-size", "train.epochs": "--epochs"}
+_RANGES = {">0": (lambda v: v > 0, "must be > 0"), ">=0": (lambda v: v >= 0, "must be >= 0"),
+           "[0,1)": (lambda v: 0 <= v < 1, "must be in [0, 1)")}
+
+
+def _check_ranges(section_config: Any, section: str, rules: dict[str, str]) -> None:
+    """Refuse out-of-range or non-finite numbers when a section is built, before any work.
+
+    Every way a setting arrives (defaults, recipe, --set, a command-line option applied with
+    `dataclasses.replace`) builds the dataclass again, so this one check covers them all.
+    """
+    for name, rule in rules.items():
+        value = getattr(section_config, name)
+        ok, words = _RANGES[rule]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # a wrong type is reported by _coerce with the origin of the value
+        key = f"{section}.{name}"
+        if not math.isfinite(value):
+            raise UsageError(f"{_FLAGS.get(key, key)} must be a finite number (got {value!r})")
+        if not ok(value):
+            raise UsageError(f"{_FLAGS.get(key, key)} {words} (got {value!r})")
 
 
 def _coerce(value: Any, current: Any, where: str) -> Any:
@@ -177,7 +232,10 @@ def apply_overrides(config: Config, raw: dict, origin: str) -> Config:
                 )
             where = f"{origin}: {section}.{key}"
             changes[key] = _coerce(value, getattr(current, key), where)
-        sections[section] = dataclasses.replace(current, **changes)
+        try:
+            sections[section] = dataclasses.replace(current, **changes)
+        except ValueError as e:  # a section that checks itself (ModelConfig) says what is wrong
+            raise UsageError(f"{origin}: [{section}] {e}") from e
     return Config(**sections)
 
 

@@ -155,3 +155,17 @@ def test_guide_tones_of_common_chords():
     assert set(guide_tones(parse_chord("Cmaj7"))) == {E, B}
     assert set(guide_tones(parse_chord("Cm6"))) == {Eb, A, G}
     assert set(guide_tones(parse_chord("Cm7b5"))) == {Eb, Bb, Gb}
+
+
+def test_audio_renders_every_part_on_its_own_channel_and_program(tmp_path):
+    from jazzgen.music import render
+
+    perf = performance(chart(bars=4), style="ballad")
+    roll = render._roll(perf.write_midi(tmp_path / "band.mid"))
+    assert {n.part for n in roll.notes} == {"chords", "bass", "drums"}
+    prepared = render._prepare_for_fluidsynth(roll)
+    voices = {t.name: ({m.channel for m in t if m.type == "note_on"},
+                       [m.program for m in t if m.type == "program_change"]) for t in prepared.tracks[1:]}
+    assert voices == {"chords": ({1}, [0]), "bass": ({2}, [32]), "drums": ({9}, [40])}  # brushes
+    wav = perf.to_wav(tmp_path / "band.wav", synth="builtin")
+    assert wav.stat().st_size > 44100  # 4 bars at 160 bpm: several seconds of audio

@@ -160,3 +160,16 @@ def test_spans_round_trip_through_chart_text(bar_list, meter):
         again = [s.chord for s in back if s.start_beat <= beat < s.end_beat]
         assert at == again, beat
     assert back[-1].end_beat == spans[-1].end_beat
+
+
+def test_the_documented_example_chart_reads_as_described():
+    doc = (Path(__file__).parent.parent / "docs" / "charts.md").read_text()
+    text = doc.split("```text\n", 1)[1].split("```", 1)[0]
+    chart = parse_chart(text)
+    assert (chart.title, chart.key, chart.tempo_qpm, chart.style) == ("Autumn in Bb", "Gm", 140.0, "swing")
+    names = [" ".join(c.symbol for c, _ in bar.chords) for bar in chart.bars]
+    assert names == ["Cm7", "F7", "Bbmaj7", "Ebmaj7", "Am7b5", "D7b9", "Gm6", "Gm6",
+                     "Cm7", "F7", "Bbmaj7", "Ebmaj7", "Am7b5", "D7b9", "Gm6", "G7",
+                     "C7 F7", "N.C.", "Bb", "Bb"]
+    assert [bar.time_signature for bar in chart.bars][-4:] == [(3, 4), (3, 4), (4, 4), (4, 4)]
+    assert [b for _, b in chart.bars[16].chords] == [2.0, 1.0]

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from jazzgen.config import PreprocessConfig
 from jazzgen.core.files import read_json, write_json
+from jazzgen.core.rundir import open_run
 from jazzgen.errors import JazzgenError, UsageError
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.score import ChordSpan
 from jazzgen.music.values import ValuesTokenizer
 from jazzgen.stages import preprocess as preprocess_stage
 from jazzgen.stages.preprocess import preprocess
-from jazzgen.stages.rundir import open_run
 
 ROOT = Path(__file__).resolve().parent.parent
 WJD = ROOT / "data" / "midi" / "wjd"
@@ -112,7 +112,7 @@ def test_decoding_any_tokens_never_crashes(tokens):
 
 
 def test_run_dir_checks_vocabulary_hash_and_warns_on_versions(tmp_path):
-    from jazzgen.stages.rundir import default_model_dir
+    from jazzgen.tasks import default_run_dir as default_model_dir
 
     if not (default_model_dir() / "run.json").is_file():
         pytest.skip("no bundled model")

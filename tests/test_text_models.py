@@ -10,6 +10,7 @@ keras = pytest.importorskip("keras")
 
 from jazzgen.core.engine import NumpyEngine  # noqa: E402
 from jazzgen.core.models import ModelConfig, build_models, export_weights  # noqa: E402
+from jazzgen.core.numpy_lm import export_numpy_params  # noqa: E402
 from jazzgen.core.numpy_rnn import FORWARD, init_params  # noqa: E402
 from jazzgen.core.numpy_train import output_forward  # noqa: E402
 from jazzgen.core.seq2seq import (  # noqa: E402
@@ -19,7 +20,6 @@ from jazzgen.core.seq2seq import (  # noqa: E402
     pack_pairs,
     save_seq2seq,
 )
-from jazzgen.text.numpy_lm import export_numpy_params  # noqa: E402
 
 V = 12
 

@@ -14,6 +14,7 @@ import shutil
 import time
 import wave
 from pathlib import Path
+from xml.etree import ElementTree
 
 import mido
 import pytest
@@ -110,8 +111,11 @@ def test_generate_plays_draws_and_downloads(browser, server, tmp_path):
     assert [t.name for t in midi.tracks][1:3] == ["melody", "chords"]
     with wave.open(io.BytesIO(fetch(browser, take["files"]["wav"]))) as w:
         assert w.getnframes() > w.getframerate() * 5
-    xml = fetch(browser, take["files"]["musicxml"])
-    assert b"<score-partwise" in xml and xml.count(b"<note") >= len(take["notes"])
+    sheet = ElementTree.fromstring(fetch(browser, take["files"]["musicxml"]))
+    assert sheet.tag == "score-partwise"
+    assert len(sheet.find("part").findall("measure")) == take["bars"]
+    assert next(sheet.iter("harmony"), None) is not None
+    assert any(note.find("pitch") is not None for note in sheet.iter("note"))
     browser.execute_script("document.getElementById('player').pause()")
     screenshot = Path(os.environ.get("JAZZGEN_SCREENSHOT") or tmp_path / "studio.png")
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
@@ -175,4 +179,4 @@ def test_one_trading_round_with_key_presses(browser, server):
     wait_for(browser, "window.studio.trade.done", timeout=10)
     recording = mido.MidiFile(file=io.BytesIO(fetch(browser, wait_for(browser, "window.studio.trade.recording"))))
     tracks = {t.name: [m for m in t if m.type == "note_on" and m.velocity > 0] for t in recording.tracks}
-    assert len(tracks["you"]) == 4 and len(tracks["jazzgen"]) == len(answer["notes"])
+    assert len(tracks["you"]) == 4 and len(tracks["melody"]) == len(answer["notes"])

@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from jazzgen.core.files import atomic_open, atomic_path, read_json, write_json
+from jazzgen.core.files import atomic_open, atomic_path, read_json, read_limited, write_json
 from jazzgen.core.vocab import Vocab
-from jazzgen.errors import UsageError
+from jazzgen.errors import InputError, UsageError
 
 FORMAT_VERSION = 1
+CORPUS_FILES = ("ids.npy", "offsets.npy", "vocab.json", "pieces.jsonl", "manifest.json", "corpus.json")
 
 
 @dataclass
@@ -96,41 +100,112 @@ def write_corpus(
         "hash": digest.hexdigest()[:16],
         **(extra or {}),
     }
-    with atomic_path(path / "ids.npy") as tmp, open(tmp, "wb") as f:
-        np.save(f, ids)
-    with atomic_path(path / "offsets.npy") as tmp, open(tmp, "wb") as f:
-        np.save(f, offsets)
-    with atomic_open(path / "vocab.json", "w", encoding="utf-8") as f:
-        f.write(vocab.to_json())
-    with atomic_open(path / "pieces.jsonl", "w", encoding="utf-8") as f:
-        for piece in pieces:
-            f.write(json.dumps(piece, sort_keys=True, ensure_ascii=False) + "\n")
-    write_json(path / "manifest.json", manifest)
-    write_json(path / "corpus.json", info)  # last: its presence marks a complete corpus
+    lines = "".join(json.dumps(piece, sort_keys=True, ensure_ascii=False) + "\n" for piece in pieces)
+    info["pieces_hash"] = hashlib.sha256(lines.encode()).hexdigest()[:16]
+    # The whole new corpus is written into a folder beside the old files first; only when every
+    # file is complete are they renamed in (renames need no space). A full disk or a crash while
+    # writing leaves the old corpus intact, and the hashes above catch any mix on read.
+    stage = Path(tempfile.mkdtemp(prefix=".corpus-", suffix=".tmp", dir=path))
+    try:
+        with atomic_path(stage / "ids.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, ids)
+        with atomic_path(stage / "offsets.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, offsets)
+        with atomic_open(stage / "vocab.json", "w", encoding="utf-8") as f:
+            f.write(vocab.to_json())
+        with atomic_open(stage / "pieces.jsonl", "w", encoding="utf-8") as f:
+            f.write(lines)
+        write_json(stage / "manifest.json", manifest)
+        write_json(stage / "corpus.json", info)
+        for name in CORPUS_FILES:  # corpus.json last: its presence marks a complete corpus
+            os.replace(stage / name, path / name)
+        _fsync_dir(path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return info
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make the renames into `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def read_corpus(path: str | Path) -> Corpus:
-    """Open a corpus directory; raises UsageError when it is not one (or an old format)."""
+    """Open a corpus directory and check that its files belong together.
+
+    Raises:
+        UsageError: not a corpus directory, or an old format.
+        InputError: a file is missing, damaged, or from another write than corpus.json (its hash
+            differs), or ids fall outside the vocabulary; the message names the file.
+    """
     path = Path(path)
     if not (path / "corpus.json").is_file():
         raise UsageError(f"{path}: not a corpus directory (no corpus.json; run `jazzgen preprocess`)")
     info = read_json(path / "corpus.json")
+    if not isinstance(info, dict) or not {"hash", "vocab_hash"} <= info.keys():
+        raise InputError(path / "corpus.json", "damaged corpus file", "keys missing; run `jazzgen preprocess` again")
     if info.get("format_version") != FORMAT_VERSION:
         raise UsageError(
             f"{path}: corpus format {info.get('format_version')}, this jazzgen reads "
             f"{FORMAT_VERSION}; run `jazzgen preprocess` again"
         )
-    vocab = Vocab.from_json((path / "vocab.json").read_text(encoding="utf-8"))
+    again = "run `jazzgen preprocess` again"
+    vocab = _read_vocab(path / "vocab.json")
     if vocab.hash != info["vocab_hash"]:
-        raise UsageError(f"{path}: vocab.json does not match corpus.json (hash differs)")
-    ids = np.load(path / "ids.npy", mmap_mode="r")
-    offsets = np.load(path / "offsets.npy")
-    with open(path / "pieces.jsonl", encoding="utf-8") as f:
-        pieces = [json.loads(line) for line in f if line.strip()]
-    if len(pieces) + 1 != len(offsets) or int(offsets[-1]) != len(ids):
-        raise UsageError(f"{path}: corpus files disagree (re-run `jazzgen preprocess`)")
+        raise InputError(path / "vocab.json", "does not match corpus.json", f"hash differs; {again}")
+    ids = _load_array(path / "ids.npy", np.int32, mmap=True)
+    offsets = _load_array(path / "offsets.npy", np.int64)
+    try:
+        with open(path / "pieces.jsonl", "rb") as f:
+            raw = f.read()
+        pieces = [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
+    except FileNotFoundError as e:
+        raise InputError(path / "pieces.jsonl", "missing file", again) from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(path / "pieces.jsonl", "damaged corpus file", f"{e}; {again}") from e
+    if "pieces_hash" in info and hashlib.sha256(raw).hexdigest()[:16] != info["pieces_hash"]:
+        raise InputError(path / "pieces.jsonl", "does not match corpus.json", f"hash differs; {again}")
+    if (len(pieces) + 1 != len(offsets) or offsets[0] != 0 or int(offsets[-1]) != len(ids)
+            or np.any(np.diff(offsets) < 0)):
+        raise InputError(path, "corpus files disagree", again)
+    digest = hashlib.sha256()
+    digest.update(vocab.hash.encode())
+    digest.update(memoryview(np.ascontiguousarray(ids)).cast("B"))
+    digest.update(memoryview(np.ascontiguousarray(offsets)).cast("B"))
+    if digest.hexdigest()[:16] != info["hash"]:
+        raise InputError(path / "ids.npy", "does not match corpus.json",
+                         f"ids or offsets from another write; {again}")
+    if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(vocab)):
+        raise InputError(path / "ids.npy", "ids outside the vocabulary", again)
     return Corpus(path, info, vocab, ids, offsets, pieces)
+
+
+def _read_vocab(path: Path) -> Vocab:
+    """vocab.json, or an InputError naming it."""
+    try:
+        vocab = Vocab.from_json(read_limited(path, 1 << 30).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise InputError(path, "damaged vocabulary file", f"{type(e).__name__}: {e}"[:200]) from e
+    if not all(isinstance(token, str) for token in vocab.tokens):
+        raise InputError(path, "damaged vocabulary file", "tokens must be strings")
+    return vocab
+
+
+def _load_array(path: Path, dtype, mmap: bool = False) -> np.ndarray:
+    """A 1-D array of `dtype` saved by np.save, or an InputError naming the file."""
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError as e:
+        raise InputError(path, "missing file", "run `jazzgen preprocess` again") from e
+    except (ValueError, OSError, EOFError) as e:  # truncated, garbage, pickled objects
+        raise InputError(path, "damaged corpus file", f"{e}"[:200]) from e
+    if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype != dtype:
+        raise InputError(path, "damaged corpus file", f"want a 1-D {np.dtype(dtype).name} array")
+    return array
 
 
 def split_pieces(n_pieces: int, val_fraction: float, seed: int,

@@ -222,3 +222,14 @@ def keras_engine_from_export(path_npz) -> KerasEngine:
     models = build_models(export.cfg, export.vocab_size)
     import_weights(models, export.cfg, export.weights)
     return KerasEngine(models.step, export.cfg)
+
+
+def load_engine(path_npz, backend: str = "numpy"):
+    """The sampling engine over an export file: "numpy" (TF-free) or "keras" (one-step graph)."""
+    from jazzgen.errors import UsageError
+
+    if backend == "numpy":
+        return NumpyEngine.from_export(path_npz)
+    if backend == "keras":
+        return keras_engine_from_export(path_npz)
+    raise UsageError(f"unknown backend {backend!r} (numpy or keras)")

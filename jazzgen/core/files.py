@@ -25,8 +25,11 @@ from jazzgen.errors import InputError
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it over `path`, else delete it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _about(e, path) from e
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -35,9 +38,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        raise _about(e, path) from e
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _about(e: OSError, path: Path) -> OSError:
+    """The same error, naming the file the user asked for instead of its temporary name.
+
+    A full disk shows up as ENOSPC from write() (no file name) or as a short write; both are
+    reported against `path`. The errno keeps its subclass (IsADirectoryError for a folder).
+    """
+    if e.filename and not str(e.filename).endswith(".tmp") and Path(e.filename) != path.parent:
+        return e
+    return OSError(e.errno, e.strerror or str(e), str(path))
 
 
 @contextlib.contextmanager
@@ -56,10 +73,18 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         f.write("\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file written by `write_json`."""
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def read_json(path: str | os.PathLike, max_bytes: int = 1 << 30) -> Any:
+    """Read a JSON file written by `write_json`.
+
+    Raises:
+        InputError: "missing file", "not a regular file", "too long", or "damaged JSON file"
+            (truncated, garbage, not UTF-8); the message names the file.
+    """
+    data = read_limited(path, max_bytes)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(path, "damaged JSON file", str(e)[:120]) from e
 
 
 def check_input(path: str | os.PathLike, max_bytes: int) -> int:

@@ -16,6 +16,7 @@ the source export alone (`jazzgen evaluate` scores it as the source model's zero
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy as np
 from jazzgen.core.corpus import Corpus
 from jazzgen.core.models import ModelConfig
 from jazzgen.core.vocab import Vocab
+from jazzgen.errors import UsageError
 
 
 def grow_weights(weights: dict[str, np.ndarray], cfg: ModelConfig, old: Vocab, new: Vocab
@@ -80,3 +82,39 @@ def reindex_corpus(corpus: Corpus, vocab: Vocab) -> Corpus:
         return corpus
     ids = corpus.vocab.id_map(vocab)[np.asarray(corpus.ids)]
     return replace(corpus, vocab=vocab, ids=ids)
+
+
+def file_sha256(path) -> str:
+    """The first 16 hex digits of a file's SHA-256 (a source export's identity)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def source_engine(run, problems: list[str]):
+    """A numpy engine of the model a fine-tuned `Run` started from (its zero-shot self), or None.
+
+    None (with the reason appended to `problems`) when the run was not fine-tuned or its source
+    is gone or has changed since.
+    """
+    from jazzgen.core.engine import NumpyEngine
+    from jazzgen.core.models import load_export
+    from jazzgen.core.rundir import open_run
+
+    record = run.info.get("source")
+    if not record:
+        return None
+    where = None if record["spec"] == "default" else record["path"]  # None: the bundled run
+    try:
+        source = open_run(where, warn=lambda m: None)
+    except UsageError as e:
+        problems.append(f"source model not readable ({e}): zero-shot figure skipped")
+        return None
+    if source.vocab.hash != record["vocab_hash"] or file_sha256(source.export_path) != record["export_sha256"]:
+        problems.append(f"source model {source.path} changed since the run started: zero-shot figure skipped")
+        return None
+    exported = load_export(source.export_path)
+    weights = grow_weights(exported.weights, exported.cfg, source.vocab, run.vocab)
+    return NumpyEngine(exported.cfg, weights, len(run.vocab))

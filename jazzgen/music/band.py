@@ -215,9 +215,12 @@ def _voicings(upper: list[int], top_range: tuple[int, int]) -> list[tuple[int, .
 
 
 def voice(chord: Chord, previous: tuple[int, ...] | None) -> tuple[int, ...]:
-    """A voicing of `chord`: its bass (root or slash) in 40-51 under guide tones near `previous`."""
+    """A voicing of `chord`: its bass (root or slash) in 40-51 under guide tones near `previous`
+    (and the root, for a slash chord)."""
     upper = guide_tones(chord)
     bass_pc = chord.bass if chord.bass is not None else chord.root
+    if bass_pc != chord.root:  # a slash chord: the root sounds above the named bass
+        upper = [chord.root] + [pc for pc in upper if pc not in (chord.root, bass_pc)]
     bass = 40 + (bass_pc - 40) % 12
     options = [v for v in _voicings(upper, PIANO_TOP) if v[0] > bass]
     if previous is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jazzgen.errors import UsageError
+from jazzgen.errors import JazzgenError, UsageError
 from jazzgen.music.band import BANDS, accompany, default_swing
 from jazzgen.music.charts import STYLES, Chart, chart_from_spans, key_semitones, parse_chart, parse_meter
 from jazzgen.music.instruments import Instrument, find_instrument, shape_dynamics
@@ -48,10 +48,12 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
     tempo = tempo or played.tempo_qpm or found_tempo or STYLE_TEMPOS[style]
     played = replace(played, style=style, tempo_qpm=tempo)
     swing = default_swing(tempo, style) if swing is None else swing
-    solos = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
-                         backend=backend, primer=primer)
+    solos, primed = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
+                                 backend=backend, primer=primer)
     parts = tuple(accompany(played, band, style, seed))
-    return [Performance(solo, played, parts, soloist, tempo, swing, style, band, seed, description)
+    if primer:
+        description += f", after the primer {Path(primer).name}"
+    return [Performance(solo, played, parts, soloist, tempo, swing, style, band, seed, description, primed)
             for solo in solos]
 
 
@@ -77,12 +79,12 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
 
 
 def open_model(model):
-    """The run directory of `model` (None: the bundled default model), checked to be a jazz run."""
+    """The run of `model` (a run directory, an opened Run, None: the bundled model), checked to be jazz."""
     import sys
 
-    from jazzgen.stages.rundir import open_run
+    from jazzgen.core.rundir import Run, open_run
 
-    run = open_run(model, warn=lambda m: print(m, file=sys.stderr))
+    run = model if isinstance(model, Run) else open_run(model, warn=lambda m: print(m, file=sys.stderr))
     if run.task.get("task") != "jazz":
         raise UsageError(f"{run.path}: a {run.task.get('task')} run; jazz generation needs a jazz run")
     return run
@@ -131,8 +133,9 @@ def _corpus_chart(run, rng) -> tuple[Chart, str, float]:
 
 def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Generator, soloist: Instrument, *,
                  temperature: float = 1.0, top_k: int = 0, backend: str = "numpy",
-                 primer: str | os.PathLike | None = None) -> list[Score]:
-    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics."""
+                 primer: str | os.PathLike | None = None) -> tuple[list[Score], int]:
+    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics, and how
+    many notes each starts with from the primer."""
     from jazzgen.config import GenerateConfig
 
     g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
@@ -148,14 +151,15 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     for solo in solos:
         notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
                       for n in solo.notes if n.start_beat < total - 1e-9)
-        notes = shape_dynamics(notes, played.bars[0].beats)
+        kept = len(start.notes) if start else 0  # the primer keeps its own dynamics
+        notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
         out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))
-    return out
+    return out, len(start.notes) if start else 0
 
 
 def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
     """The primer's melody; a usage error when it leaves less than a bar to continue."""
-    from jazzgen.stages.generate import read_primer
+    from jazzgen.music.generate import read_primer
 
     start = read_primer(primer, spans, ts, total)
     end = start.notes[-1].end_beat
@@ -169,33 +173,31 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
 
 
 def _engine(run, backend: str):
-    from jazzgen.stages.generate import load_engine
+    from jazzgen.music.generate import load_engine
 
     return load_engine(run, backend)
 
 
 def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
-    from jazzgen.core.sampling import sample_sequences
-    from jazzgen.core.vocab import BOS
-    from jazzgen.music.values import ValuesTokenizer, value_duration
+    from jazzgen.music.solos import sample_values
+    from jazzgen.music.values import ValuesTokenizer
 
     tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
                         low_pitch=soloist.low, high_pitch=soloist.high)
-    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in run.vocab.tokens])
-    allowed = cost > 0  # specials (<pad>, <bos>, <eos>, <unk>) are never drawn
     begin = start.notes[-1].end_beat if start else 0.0
     primed = run.vocab.encode(tokenizer.encode(start)) if start else []
     budget = total - begin
-    sequences = sample_sequences(_engine(run, g.backend), g.count, rng, start_id=run.vocab.id(BOS),
-                                 max_steps=int(budget / cost[allowed].min()) + 1, temperature=g.temperature,
-                                 top_k=g.top_k, allowed=allowed, cost=cost, budget=budget, primer=primed)
+    # The meter mask keeps every onset on the corpus grid (specials are never drawn).
+    sequences = sample_values(run, _engine(run, g.backend), tokenizer, [budget] * g.count, rng,
+                              temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin)
     later = [ChordSpan(s.chord, max(s.start_beat, begin) - begin, s.end_beat - max(s.start_beat, begin))
              for s in spans if s.end_beat > begin + 1e-9]
     solos = []
     for i, ids in enumerate(sequences):
         solo = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
                                 start_pitch=start.notes[-1].pitch if start else None, time_signature=ts)
+        solo = _articulated(run, solo, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + begin) for n in solo.notes)
         solos.append(Score(notes=(start.notes if start else ()) + moved, chords=tuple(spans), time_signature=ts))
     return solos
@@ -210,11 +212,22 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     sequences = sample_events(_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed)
     solos = []
-    for tokens in sequences:
+    n_primed = len(tokenizer.decode(primed, chords=spans).notes) if primed else 0
+    for i, tokens in enumerate(sequences):
         solo = tokenizer.decode(primed + tokens, chords=spans, time_signature=ts)
-        notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes)
+        later = _articulated(run, replace(solo, notes=solo.notes[n_primed:]), g.seed, i)
+        notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes[:n_primed] + later.notes)
         solos.append(replace(solo, notes=notes))
     return solos
+
+
+def _articulated(run, solo: Score, seed: int, i: int) -> Score:
+    """Notes shortened as the training players held theirs (runs with an articulation table)."""
+    from jazzgen.music.articulation import articulate
+    from jazzgen.music.solos import load_articulation
+
+    table = load_articulation(run)
+    return solo if table is None else articulate(solo, table, np.random.default_rng([seed, i, 1]))
 
 
 def _fold(pitch: int, soloist: Instrument) -> int:
@@ -223,3 +236,54 @@ def _fold(pitch: int, soloist: Instrument) -> int:
     while pitch < soloist.low:
         pitch += 12
     return pitch
+
+
+MIDI_SUFFIXES, XML_SUFFIXES = (".mid", ".midi"), (".musicxml", ".xml")
+
+
+def write_files(performances: list[Performance], out: str | os.PathLike, *, musicxml: bool = False,
+                pdf: bool = False, svg: bool = False, wav: bool = False, png: bool = False,
+                log=print) -> list[Path]:
+    """Write each performance as `out` (OUT-1, OUT-2 ... for several) and the files asked beside it.
+
+    `out` ending in .mid writes the band MIDI (and with `musicxml` the lead sheet beside it);
+    ending in .musicxml or .xml writes the lead sheet alone. `pdf`/`svg` engrave the lead sheet
+    (saying what to install when no engraver is found), `wav` renders audio, `png` a piano roll.
+
+    Returns:
+        Every file written, the main ones first.
+    """
+    from jazzgen.music.notation import engrave
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in MIDI_SUFFIXES + XML_SUFFIXES:
+        raise UsageError(f"{out}: the output must end in .mid or .musicxml")
+    paths = [out] if len(performances) == 1 else \
+        [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, len(performances) + 1)]
+    written: list[Path] = []
+    engrave_note = None
+    for song, path in zip(performances, paths, strict=True):
+        if suffix in MIDI_SUFFIXES:
+            written.append(song.write_midi(path))
+        xml = path if suffix in XML_SUFFIXES else path.with_suffix(".musicxml")
+        if suffix in XML_SUFFIXES or musicxml or pdf or svg:
+            written.append(song.write_musicxml(xml))
+        for wanted, ext in ((pdf, ".pdf"), (svg, ".svg")):
+            if wanted and engrave_note is None:
+                try:
+                    engrave(xml, path.with_suffix(ext))
+                    written.append(path.with_suffix(ext))
+                except JazzgenError as err:
+                    engrave_note = str(err)  # say it once; the other files are still written
+        if wav:
+            written.append(song.to_wav(path.with_suffix(".wav")))
+        if png:
+            written.append(song.piano_roll(path.with_suffix(".png")))
+    first = performances[0]
+    log(f"wrote {len(paths)} solo{'s' if len(paths) > 1 else ''} of {first.bars} bars over {first.description} "
+        f"({first.instrument.name}, band {first.band}, {first.style} at {first.tempo_qpm:g} bpm, "
+        f"seed {first.seed}): " + ", ".join(str(p) for p in written))
+    if engrave_note:
+        log(f"note: {engrave_note}")
+    return written

@@ -48,26 +48,29 @@ def notation_notes(notes, bar_starts: list[float], total_beats: float) -> list[t
     eighth-triplet grid, whichever moves them less (ties: sixteenths). Notes that collapse to
     nothing are dropped; a note never runs into the next.
     """
-    points: dict[int, list[Fraction]] = {}
+    # Floats for the search (Fractions are slow), exact Fractions for what is returned.
+    points: dict[int, list[float]] = {}
     for n in notes:
-        for t in (_frac(n.start_beat), _frac(n.start_beat + n.duration_beats)):
-            if t.denominator != 1:
-                points.setdefault(int(t), []).append(t - int(t))
+        for t in (n.start_beat, n.start_beat + n.duration_beats):
+            beat = int(t + 1e-9)
+            if t - beat > 1e-9:
+                points.setdefault(beat, []).append(t - beat)
+    floats = {grid: [float(g) for g in grid] + [1.0] for grid in (STRAIGHT, TRIPLET)}
     grids = {}
     for beat, offsets in points.items():
-        cost = [sum(min(abs(o - g) for g in grid + (Fraction(1),)) for o in offsets) for grid in (STRAIGHT, TRIPLET)]
-        grids[beat] = TRIPLET if cost[1] < cost[0] else STRAIGHT
+        cost = [sum(min(abs(o - g) for g in floats[grid]) for o in offsets) for grid in (STRAIGHT, TRIPLET)]
+        grids[beat] = TRIPLET if cost[1] < cost[0] - 1e-9 else STRAIGHT
 
-    def snap(t: Fraction) -> Fraction:
-        beat = int(t)
+    def snap(t: float) -> Fraction:
+        beat = int(t + 1e-9)
         grid = grids.get(beat, STRAIGHT) + (Fraction(1),)
-        return beat + min(grid, key=lambda g: (abs(t - beat - g), g))
+        return beat + min(grid, key=lambda g: (abs(t - beat - float(g)), g))
 
     end_all = _frac(total_beats)
     out: list[tuple[Fraction, Fraction, int]] = []
     for n in notes:
-        start = snap(_frac(n.start_beat))
-        end = min(snap(_frac(n.start_beat + n.duration_beats)), end_all)
+        start = snap(n.start_beat)
+        end = min(snap(n.start_beat + n.duration_beats), end_all)
         if out and start < out[-1][1]:
             if start <= out[-1][0]:
                 continue
@@ -101,7 +104,7 @@ class _Writer:
         self.steps = _STEPS_FLAT if flats else _STEPS_SHARP
 
     def note(self, start: Fraction, length: Fraction, pitch: int | None, tie_in: bool, tie_out: bool,
-             triplet: str | None) -> None:
+             triplet: str | None, beams: tuple[str, ...] = ()) -> None:
         triple = length in _TRIPLET_TYPES and triplet is not None
         kind, dots = (_TRIPLET_TYPES[length], 0) if triple else _TYPES[length]
         out = ["<note>"]
@@ -120,6 +123,7 @@ class _Writer:
         if triple:
             out.append("<time-modification><actual-notes>3</actual-notes><normal-notes>2</normal-notes>"
                        "</time-modification>")
+        out += [f'<beam number="{k + 1}">{b}</beam>' for k, b in enumerate(beams)]
         notations = [f'<tied type="{t}"/>' for t, on in (("stop", tie_in), ("start", tie_out)) if on]
         if triple and triplet in ("start", "stop", "both"):
             kinds = ("start", "stop") if triplet == "both" else (triplet,)
@@ -201,9 +205,7 @@ def lead_sheet_xml(performance) -> str:
     triplet_beats = {int(t) for s, e, _ in notes for t in (s, e) if t.denominator == 3}
     chord_at = {_frac(s.start_beat): s.chord for s in solo.chords}
     choruses = set(chart.chorus_starts())
-    mean_pitch = sum(p for _, _, p in notes) / len(notes) if notes else 66
-    clef = "<clef><sign>F</sign><line>4</line></clef>" if mean_pitch < 57 else \
-        "<clef><sign>G</sign><line>2</line></clef>"
+    clef = _clef(performance.instrument)
     body, meter = [], None
     for index, bar in enumerate(chart.bars):
         lo, hi = starts[index], starts[index + 1]
@@ -240,6 +242,15 @@ def lead_sheet_xml(performance) -> str:
             '<part id="P1">' + "\n".join(body) + "</part></score-partwise>\n")
 
 
+def _clef(instrument) -> str:
+    """Bass clef for low horns, treble an octave down for tenor sax and guitar (concert pitch)."""
+    if instrument.high <= 70:
+        return "<clef><sign>F</sign><line>4</line></clef>"
+    if instrument.low < 50:
+        return "<clef><sign>G</sign><line>2</line><clef-octave-change>-1</clef-octave-change></clef>"
+    return "<clef><sign>G</sign><line>2</line></clef>"
+
+
 def _write_bar(w: _Writer, lo: Fraction, hi: Fraction, notes, chord_at: dict, triplet_beats: set, flats: bool) -> None:
     """Notes and rests filling [lo, hi); chord symbols where chords start; splits at chord changes."""
     changes = sorted(t for t in chord_at if lo <= t < hi)
@@ -272,7 +283,35 @@ def _write_bar(w: _Writer, lo: Fraction, hi: Fraction, notes, chord_at: dict, tr
             before = i > 0 and int(pieces[i - 1][0]) == int(pos) and pieces[i - 1][1] in _TRIPLET_TYPES
             after = i + 1 < len(pieces) and int(pieces[i + 1][0]) == int(pos) and pieces[i + 1][1] in _TRIPLET_TYPES
             triplet = "both" if not before and not after else "start" if not before else "stop" if not after else "mid"
-        w.note(pos, length, pitch, tie_in, tie_out, triplet)
+        w.note(pos, length, pitch, tie_in, tie_out, triplet, _beams(pieces, i))
+
+
+def _flagged(piece) -> int:
+    """Beams a written piece needs: 1 for eighths (and triplet eighths), 2 for sixteenths, 0 else."""
+    pos, length, pitch = piece[:3]
+    if pitch is None:
+        return 0
+    return {Fraction(1, 2): 1, Fraction(3, 4): 1, Fraction(1, 3): 1, Fraction(1, 4): 2}.get(length, 0)
+
+
+def _beams(pieces: list, i: int) -> tuple[str, ...]:
+    """MusicXML beam values of piece i: notes with flags inside one beat are beamed together."""
+    level = _flagged(pieces[i])
+    if not level:
+        return ()
+    beat = int(pieces[i][0])
+
+    def same(j: int) -> int:
+        return _flagged(pieces[j]) if 0 <= j < len(pieces) and int(pieces[j][0]) == beat else 0
+
+    before, after = same(i - 1), same(i + 1)
+    if not before and not after:
+        return ()
+    values = ["continue" if before and after else "begin" if after else "end"]
+    if level == 2:
+        values.append("continue" if before == 2 and after == 2 else "begin" if after == 2 else
+                      "end" if before == 2 else "forward hook" if not before else "backward hook")
+    return tuple(values)
 
 
 # -- engraving ---------------------------------------------------------------------------------
@@ -322,6 +361,8 @@ def _run_engraver(name: str, musicxml: Path, out: Path, fmt: str) -> None:
         import verovio
 
         toolkit = verovio.toolkit()
+        # One tall page, so a whole lead sheet lands in one SVG.
+        toolkit.setOptions({"pageHeight": 60000, "adjustPageHeight": True, "scale": 50})
         toolkit.loadData(musicxml.read_text(encoding="utf-8"))
         out.write_text(toolkit.renderToSVG(1), encoding="utf-8")
         return

@@ -27,9 +27,10 @@ import numpy as np
 
 from jazzgen.core.files import atomic_path
 from jazzgen.errors import JazzgenError
-from jazzgen.music.midi_io import read_midi
+from jazzgen.music.midi_io import DRUM_CHANNEL, read_midi
 
 MELODY_PROGRAM = 66  # General MIDI "Tenor Sax" (0-based)
+BASS_PROGRAM = 32  # General MIDI "Acoustic Bass"
 CHORDS_PROGRAM = 0  # General MIDI "Acoustic Grand Piano"
 FLUIDSYNTH_GAIN = 0.2  # above ~0.3 FluidR3_GM clips on block chords
 PEAK_DBFS = -1.0  # the built-in synth normalises its peak to this level
@@ -69,6 +70,7 @@ class _Roll:
     time_signatures: tuple[tuple[int, int, int], ...]  # (tick, numerator, denominator), sorted
     markers: tuple[tuple[int, str], ...]  # (tick, text), sorted
     end_tick: int  # the last event of any track (end_of_track included)
+    programs: tuple[tuple[str, int], ...] = ()  # (part, GM program of its first track)
 
     def seconds(self, ticks: np.ndarray) -> np.ndarray:
         """Convert absolute ticks to seconds through the tempo map."""
@@ -82,8 +84,13 @@ class _Roll:
         return offsets[seg] + (ticks - starts[seg]) * sec_per_tick[seg]
 
 
-def _part(name: str) -> str:
-    """Which part a track plays: "chords" when its name says so, else "melody"."""
+def _part(name: str, is_drum: bool = False) -> str:
+    """Which part a track plays: "drums" on channel 10, "bass" or "chords" when its name says so,
+    else "melody"."""
+    if is_drum:
+        return "drums"
+    if "bass" in name.lower():
+        return "bass"
     return "chords" if any(w in name.lower() for w in ("chord", "piano", "comp")) else "melody"
 
 
@@ -99,17 +106,21 @@ def _roll(path: str | os.PathLike) -> _Roll:
     def tick(beat: float) -> int:
         return round(beat * tpb)
 
-    notes = [_RollNote(n.pitch, tick(n.start_beat), tick(n.start_beat + n.duration_beats), n.velocity, _part(t.name))
-             for t in content.tracks if not t.is_drum for n in t.notes]
+    notes = [_RollNote(n.pitch, tick(n.start_beat), tick(n.start_beat + n.duration_beats), n.velocity,
+                       _part(t.name, t.is_drum)) for t in content.tracks for n in t.notes]
     notes = [n for n in notes if n.end_tick > n.start_tick]
-    if not notes:
+    if not any(n.part != "drums" for n in notes):
         raise JazzgenError(f"{path}: MIDI has no notes to render")
     tempos = {tick(b): round(60e6 / qpm) for b, qpm in content.tempos}
     tempos.setdefault(0, 500_000)  # MIDI's default: 120 quarter notes per minute
     signatures = {tick(b): (num, den) for b, num, den in content.time_signatures}
     signatures.setdefault(0, (4, 4))
     notes.sort(key=lambda n: (n.start_tick, n.pitch))
+    programs: dict[str, int] = {}
+    for t in content.tracks:
+        programs.setdefault(_part(t.name, t.is_drum), t.program)
     return _Roll(
+        programs=tuple(programs.items()),
         ticks_per_beat=tpb,
         notes=tuple(notes),
         tempos=tuple(sorted(tempos.items())),
@@ -217,9 +228,10 @@ FLUIDSYNTH_TICKS_PER_BEAT = 480
 def _prepare_for_fluidsynth(roll: _Roll) -> mido.MidiFile:
     """A MIDI file in which melody and chords play distinct GM programs on distinct channels.
 
-    The melody goes to channel 0 with the tenor sax, the chords to channel 1 with the piano, so
-    one part's program change can never re-voice the other; the division is 480 (mido cannot
-    write the 55440 some files have).
+    The melody goes to channel 0 (with the tenor sax, unless its own program differs from the
+    chords'), the chords to channel 1 with the piano, a bass to channel 2 and drums to channel
+    10 with their own programs, so one part's program change can never re-voice another; the
+    division is 480 (mido cannot write the 55440 some files have).
     """
     def tick(t: int) -> int:
         return round(t * FLUIDSYNTH_TICKS_PER_BEAT / roll.ticks_per_beat)
@@ -236,7 +248,11 @@ def _prepare_for_fluidsynth(roll: _Roll) -> mido.MidiFile:
                   for t, n, d in roll.time_signatures]
     mid = mido.MidiFile(type=1, ticks_per_beat=FLUIDSYNTH_TICKS_PER_BEAT)
     mid.tracks.append(track("conductor", conductor))
-    for channel, (part, program) in enumerate((("melody", MELODY_PROGRAM), ("chords", CHORDS_PROGRAM))):
+    own = dict(roll.programs)
+    melody = own["melody"] if own.get("melody", CHORDS_PROGRAM) != own.get("chords", CHORDS_PROGRAM) else MELODY_PROGRAM
+    voices = ((0, "melody", melody), (1, "chords", CHORDS_PROGRAM), (2, "bass", own.get("bass", BASS_PROGRAM)),
+              (DRUM_CHANNEL, "drums", own.get("drums", 0)))
+    for channel, part, program in voices:
         events = [(0, 0, mido.Message("program_change", channel=channel, program=program))]
         for n in roll.notes:
             if n.part == part:
@@ -290,28 +306,36 @@ def _envelope(
     return env
 
 
-# Bounded, and float32, because each entry holds a whole note (a held chord tone is ~0.5 MB).
-@functools.lru_cache(maxsize=128)
-def _tone(pitch: int, n_hold: int, part: str, sr: int) -> np.ndarray:
-    """The waveform of one note at full velocity (cached: block chords repeat voicings)."""
+# Note timbres: (release in seconds, harmonic amplitudes, attack s, decay per s, sustain level).
+_TIMBRES = {
+    # Reedy: strong low harmonics, odd ones a little louder, a delayed 5 Hz vibrato.
+    "melody": (0.12, (1.0, 0.55, 0.6, 0.3, 0.35, 0.15, 0.18, 0.08), 0.03, 8.0, 0.75),
+    # Piano-like: a fast attack, then every harmonic dies away, the high ones sooner; a
+    # plucked bass is the same with fewer, quicker harmonics.
+    "chords": (0.3, (1.0, 0.45, 0.25, 0.12, 0.06, 0.03), 0.005, 1.5, 0.0),
+    "bass": (0.08, (1.0, 0.5, 0.2), 0.005, 1.5, 0.0),
+}
+
+
+# Bounded, and float32: an entry holds up to a whole held note (a few hundred KB).
+@functools.lru_cache(maxsize=256)
+def _held(pitch: int, part: str, sr: int, n: int) -> np.ndarray:
+    """The first `n` samples of a note never released: harmonics under attack and decay.
+
+    Every sample depends only on the time since the onset, so one buffer serves every note of
+    this pitch that is shorter: lengths are rounded up to a power of two to share buffers.
+    """
     freq = 440.0 * 2 ** ((pitch - 69) / 12)
+    _, harmonics, attack_s, decay_per_s, sustain = _TIMBRES[part]
+    t = np.arange(n) / sr
     if part == "melody":
-        # Reedy: strong low harmonics, odd ones a little louder, a delayed 5 Hz vibrato.
-        release, harmonics = 0.12, (1.0, 0.55, 0.6, 0.3, 0.35, 0.15, 0.18, 0.08)
-        n = n_hold + int(release * sr)
-        t = np.arange(n) / sr
         vibrato = 1.0 + 0.004 * np.minimum(t / 0.4, 1.0) * np.sin(2 * np.pi * 5.0 * t)
         phase = 2 * np.pi * np.cumsum(freq * vibrato) / sr
-        env = _envelope(n, sr, n_hold / sr, 0.03, release, decay_per_s=8.0, sustain=0.75)
         decays = (0.0,) * len(harmonics)
     else:
-        # Piano-like: a fast attack, then every harmonic dies away, the high ones sooner.
-        release, harmonics = 0.3, (1.0, 0.45, 0.25, 0.12, 0.06, 0.03)
-        n = n_hold + int(release * sr)
-        t = np.arange(n) / sr
         phase = 2 * np.pi * freq * t
-        env = _envelope(n, sr, n_hold / sr, 0.005, release, decay_per_s=1.5, sustain=0.0)
         decays = tuple(1.2 * k for k in range(len(harmonics)))
+    env = _envelope(n, sr, np.inf, attack_s, 1.0, decay_per_s=decay_per_s, sustain=sustain)
     wave_ = np.zeros(n)
     for k, (amp, decay) in enumerate(zip(harmonics, decays, strict=True), start=1):
         if k * freq >= sr / 2:  # above Nyquist it would alias into a wrong pitch
@@ -322,6 +346,44 @@ def _tone(pitch: int, n_hold: int, part: str, sr: int) -> np.ndarray:
     return wave_
 
 
+def _tone(pitch: int, n_hold: int, part: str, sr: int) -> np.ndarray:
+    """The waveform of one note at full velocity: held for `n_hold` samples, then released.
+
+    Sliced from the cached held tone (notes of one pitch differ only in where the release
+    starts), so a long piece costs a multiply per note instead of its harmonics afresh.
+    """
+    if part == "drums":
+        return _drum(pitch, sr)
+    release = _TIMBRES[part][0]
+    n = n_hold + int(release * sr)
+    wave_ = _held(pitch, part, sr, 1 << max(12, (n - 1).bit_length()))[:n].copy()
+    # After note-off, fall exponentially to ~0 (-60 dB) over the release, from where it stood.
+    wave_[n_hold:] *= np.exp(-6.9 * np.arange(n - n_hold) / (release * sr)).astype(np.float32)
+    return wave_
+
+
+@functools.lru_cache(maxsize=32)
+def _drum(pitch: int, sr: int) -> np.ndarray:
+    """A drum hit: a falling sine thump for kicks and toms, filtered noise for snare and cymbals."""
+    rng = np.random.default_rng(pitch)  # the same hit always sounds the same
+    if pitch in (35, 36, 41, 43, 45, 47, 48, 50):  # bass drums and toms
+        n = int(0.25 * sr)
+        t = np.arange(n) / sr
+        freq = {35: 50.0, 36: 55.0}.get(pitch, 80.0 + 6.0 * (pitch - 41))
+        wave_ = np.sin(2 * np.pi * np.cumsum(freq * (1 + 1.5 * np.exp(-t * 30))) / sr) * np.exp(-t * 14)
+    else:
+        cymbal = pitch in (42, 44, 46, 49, 51, 52, 53, 55, 57, 59)
+        n = int((0.6 if pitch in (49, 51, 52, 53, 55, 57, 59) else 0.12) * sr)
+        t = np.arange(n) / sr
+        noise = rng.standard_normal(n)
+        if cymbal:  # keep the hiss: difference of neighbours takes out the low end
+            noise = np.diff(noise, prepend=0.0)
+        wave_ = 0.4 * noise * np.exp(-t * (9.0 if n > 0.3 * sr else 35.0))
+    wave_ = wave_.astype(np.float32)
+    wave_.flags.writeable = False
+    return wave_
+
+
 def _synthesize(roll: _Roll, sample_rate: int) -> np.ndarray:
     """Mix every note of `roll` into a mono float signal (unnormalised)."""
     starts = roll.seconds(np.array([n.start_tick for n in roll.notes]))
@@ -329,7 +391,7 @@ def _synthesize(roll: _Roll, sample_rate: int) -> np.ndarray:
     last_s = float(roll.seconds(np.array([roll.end_tick]))[0])
     out = np.zeros(int(math.ceil((last_s + RELEASE_TAIL_S) * sample_rate)))
     # A block chord sums several voices; scale them so the comping sits under the melody.
-    gains = {"melody": 1.0, "chords": 0.35}
+    gains = {"melody": 1.0, "chords": 0.35, "bass": 0.8, "drums": 0.3}
     for note, start_s, end_s in zip(roll.notes, starts, ends, strict=True):
         i = int(round(start_s * sample_rate))
         n_hold = max(1, int(round((end_s - start_s) * sample_rate)))
@@ -448,8 +510,8 @@ def render_png(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     at_bottom_top = blended_transform_factory(ax.transData, ax.transAxes)  # x: beats, y: 0..1
-    colours = {"chords": "#4a90c2", "melody": "#d1495b"}
-    for part in ("chords", "melody"):  # melody last, so it is drawn on top
+    colours = {"chords": "#4a90c2", "melody": "#d1495b", "bass": "#6a994e"}
+    for part in ("bass", "chords", "melody"):  # melody last, so it is drawn on top
         # One PolyCollection per part: a patch per note is ~100x slower on a long solo.
         boxes = [
             _note_box(n.start_tick / tpb, n.end_tick / tpb, n.pitch)
@@ -458,7 +520,7 @@ def render_png(
         ]
         alpha = 0.65 if part == "chords" else 0.95
         ax.add_collection(PolyCollection(boxes, facecolors=colours[part], alpha=alpha))
-    pitches = [n.pitch for n in roll.notes]
+    pitches = [n.pitch for n in roll.notes if n.part != "drums"]  # drum keys are not pitches
     low, high = min(pitches) - 2, max(pitches) + 7  # room at the top for chord names
     ax.set_ylim(low, high)
     ax.set_xlim(0, right)
@@ -486,7 +548,7 @@ def render_png(
         ax.text(tick / tpb, y, text, transform=at_bottom_top, fontsize=8, va="top", clip_on=True)
         row = 1 - row
 
-    present = [p for p in ("melody", "chords") if any(n.part == p for n in roll.notes)]
+    present = [p for p in ("melody", "chords", "bass") if any(n.part == p for n in roll.notes)]
     ax.legend(
         handles=[Patch(color=colours[p], label=p) for p in present], loc="lower right", fontsize=8
     )

@@ -22,7 +22,7 @@ from jazzgen.music.charts import Chart, ChartBar, chart_text, parse_chart
 from jazzgen.music.chords import parse_chord
 
 BOOK = Path(__file__).resolve().parent.parent / "assets" / "tunes" / "wjd_tunes.json"
-_SMALL_WORDS = {"and", "the", "of", "a", "an", "in", "to", "for", "on", "at", "by", "with", "from", "is"}
+_SMALL_WORDS = {"and", "the", "of", "a", "an", "in", "to", "for", "on", "at", "by", "with", "from", "is", "as"}
 _ROOTS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MAJOR, _MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
 
@@ -64,6 +64,15 @@ def find_tune(name: str) -> dict:
     raise UsageError(f"--tune {name!r}: no such tune in the book (`jazzgen tunes` lists {len(tune_book())})")
 
 
+def format_tunes(entries: list[dict]) -> str:
+    """A table: title, key, meter, form length in bars, solos in the corpus."""
+    width = max([len(t["title"]) for t in entries] + [5])
+    lines = [f"{'title':<{width}}  {'key':<4} {'meter':<5} {'bars':>4} {'solos':>5}"]
+    lines += [f"{t['title']:<{width}}  {t['key']:<4} {t['time_signature']:<5} {t['bars']:>4} {t['solos']:>5}"
+              for t in entries]
+    return "\n".join(lines) + f"\n{len(entries)} tune{'s' if len(entries) != 1 else ''}"
+
+
 def tune_chart(entry: dict) -> Chart:
     """The tune's changes (one chorus) as a Chart."""
     return parse_chart(entry["chart"], source=entry["title"])
@@ -79,9 +88,9 @@ def title_of(stem: str) -> str:
 
 def title_from_stem(stem: str) -> str:
     """'JohnColtrane_GiantSteps-1' -> 'Giant Steps'; "I'llRememberApril" -> "I'll Remember April"."""
-    name = stem.split("_", 1)[-1]
-    name = re.sub(r"[-_]\d+$", "", name.removesuffix("_Solo"))  # -2: a second solo; _1961: a take
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Za-z])(?=\d)", " ", name).split()
+    fields = stem.removesuffix("_Solo").split("_")  # Player_Title[_Take]
+    name = re.sub(r"-\d+$", "", fields[1] if len(fields) > 1 else fields[0])  # -2: a second solo
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=[A-Z.'])(?=[A-Z][a-z])", " ", name).split()
     return " ".join(w.lower() if 0 < i < len(words) - 1 and w.lower() in _SMALL_WORDS else w
                     for i, w in enumerate(words))
 
@@ -95,7 +104,8 @@ def estimate_key(chart: Chart) -> str:
                 weights[chord] += beats
     if not weights:
         return "C"
-    last = next((c for bar in reversed(chart.bars) for c, _ in reversed(bar.chords) if c.root is not None), None)
+    named = [c for bar in chart.bars for c, _ in bar.chords if c.root is not None]
+    first, last = named[0], named[-1]
     best, best_score = "C", float("-inf")
     for tonic in range(12):
         for minor, scale in ((False, _MAJOR), (True, _MINOR)):
@@ -103,18 +113,28 @@ def estimate_key(chart: Chart) -> str:
             score = 0.0
             for chord, beats in weights.items():
                 fit = sum(pc in pcs for pc in chord.pitch_classes) / len(chord.pitch_classes)
-                tonic_chord = chord.root == tonic and _quality_fits(chord, minor)
-                score += beats * (fit + (1.0 if tonic_chord else 0.0))
-            if last is not None and last.root == tonic and _quality_fits(last, minor):
-                score += 4.0
+                share = beats / chart.total_beats
+                score += beats * (fit + (_tonic_weight(chord, minor, share) if chord.root == tonic else 0.0))
+            # Tunes tend to start on their tonic chord and end on it (or a turnaround after it).
+            for edge in (first, last):
+                if edge.root == tonic:
+                    score += 4.0 * _tonic_weight(edge, minor, weights[edge] / chart.total_beats)
             if score > best_score + 1e-9:
                 best, best_score = _ROOTS[tonic] + ("m" if minor else ""), score
     return best
 
 
-def _quality_fits(chord, minor: bool) -> bool:
+def _tonic_weight(chord, minor: bool, share: float) -> float:
+    """How much a chord on the tonic says 'this key': maj7/6, m6/m(maj7) fully, a blues seventh
+    half; a m7 fully only when it fills a quarter of the tune (modal), else it is likely a ii."""
     intervals = {(pc - chord.root) % 12 for pc in chord.pitch_classes}
-    return (3 in intervals and 4 not in intervals) if minor else (4 in intervals and 10 not in intervals)
+    if minor:
+        if 3 not in intervals or 4 in intervals or 6 in intervals:
+            return 0.0
+        return 0.3 if 10 in intervals and share < 0.25 else 1.0
+    if 4 not in intervals:
+        return 0.0
+    return 0.5 if 10 in intervals else 1.0
 
 
 # -- building the book from the WJD beat tables ------------------------------------------------
@@ -159,7 +179,8 @@ def build_tune_book(beats_dir: Path) -> list[dict]:
         chart = Chart(chart.bars, title=title, key=key, form_bars=len(chart.bars))
         book.append({"title": title, "key": key, "time_signature": f"{meter[0]}/{meter[1]}",
                      "bars": len(chart.bars), "solos": len(paths),
-                     "sources": [p.stem.removesuffix("_Solo") for p in paths], "chart": chart_text(chart)})
+                     "sources": [p.stem.removesuffix("_Solo") for p in paths],
+                     "chart": chart_text(chart, spelled=True)})
     return book
 
 

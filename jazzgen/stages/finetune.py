@@ -14,7 +14,6 @@ unchanged) to report the source's zero-shot figure beside the run's.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,11 +23,12 @@ import numpy as np
 from jazzgen.config import Config
 from jazzgen.core.corpus import Corpus
 from jazzgen.core.files import read_json
-from jazzgen.core.finetune import grow_weights, reindex_corpus
+from jazzgen.core.finetune import file_sha256, grow_weights, reindex_corpus
 from jazzgen.core.models import ModelConfig, load_export
+from jazzgen.core.rundir import Run, open_run
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import UsageError
-from jazzgen.stages.rundir import Run, open_run
+from jazzgen.tasks import default_run_dir
 
 DEFAULT = "default"  # --from default: the bundled model
 
@@ -51,18 +51,10 @@ class Start:
         return models
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
 def open_source(spec: str, warn: Callable[[str], None] = lambda m: None) -> Run:
     """The run named by --from: "default" (the bundled model) or a run directory."""
     if spec == DEFAULT:
-        return open_run(None, warn=warn)
+        return open_run(default_run_dir(), warn=warn)
     try:
         return open_run(spec, warn=warn)
     except UsageError as e:
@@ -98,7 +90,7 @@ def start_from(spec: str, corpus: Corpus, log: Callable[[str], None] = print) ->
     weights = grow_weights(exported.weights, exported.cfg, source.vocab, vocab)
     new = len(vocab) - len(source.vocab)
     record = {"spec": spec, "path": str(source.path.resolve()), "vocab_hash": source.vocab.hash,
-              "vocab_size": len(source.vocab), "export_sha256": _sha256(source.export_path),
+              "vocab_size": len(source.vocab), "export_sha256": file_sha256(source.export_path),
               "new_tokens": new}
     known = sum(1 for t in corpus.vocab.tokens if t in source.vocab)
     log(f"fine-tuning from {'the bundled model' if spec == DEFAULT else source.path} "
@@ -140,28 +132,3 @@ def prepare(corpus: Corpus, run_dir: Path, cfg: Config, source: str | None, resu
     start = start_from(source, corpus, log)
     model = replace(start.model, dropout=cfg.model.dropout)  # the source's shape, this run's dropout
     return reindex_corpus(corpus, start.vocab), replace(cfg, model=model), start, start.record
-
-
-def source_engine(run: Run, problems: list[str]):
-    """A numpy engine of the model a fine-tuned run started from (its zero-shot self), or None.
-
-    None (with the reason appended to `problems`) when the run was not fine-tuned or its source
-    is gone or has changed since.
-    """
-    from jazzgen.core.engine import NumpyEngine
-
-    record = run.info.get("source")
-    if not record:
-        return None
-    where = None if record["spec"] == DEFAULT else record["path"]
-    try:
-        source = open_run(where, warn=lambda m: None)
-    except UsageError as e:
-        problems.append(f"source model not readable ({e}): zero-shot figure skipped")
-        return None
-    if source.vocab.hash != record["vocab_hash"] or _sha256(source.export_path) != record["export_sha256"]:
-        problems.append(f"source model {source.path} changed since the run started: zero-shot figure skipped")
-        return None
-    exported = load_export(source.export_path)
-    weights = grow_weights(exported.weights, exported.cfg, source.vocab, run.vocab)
-    return NumpyEngine(exported.cfg, weights, len(run.vocab))

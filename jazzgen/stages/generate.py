@@ -1,8 +1,7 @@
-"""`jazzgen generate`: sample values one-to-many over chord changes and render MIDI.
+"""`jazzgen generate [RUN_DIR]`: samples of a run (no RUN_DIR: the bundled default model).
 
-The numpy engine is the default backend, so generation never imports TensorFlow; `--backend
-keras` runs the Keras one-step graph instead. Both feed the same chooser with the same random
-stream, so one seed gives the same notes either way.
+The run's task decides what a sample is (a MIDI solo over chord changes, a line of text) and
+which options apply; an option it cannot use is a usage error naming it.
 """
 
 from __future__ import annotations
@@ -12,201 +11,38 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from jazzgen.config import GenerateConfig
-from jazzgen.core.vocab import BOS
-from jazzgen.errors import UsageError
-from jazzgen.stages.rundir import Run, open_run
-
-DEFAULT_TEMPO_QPM = 160.0  # for typed changes; a corpus piece brings its own tempo
+from jazzgen.core.rundir import open_run
+from jazzgen.tasks import default_run_dir, get_task
+from jazzgen.tasks.base import GenerateRequest, given
 
 
-def load_engine(run: Run, backend: str):
-    """The sampling engine for a run: numpy (TF-free) or keras (the one-step graph)."""
-    from jazzgen.core.engine import NumpyEngine
+def generate(run_dir: str | Path | None, out: str | Path | None = None, g: GenerateConfig | None = None,
+             chords_text: str | None = None, bars_given: bool = False,
+             log: Callable[[str], None] = print, primer: str | Path | None = None, *,
+             length: int | None = None, wav: bool = False, png: bool = False, **performance) -> list:
+    """Sample from a run as its task does; returns what was written (paths, or the texts).
 
-    if backend == "numpy":
-        return NumpyEngine.from_export(run.export_path)
-    if backend == "keras":
-        from jazzgen.core.engine import keras_engine_from_export
-
-        return keras_engine_from_export(run.export_path)
-    raise UsageError(f"unknown backend {backend!r} (numpy or keras)")
-
-
-def output_paths(out: Path, count: int) -> list[Path]:
-    """OUT.mid for one solo; OUT-1.mid, OUT-2.mid ... for several."""
-    if count == 1:
-        return [out]
-    return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, count + 1)]
-
-
-def check_generate_config(g: GenerateConfig) -> None:
-    if g.bars <= 0:
-        raise UsageError(f"--bars must be > 0 (got {g.bars})")
-    if g.temperature <= 0:
-        raise UsageError(f"--temperature must be > 0 (got {g.temperature})")
-    if g.top_k < 0:
-        raise UsageError(f"--top-k must be >= 0 (got {g.top_k})")
-    if g.count <= 0:
-        raise UsageError(f"-n must be > 0 (got {g.count})")
-
-
-def choose_changes(run: Run, chords_text: str | None, bars: int | None, rng: np.random.Generator):
-    """Chord spans to play over: typed changes, or a corpus piece's (picked by the seed)."""
-    from jazzgen.core.files import read_json
-    from jazzgen.music.chords import parse_progression
-    from jazzgen.music.pipeline import has_changes, loop_changes, piece_changes
-
-    if chords_text:
-        spans = parse_progression(chords_text, beats_per_bar=4.0)
-        typed_beats = spans[-1].end_beat if spans else 0.0
-        total = bars * 4.0 if bars else typed_beats
-        return loop_changes(spans, total), (4, 4), DEFAULT_TEMPO_QPM, "typed changes"
-    changes_path = run.path / "changes.json"
-    pieces = read_json(changes_path) if changes_path.is_file() else []
-    pieces = [p for p in pieces if has_changes(p)]  # runs trained before train.py filtered them
-    if not pieces:
-        raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords")
-    piece = pieces[int(rng.integers(len(pieces)))]
-    spans, ts, tempo = piece_changes(piece, bars or 32)
-    return spans, ts, tempo, f"the changes of {Path(piece['source']).name}"
-
-
-def generate(run_dir: str | Path | None, out: str | Path, g: GenerateConfig, chords_text: str | None = None,
-             bars_given: bool = False, log: Callable[[str], None] = print,
-             primer: str | Path | None = None) -> list[Path]:
-    """Sample `g.count` solos and write them as MIDI; returns the paths written.
-
-    With `primer` (a MIDI or MusicXML file), its melody is encoded with the run's tokenizer and
-    fed first: every solo starts with the primer's notes and continues over the changes.
+    Args:
+        g: the [generate] settings (None: the run's own).
+        chords_text, primer, length, wav, png: the command-line options of the same names
+            (None/False = not given); `bars_given` says whether `g.bars` was given as --bars.
+        performance: the jazz performance options (chart, tune, tempo, time, key, instrument,
+            band, style, swing, musicxml, pdf, svg), fields of `GenerateRequest`.
     """
-    from jazzgen.core.sampling import sample_sequences
-    from jazzgen.music.midi_io import write_midi
-    from jazzgen.music.score import Score
-    from jazzgen.music.values import ValuesTokenizer, value_duration
-
-    check_generate_config(g)
-    out = Path(out)
-    if out.suffix.lower() not in (".mid", ".midi"):
-        raise UsageError(f"{out}: the output must end in .mid")
-    run = open_run(run_dir, warn=lambda m: print(m, file=sys.stderr))
-    if run.task.get("task") != "jazz":
-        raise UsageError(f"{run.path}: a {run.task.get('task')} run; jazz generation needs a jazz run")
-    if run.task["tokenizer"].get("name") == "events":
-        return _generate_events(run, out, g, chords_text, bars_given, log, primer)
-    tokenizer = ValuesTokenizer.from_config(run.task["tokenizer"])
-    rng = np.random.default_rng(g.seed)
-    spans, ts, tempo, where = choose_changes(run, chords_text, g.bars if (bars_given or not chords_text) else None, rng)
-    total_beats = spans[-1].end_beat if spans else g.bars * 4.0
-    if primer:
-        return _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where,
-                                       total_beats, primer, log)
-    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in run.vocab.tokens])
-    allowed = cost > 0  # specials (<pad>, <bos>, <eos>, <unk>) are never drawn
-    engine = load_engine(run, g.backend)
-    max_steps = int(total_beats / cost[allowed].min()) + 1
-    sequences = sample_sequences(engine, g.count, rng, start_id=run.vocab.id(BOS), max_steps=max_steps,
-                                 temperature=g.temperature, top_k=g.top_k, allowed=allowed, cost=cost,
-                                 budget=total_beats)
-    paths = output_paths(out, g.count)
-    for i, (ids, path) in enumerate(zip(sequences, paths)):
-        solo = tokenizer.decode(run.vocab.decode(ids), chords=spans, rng=np.random.default_rng([g.seed, i]),
-                                time_signature=ts, tempo_qpm=tempo)
-        notes = tuple(n for n in solo.notes if n.start_beat < total_beats - 1e-9)
-        notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat)) for n in notes)
-        score = Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=tempo)
-        write_midi(score, path)
-    bars = int(round(total_beats / (ts[0] * 4.0 / ts[1])))
-    log(f"wrote {len(paths)} solo{'s' if len(paths) > 1 else ''} of {bars} bars over {where} "
-        f"({g.backend} backend, seed {g.seed}): " + ", ".join(str(p) for p in paths))
-    return paths
+    run = open_run(run_dir or default_run_dir(), warn=lambda m: print(m, file=sys.stderr))
+    task = get_task(run.task.get("task"))
+    g = g or run.config.generate
+    request = GenerateRequest(out=Path(out) if out else None, chords=chords_text,
+                              bars=g.bars if bars_given else None,
+                              primer=str(primer) if primer is not None else None,
+                              length=length, wav=wav, png=png, **performance)
+    task.refuse(given(request), task.generate_options, "generate")
+    return task.generate(run, replace(run.config, generate=g), request, log)
 
 
-def read_primer(path: str | Path, spans, ts: tuple[int, int], total_beats: float):
-    """The melody of a primer file, quantized, as a score over the changes (cut at their end)."""
-    from jazzgen.music.pipeline import read_score
-    from jazzgen.music.score import ChordSpan, Score
-    from jazzgen.music.values import ValuesTokenizer
-
-    score, _ = ValuesTokenizer().quantize_score(read_score(Path(path)))
-    notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat))
-                  for n in score.notes if n.start_beat < total_beats - 1e-9)
-    if not notes:
-        raise UsageError(f"{path}: the primer has no notes before beat {total_beats:g}")
-    end = notes[-1].end_beat
-    chords = tuple(ChordSpan(s.chord, s.start_beat, min(s.end_beat, end) - s.start_beat)
-                   for s in spans if s.start_beat < end - 1e-9)
-    return Score(notes=notes, chords=chords, time_signature=ts, source=str(path))
-
-
-def _write_solos(solos, spans, ts, tempo, total_beats, out: Path) -> list[Path]:
-    """Cut each solo at the end of the changes and write it over them."""
-    from jazzgen.music.midi_io import write_midi
-    from jazzgen.music.score import Score
-
-    paths = output_paths(out, len(solos))
-    for solo, path in zip(solos, paths, strict=True):
-        notes = tuple(n for n in solo.notes if n.start_beat < total_beats - 1e-9)
-        notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat)) for n in notes)
-        write_midi(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=tempo), path)
-    return paths
-
-
-def _report(log, paths, total_beats, ts, where, g, primer) -> None:
-    bars = int(round(total_beats / (ts[0] * 4.0 / ts[1])))
-    primed = f", after the primer {Path(primer).name}" if primer else ""
-    log(f"wrote {len(paths)} solo{'s' if len(paths) > 1 else ''} of {bars} bars over {where}{primed} "
-        f"({g.backend} backend, seed {g.seed}): " + ", ".join(str(p) for p in paths))
-
-
-def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where, total_beats, primer, log):
-    """Values with a primer: its values are fed first, the continuation decoded from its last pitch."""
-    from jazzgen.core.sampling import sample_sequences
-    from jazzgen.music.score import ChordSpan
-    from jazzgen.music.values import value_duration
-
-    start = read_primer(primer, spans, ts, total_beats)
-    values = tokenizer.encode(start)
-    end = start.notes[-1].end_beat
-    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in run.vocab.tokens])
-    allowed = cost > 0
-    engine = load_engine(run, g.backend)
-    budget = total_beats - end
-    sequences = [[] for _ in range(g.count)]
-    if budget > 1e-9:
-        sequences = sample_sequences(engine, g.count, rng, start_id=run.vocab.id(BOS),
-                                     max_steps=int(budget / cost[allowed].min()) + 1,
-                                     temperature=g.temperature, top_k=g.top_k, allowed=allowed, cost=cost,
-                                     budget=budget, primer=run.vocab.encode(values))
-    later = [ChordSpan(s.chord, max(s.start_beat, end) - end, s.end_beat - max(s.start_beat, end))
-             for s in spans if s.end_beat > end + 1e-9]
-    solos = []
-    for i, ids in enumerate(sequences):
-        rest = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
-                                start_pitch=start.notes[-1].pitch, time_signature=ts, tempo_qpm=tempo)
-        moved = tuple(replace(n, start_beat=n.start_beat + end) for n in rest.notes)
-        solos.append(replace(rest, notes=start.notes + moved, chords=tuple(spans)))
-    paths = _write_solos(solos, spans, ts, tempo, total_beats, out)
-    _report(log, paths, total_beats, ts, where, g, primer)
-    return paths
-
-
-def _generate_events(run, out, g, chords_text, bars_given, log, primer) -> list[Path]:
-    """Events runs: pitches and durations sampled, the changes' structure forced (EventsGuide)."""
-    from jazzgen.music.events import EventsTokenizer, sample_events
-
-    tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
-    rng = np.random.default_rng(g.seed)
-    spans, ts, tempo, where = choose_changes(run, chords_text, g.bars if (bars_given or not chords_text) else None, rng)
-    total_beats = spans[-1].end_beat if spans else g.bars * 4.0
-    start = tokenizer.encode(read_primer(primer, spans, ts, total_beats)) if primer else []
-    engine = load_engine(run, g.backend)
-    sequences = sample_events(engine, run.vocab, tokenizer, spans, ts, total_beats, g.count, rng,
-                              temperature=g.temperature, top_k=g.top_k, primer=start)
-    solos = [tokenizer.decode(start + tokens, chords=spans, time_signature=ts, tempo_qpm=tempo)
-             for tokens in sequences]
-    paths = _write_solos(solos, spans, ts, tempo, total_beats, out)
-    _report(log, paths, total_beats, ts, where, g, primer)
-    return paths
+def perform(count: int = 1, model: str | Path | None = None, **options) -> list:
+    """`count` performances of the run `model` (None: the bundled one) over chord changes,
+    with a band (the Python API's `generate`; options as `jazzgen.api.generate`)."""
+    run = open_run(model or default_run_dir(), warn=lambda m: print(m, file=sys.stderr))
+    return get_task(run.task.get("task")).perform(count=count, model=model, **options)

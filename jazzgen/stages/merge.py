@@ -22,24 +22,10 @@ import numpy as np
 
 from jazzgen.core.corpus import write_corpus
 from jazzgen.core.files import read_json
+from jazzgen.core.parts import parse_part, select_part  # noqa: F401  (re-exported: the CLI's view)
 from jazzgen.core.shards import write_shards
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import JazzgenError, UsageError
-
-
-def parse_part(spec: str) -> tuple[int, int]:
-    """ "K/N" -> (K, N) with 1 <= K <= N; raises UsageError otherwise."""
-    k, sep, n = spec.partition("/")
-    if not (sep and k.strip().isdigit() and n.strip().isdigit()) or not 1 <= int(k) <= int(n):
-        raise UsageError(f"--part {spec!r}: want K/N with 1 <= K <= N, e.g. 1/4")
-    return int(k), int(n)
-
-
-def select_part(inputs: Sequence[Path], ignored: Sequence, spec: str) -> tuple[list[Path], list]:
-    """This task's contiguous slice of the sorted inputs; part 1 also reports the ignored files."""
-    k, n = parse_part(spec)
-    first, stop = len(inputs) * (k - 1) // n, len(inputs) * k // n
-    return list(inputs[first:stop]), list(ignored) if k == 1 else []
 
 
 def _read_part(path: Path) -> dict:
@@ -74,6 +60,8 @@ def merge_corpora(
         UsageError: a part is missing, repeated, or made with other settings.
         JazzgenError: no part kept any piece.
     """
+    if any(Path(p).resolve() == Path(output).resolve() for p in parts):
+        raise UsageError(f"merge-corpora: -o {output} is one of the parts it reads; write the merged corpus elsewhere")
     read = sorted((_read_part(Path(p)) for p in parts), key=lambda r: parse_part(r["info"]["part"]))
     if not read:
         raise UsageError("merge-corpora: give the partial corpora to merge")

@@ -5,17 +5,12 @@ classification, sequence tagging and date normalization (docs/text.md).
     tokenizers   CharTokenizer, WordTokenizer (the core Tokenizer interface), unknown-word shapes
     dates        the generated date pairs of the encoder-decoder task
     preprocess   `preprocess_text`: files -> corpus directory, per task
-    train        `train_text`: classify, tag, dates and the numpy backend
-    numpy_lm     the numpy reference RNN trained end to end
-    inference    `generate_text`, `evaluate_text`, `predict`
+    train        the training plans: windows (chars, words), labels (classify, tag), pairs (dates)
+    inference    what using a run needs in common: its corpus, held-out pieces, sample output
+    lm           language models: samples, held-out scoring, the probability of a sentence
+    labels       classify and tag: label probabilities, evaluation, predict
+    translate    dates: greedy translation and its evaluation
     metrics      accuracy, F1, BIO entity F1, baselines
+
+The task objects that connect these to the stages are in `jazzgen.tasks.text`.
 """
-
-from jazzgen.text.inference import evaluate_text, generate_text, predict
-from jazzgen.text.preprocess import preprocess_text
-from jazzgen.text.readers import read_text
-from jazzgen.text.tokenizers import CharTokenizer, WordTokenizer
-from jazzgen.text.train import train_text
-
-__all__ = ["CharTokenizer", "WordTokenizer", "evaluate_text", "generate_text", "predict",
-           "preprocess_text", "read_text", "train_text"]

@@ -49,7 +49,7 @@ def check_tagger_config(cfg: Config) -> None:
             raise UsageError(f"text.{name} must be >= 1 (got {getattr(t, name)})")
     if not 0 <= t.class_balance <= 2:
         raise UsageError(f"text.class_balance must be in [0, 2] (got {t.class_balance})")
-    if cfg.model.embedding_dim < 1:
+    if t.char_features != "none" and cfg.model.embedding_dim < 1:
         raise UsageError("a character tagger needs model.embedding_dim >= 1")
 
 
@@ -121,15 +121,13 @@ def tag_batches(corpus: Corpus, indices: Sequence[int], labels: Sequence[str], s
     return X, Y
 
 
-def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, run_dir: Path):
-    """What `train_text` needs to train a character tagger with the shared loop.
+def char_tagger_plan(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, describe):
+    """The `TrainingPlan` of a character tagger: batches of sentences as array rows (so the
+    loop's batch size is 1), its own build and export, and the validation score that picks the
+    best epoch (entity F1 for BIO tags, else tag accuracy). `describe(splits, shape)` makes the
+    plan's corpus line."""
+    from jazzgen.core.plan import TrainingPlan
 
-    The loop's batch size must then be 1: each row of the arrays is a whole batch.
-
-    Returns:
-        (arrays {"train", "val"}: (x, y), build, on_best, task_info, description, select: the
-        validation entity F1 for BIO tags, else tag accuracy, which picks the best epoch)
-    """
     check_tagger_config(cfg)
     labels = corpus.info["labels"]
     chars = char_table([w for i in splits["train"] for w in piece_words(corpus, i)])
@@ -153,10 +151,10 @@ def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config,
 
         return batch_trainer(_build(meta).train, MAX_CHARS, meta["num_outputs"], shift)
 
-    def on_best(models) -> None:  # the tagger's own weights, read by `CharTagger`
+    def export(models, path: Path) -> None:  # the tagger's own weights, read by `CharTagger`
         tagger = models.train.get_layer("batch").tagger
         arrays_out = {f"w{k}": w for k, w in enumerate(tagger.get_weights())}
-        with atomic_open(run_dir / "export.npz", "wb") as f:
+        with atomic_open(path, "wb") as f:
             np.savez(f, char_tagger=np.array(json.dumps(meta)), chars=np.array(chars),
                      **arrays_out)
 
@@ -164,14 +162,17 @@ def setup_char_tagger(corpus: Corpus, splits: dict[str, list[int]], cfg: Config,
     task_info = {"labels": labels, "unknown": corpus.info.get("text", {}).get("unknown", "unk"),
                  "features": "chars", "char_features": t.char_features, "decode": t.decode,
                  "transitions": {"start": start.round(5).tolist(), "move": move.round(5).tolist()}}
-    described = (f"{'bidirectional ' if m.bidirectional else ''}{m.layers}-layer lstm {m.units}, "
-                 f"word embedding {m.embedding_dim} + characters ({t.char_features}, "
-                 f"{t.char_units}), {len(labels)} labels, {len(arrays['train'][0])} batches of {batch} "
-                 "sentences of similar length")
+    shape = (f"{'bidirectional ' if m.bidirectional else ''}{m.layers}-layer lstm {m.units}, "
+             f"word embedding {m.embedding_dim} + characters ({t.char_features}, "
+             f"{t.char_units}), {len(labels)} labels, {len(arrays['train'][0])} batches of {batch} "
+             "sentences of similar length")
+
     def select(models) -> float:  # the best epoch finds entities (F1), or tags right
         return validation_score(models.train.get_layer("batch").tagger, *arrays["val"], labels,
                                 start, move, t.decode)
-    return arrays, build, on_best, task_info, described, select if len(arrays["val"][0]) else None
+    return TrainingPlan(splits, describe(corpus, splits, shape), task_info=task_info,
+                        arrays=arrays, build=build, export=export, batch_size=1,
+                        select=select if len(arrays["val"][0]) else None)
 
 
 def validation_score(tagger, x: np.ndarray, y: np.ndarray, labels: Sequence[str],

@@ -23,9 +23,9 @@ import numpy as np
 
 from jazzgen.config import Config
 from jazzgen.core.corpus import write_corpus
+from jazzgen.core.rundir import directory_path
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import InputError, UsageError
-from jazzgen.stages.rundir import directory_path
 from jazzgen.text.dates import date_pairs
 from jazzgen.text.readers import (
     input_files,

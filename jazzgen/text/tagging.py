@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from jazzgen.core.corpus import Corpus
+from jazzgen.core.rundir import Run
 from jazzgen.core.vocab import UNK
-from jazzgen.stages.rundir import Run
 from jazzgen.text.decoding import transition_scores, viterbi
 
 
@@ -34,9 +34,9 @@ def tag_probabilities(run: Run, word_ids: Sequence[Sequence[int]],
         from jazzgen.text.char_tagger import CharTagger
 
         return CharTagger(run.export_path).probabilities(word_ids, words)
-    from jazzgen.text.inference import _label_probs
+    from jazzgen.text.labels import label_probs
 
-    return _label_probs(run, word_ids)
+    return label_probs(run, word_ids)
 
 
 def transitions(run: Run, corpus: Corpus | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -46,9 +46,9 @@ def transitions(run: Run, corpus: Corpus | None = None) -> tuple[np.ndarray, np.
     if saved:
         return np.asarray(saved["start"]), np.asarray(saved["move"])
     if corpus is None:
-        from jazzgen.text.inference import _corpus
+        from jazzgen.text.inference import held_out_corpus
 
-        corpus = _corpus(run)
+        corpus = held_out_corpus(run)
     tags = [corpus.pieces[i]["tags"] for i in run.info["train_pieces"]]
     return transition_scores(tags, run.task["labels"])
 
@@ -77,7 +77,7 @@ def _known_words(run: Run, corpus: Corpus, idx: Sequence[int]) -> list[bool]:
 
 def evaluate_tag(run: Run, corpus: Corpus) -> dict:
     """The `evaluate` figures of a tag run on its test split (validation when there is none)."""
-    from jazzgen.text.inference import _held_out
+    from jazzgen.text.inference import held_out_pieces
     from jazzgen.text.metrics import (
         MostFrequentTag,
         accuracy,
@@ -89,7 +89,7 @@ def evaluate_tag(run: Run, corpus: Corpus) -> dict:
     )
 
     labels = run.task["labels"]
-    idx, split = _held_out(run)
+    idx, split = held_out_pieces(run)
     words = ([corpus.pieces[i]["words"] for i in idx]
              if all("words" in corpus.pieces[i] for i in idx) else None)
     probs = tag_probabilities(run, [corpus.piece_ids(i) for i in idx], words)

@@ -1,4 +1,4 @@
-"""The lead sheet the page shows: a small SVG engraver, and MusicXML for download.
+"""The lead sheet the page shows: a small SVG engraver (MusicXML comes from `music.notation`).
 
 The SVG is drawn here rather than by a notation program so the page needs nothing installed:
 a treble staff, four bars to a line, chord symbols above, note heads at their written pitch
@@ -9,7 +9,7 @@ moves across a bar at the same rate as the music; `layout` tells it where each b
 
 from __future__ import annotations
 
-from pathlib import Path
+from bisect import bisect_right
 from xml.sax.saxutils import escape
 
 from jazzgen.music.score import Score
@@ -38,26 +38,29 @@ def bar_box(bar: int, lines_top: float = 0.0) -> tuple[float, float]:
     return LEFT + (bar % BARS_PER_LINE) * BAR_WIDTH, lines_top + (bar // BARS_PER_LINE) * LINE_HEIGHT
 
 
-def engrave(score: Score, bars: int) -> tuple[str, dict]:
-    """The score as an SVG lead sheet, and the layout the page's playhead follows.
+def engrave(score: Score, chart) -> tuple[str, dict]:
+    """The solo over its chart (a `jazzgen.music.charts.Chart`) as an SVG lead sheet, and its layout.
 
     Returns:
-        (svg text, layout) where layout holds `bars` (x, y, width, height of each bar),
-        `pad` (px before beat 0 of a bar) and `beats_per_bar`.
+        (svg text, layout): layout["bars"] holds each bar's x, y, width, height, start (beat)
+        and beats, and layout["pad"] the px before a bar's first beat, for the page's playhead.
     """
-    from jazzgen.music.chords import chord_symbol_text
+    from jazzgen.music.charts import spell
     from jazzgen.web.studio import roles
 
-    bpb = score.beats_per_bar
+    starts = chart.bar_starts()
+    bars = len(starts)
     lines = max(1, -(-bars // BARS_PER_LINE))
     width, height = LEFT + BARS_PER_LINE * BAR_WIDTH + 8, lines * LINE_HEIGHT + 8
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="leadsheet" viewBox="0 0 {width} {height}" '
            f'width="{width}" height="{height}" font-family="sans-serif">']
     boxes = []
-    for bar in range(bars):
+    previous_meter = None
+    for bar, (start, written) in enumerate(zip(starts, chart.bars, strict=True)):
         x, y = bar_box(bar)
         top = y + STAFF_TOP
-        boxes.append({"x": x, "y": y, "width": BAR_WIDTH, "height": LINE_HEIGHT})
+        boxes.append({"x": x, "y": y, "width": BAR_WIDTH, "height": LINE_HEIGHT, "start": start,
+                      "beats": written.beats})
         for k in range(5):
             out.append(f'<line x1="{x}" x2="{x + BAR_WIDTH}" y1="{top + k * SPACE}" y2="{top + k * SPACE}" '
                        f'stroke="#555" stroke-width="1"/>')
@@ -65,6 +68,13 @@ def engrave(score: Score, bars: int) -> tuple[str, dict]:
         if bar % BARS_PER_LINE == 0:
             out.append(f'<line x1="{x}" x2="{x}" y1="{top}" y2="{top + 4 * SPACE}" stroke="#333"/>')
             out.append(f'<text x="{x - 6}" y="{top - 6}" font-size="10" text-anchor="end" fill="#777">{bar + 1}</text>')
+        if written.time_signature != previous_meter:  # the meter where it starts or changes
+            num, den = written.time_signature
+            mx = x - 22 if bar % BARS_PER_LINE == 0 else x + 7
+            out.append(f'<text x="{mx}" y="{top + 15}" font-size="15" font-weight="bold" text-anchor="middle">'
+                       f'{num}</text><text x="{mx}" y="{top + 31}" font-size="15" font-weight="bold" '
+                       f'text-anchor="middle">{den}</text>')
+            previous_meter = written.time_signature
     # Melodies that sit low (tenor sax, trombone) are written an octave up under a treble-8vb
     # clef, as tenor parts are, instead of hanging on ledger lines below the staff.
     pitches = sorted(n.pitch for n in score.notes)
@@ -72,36 +82,42 @@ def engrave(score: Score, bars: int) -> tuple[str, dict]:
     if octave:
         out.append(f'<text x="{LEFT - 22}" y="{STAFF_TOP + 4 * SPACE + 14}" font-size="10" text-anchor="middle" '
                    f'fill="#555">8vb</text>')
-    num, den = score.time_signature
-    out.append(f'<text x="{LEFT - 22}" y="{STAFF_TOP + 15}" font-size="15" font-weight="bold" text-anchor="middle">'
-               f'{num}</text><text x="{LEFT - 22}" y="{STAFF_TOP + 31}" font-size="15" font-weight="bold" '
-               f'text-anchor="middle">{den}</text>')
-    end = bars * bpb
+    end = chart.total_beats
     for span in score.chords:
-        if span.start_beat >= end - 1e-9:
-            continue
-        x, y = _place(span.start_beat, bpb)
-        text = escape(chord_symbol_text(span.chord))
-        out.append(f'<text class="chord" x="{x - 3:.1f}" y="{y + STAFF_TOP - 14}" font-size="13" '
-                   f'font-weight="bold">{text}</text>')
+        if span.start_beat < end - 1e-9:
+            x, y = _place(span.start_beat, boxes)
+            out.append(f'<text class="chord" x="{x - 3:.1f}" y="{y + STAFF_TOP - 14}" font-size="13" '
+                       f'font-weight="bold">{escape(spell(span.chord))}</text>')
     for note, role_name in zip(score.notes, roles(score.notes, score.chords), strict=True):
         if note.start_beat < end - 1e-9:
-            out += _note(note, role_name, bpb, octave)
+            out += _note(note, role_name, boxes, octave)
     out.append("</svg>")
-    return "\n".join(out), {"bars": boxes, "pad": PAD, "beats_per_bar": bpb, "staff_top": STAFF_TOP,
-                            "staff_height": 4 * SPACE}
+    return "\n".join(out), {"bars": boxes, "pad": PAD, "staff_top": STAFF_TOP, "staff_height": 4 * SPACE}
 
 
-def _place(beat: float, bpb: float) -> tuple[float, float]:
+def _place(beat: float, boxes: list[dict]) -> tuple[float, float]:
     """(x, line top) of a beat: proportional within its bar."""
-    bar = int(beat // bpb + 1e-9)
-    x, y = bar_box(bar)
-    return x + PAD + (beat - bar * bpb) / bpb * (BAR_WIDTH - 2 * PAD), y
+    i = max(0, bisect_right(_Starts(boxes), beat + 1e-9) - 1)
+    box = boxes[i]
+    return box["x"] + PAD + (beat - box["start"]) / box["beats"] * (BAR_WIDTH - 2 * PAD), box["y"]
 
 
-def _note(note, role_name: str, bpb: float, octave: int = 0) -> list[str]:
+class _Starts:
+    """The bars' start beats, as a sequence `bisect` can search without copying them out."""
+
+    def __init__(self, boxes: list[dict]):
+        self.boxes = boxes
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, i: int) -> float:
+        return self.boxes[i]["start"]
+
+
+def _note(note, role_name: str, boxes: list[dict], octave: int = 0) -> list[str]:
     """SVG elements of one note (written `octave` semitones up): ledger lines, sharp, head, stem, flags."""
-    x, y = _place(note.start_beat, bpb)
+    x, y = _place(note.start_beat, boxes)
     bottom = y + STAFF_TOP + 4 * SPACE
     step, sharp = _step(note.pitch + octave)
     cy = bottom - (step - _E4_STEP) * SPACE / 2
@@ -129,36 +145,3 @@ def _note(note, role_name: str, bpb: float, octave: int = 0) -> list[str]:
             parts.append(f'<path d="M{sx:.1f},{fy:.1f} q 7,{6 if up else -6} 6,{14 if up else -14}" fill="none" '
                          f'stroke="{colour}" stroke-width="1.4"/>')
     return parts
-
-
-def write_musicxml(score: Score, path: str | Path) -> Path:
-    """Write the solo and its chord symbols as a MusicXML lead sheet (via music21)."""
-    from music21 import harmony, meter, note, stream, tempo
-
-    from jazzgen.core.files import atomic_path
-    from jazzgen.music.chords import chord_symbol_text
-
-    part = stream.Part()
-    part.insert(0, meter.TimeSignature("{}/{}".format(*score.time_signature)))
-    part.insert(0, tempo.MetronomeMark(number=round(score.tempo_qpm)))
-    for n in score.notes:
-        part.insert(n.start_beat, note.Note(n.pitch, quarterLength=n.duration_beats))
-    for span in score.chords:
-        if span.chord.root is None:
-            continue
-        text = chord_symbol_text(span.chord)
-        # music21 writes flats as '-' ("B-7"); only the root's and the bass's accidentals move.
-        root, _, bass = text.partition("/")
-        figure = (root[0] + "-" + root[2:] if root[1:2] == "b" else root) + (
-            "/" + bass.replace("b", "-") if bass else "")
-        try:
-            part.insert(span.start_beat, harmony.ChordSymbol(figure))
-        except Exception:  # noqa: BLE001 - a symbol music21 cannot read is left off the sheet
-            continue
-    from music21.musicxml.m21ToXml import GeneralObjectExporter
-
-    xml = GeneralObjectExporter(stream.Score([part.makeNotation()])).parse()  # bytes
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(xml)
-    return path

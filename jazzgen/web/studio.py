@@ -1,12 +1,13 @@
-"""What the studio plays: solos, regenerated bar ranges and trading answers over a chart.
+"""What the studio plays beyond `jazzgen.generate`: regenerated bar ranges and trading answers.
 
-One `Studio` holds one loaded model (numpy engine, vocabulary, tokenizer), loaded once at start
-so a request only samples. Every melody is made by one function, `Studio.continue_melody`: the
-notes before a beat are encoded with the model's tokenizer and fed as a primer, then values are
-sampled for the beats wanted and decoded over the chords from the primer's last pitch. A whole
-solo is a continuation of nothing, "regenerate bars 5-8" a continuation of bars 1-4 spliced
-back in front of bars 9 on, and a trading answer a continuation of the person's phrase.
-All times are in beats (quarter notes) from the start of the chart.
+A whole take is the library's own `jazzgen.generate` (the same solo the command line writes for
+the same options). What the library has no call for is continuing a melody from a beat in the
+middle: `Studio.continue_melody` does it with one loaded model (numpy engine, vocabulary,
+tokenizer, loaded once so a request only samples). The notes before the beat are encoded with
+the model's tokenizer and fed as a primer, then values are sampled for the beats wanted and
+decoded over the chords from the primer's last pitch, in the instrument's range. "Regenerate
+bars 5-8" is a continuation of bars 1-4 spliced back in front of bars 9 on; a trading answer is
+a continuation of the person's phrase. All times are in beats (quarter notes) from the start.
 """
 
 from __future__ import annotations
@@ -18,78 +19,30 @@ from pathlib import Path
 
 import numpy as np
 
-from jazzgen.errors import ChordParseError, JazzgenError
+from jazzgen.errors import JazzgenError
 from jazzgen.music.score import ChordSpan, Note, Score
 
 ROLE_NAMES = {"C": "chord", "S": "scale", "A": "approach", "X": "other"}
 CONTEXT_BARS = 8  # bars of what precedes fed as the primer (longer adds time, not much music)
-# General MIDI programs (0-based) of the instruments the page offers.
-INSTRUMENTS = {"tenor sax": 66, "alto sax": 65, "trumpet": 56, "trombone": 57, "guitar": 26,
-               "piano": 0, "vibraphone": 11, "flute": 73}
-METERS = {"4/4": (4, 4), "3/4": (3, 4), "5/4": (5, 4), "6/8": (6, 8), "2/4": (2, 4)}
+METERS = {"4/4": (4, 4), "3/4": (3, 4), "5/4": (5, 4), "6/8": (6, 8), "2/4": (2, 4), "12/8": (12, 8)}
+KEYS = tuple(r + m for m in ("", "m") for r in ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"))
+STYLE_TEMPOS = {"swing": 160.0, "ballad": 72.0, "bossa": 140.0, "waltz": 150.0}  # when nothing says
 
 
-class ChartError(JazzgenError):
-    """A chart with unreadable bars; `problems` holds one (bar, symbol, message) per bad symbol."""
+def read_chart(text: str, meter: str, key: str | None, bars: int | None):
+    """Chart text -> the `Chart` as played: in `key` (if given), its form looped or cut to `bars`.
 
-    def __init__(self, problems: list[tuple[int, str, str]]):
-        self.problems = problems
-        bar, _, message = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"bar {bar}: {message}{more}")
-
-
-def parse_chart(text: str, beats_per_bar: float) -> list[ChordSpan]:
-    """Chart text -> contiguous chord spans from beat 0, reporting every bad bar at once.
-
-    Bars are separated by '|'; several chords in a bar split it evenly; '%' repeats the
-    previous bar; 'N.C.' is no chord. Without any '|' each chord fills one bar.
-
-    Raises:
-        ChartError: empty chart, empty bars or unknown symbols, each with its bar number (from 1).
+    `meter` applies until the chart names one. Raises the library's ChartError (naming the bar).
     """
-    from jazzgen.music.chords import parse_chord
+    from dataclasses import replace as replace_
 
-    bars = [b.split() for b in text.split("|")] if "|" in text else [[c] for c in text.split()]
-    while bars and not bars[0]:
-        bars.pop(0)
-    while bars and not bars[-1]:
-        bars.pop()
-    if not bars:
-        raise ChartError([(1, "", "the chart has no chords (write bars like 'Dm7 G7 | Cmaj7')")])
-    problems: list[tuple[int, str, str]] = []
-    spans: list[ChordSpan] = []
-    previous: list = []
-    for number, symbols in enumerate(bars, start=1):
-        if symbols == ["%"]:
-            chords = previous
-        else:
-            chords = []
-            for symbol in symbols:
-                try:
-                    chords.append(parse_chord(symbol))
-                except ChordParseError as e:
-                    problems.append((number, symbol, str(e)))
-        if not symbols:
-            problems.append((number, "", "empty bar"))
-        if not chords:
-            if symbols == ["%"]:
-                problems.append((number, "%", "'%' repeats the previous bar, and there is none"))
-            continue
-        step = beats_per_bar / len(chords)
-        start = (number - 1) * beats_per_bar
-        spans += [ChordSpan(c, start + k * step, step) for k, c in enumerate(chords)]
-        previous = chords
-    if problems:
-        raise ChartError(problems)
-    return spans
+    from jazzgen.music.charts import key_semitones, parse_chart
+    from jazzgen.music.tunes import estimate_key
 
-
-def loop_to(spans: list[ChordSpan], bars: int, beats_per_bar: float) -> list[ChordSpan]:
-    """The chart repeated (a chorus after another) until it fills `bars` bars, cut there."""
-    from jazzgen.music.pipeline import loop_changes
-
-    return loop_changes(spans, bars * beats_per_bar)
+    chart = parse_chart(text, time_signature=METERS[meter])
+    if key:
+        chart = replace_(chart.transposed(key_semitones(chart.key or estimate_key(chart), key)), key=key)
+    return chart.looped(bars) if bars else chart
 
 
 def roles(notes, chords) -> list[str]:
@@ -129,9 +82,9 @@ class Studio:
 
     def __init__(self, model_dir: str | Path | None = None):
         from jazzgen.core.engine import NumpyEngine
+        from jazzgen.core.rundir import open_run
         from jazzgen.core.vocab import BOS
         from jazzgen.music.values import ValuesTokenizer, value_duration
-        from jazzgen.stages.rundir import open_run
 
         self.run = open_run(model_dir, warn=lambda m: None)
         if self.run.task.get("task") != "jazz" or self.run.task["tokenizer"].get("name") != "values":
@@ -144,14 +97,17 @@ class Studio:
         self.min_cost = float(self.cost[self.allowed].min())
         self._lock = threading.Lock()  # one sampling loop at a time: the engine is not re-entrant-proven
 
-    def continue_melody(self, before, chords, start: float, end: float, settings: Settings,
-                        beats_per_bar: float, context_bars: int = CONTEXT_BARS) -> tuple[Note, ...]:
+    def continue_melody(self, before, chords, start: float, end: float, settings: Settings, beats_per_bar: float,
+                        instrument=None, context_bars: int = CONTEXT_BARS) -> tuple[Note, ...]:
         """New notes for [start, end) that follow on from the notes `before` (all in beats).
 
         Up to `context_bars` bars of `before` (cut at `start`), and the rest after its last note,
-        are the primer; values are then sampled for exactly `end - start` beats.
+        are the primer; values are then sampled for exactly `end - start` beats and decoded in
+        the `instrument`'s range (a `jazzgen.music.instruments.Instrument`; None: the model's),
+        with the library's phrase dynamics.
         """
         from jazzgen.core.sampling import sample_sequences
+        from jazzgen.music.instruments import shape_dynamics
 
         chords = tuple(chords)
         origin = max(0.0, np.floor((start - context_bars * beats_per_bar) / beats_per_bar) * beats_per_bar)
@@ -176,9 +132,12 @@ class Studio:
                                    max_steps=int(budget / self.min_cost) + 1, temperature=settings.temperature,
                                    top_k=settings.top_k, allowed=self.allowed, cost=self.cost, budget=budget)[0]
         later = _window(chords, start, end)
-        solo = self.tokenizer.decode(self.run.vocab.decode(ids), chords=later, start_pitch=start_pitch,
+        tokenizer = self.tokenizer
+        if instrument is not None:
+            tokenizer = replace(tokenizer, low_pitch=instrument.low, high_pitch=instrument.high)
+        solo = tokenizer.decode(self.run.vocab.decode(ids), chords=later, start_pitch=start_pitch,
                                      rng=np.random.default_rng([settings.seed, 7]))
-        return cut(shift(solo.notes, start), start, end)
+        return shape_dynamics(cut(shift(solo.notes, start), start, end), beats_per_bar)
 
     def _rests(self, beats: float) -> list[str]:
         """Rest values covering `beats` on the tokenizer's grid (none longer than its longest)."""
@@ -192,20 +151,18 @@ class Studio:
             ticks -= step
         return values
 
-    def solo(self, chords, bars: int, beats_per_bar: float, settings: Settings) -> tuple[Note, ...]:
-        """A whole solo over `chords` for `bars` bars."""
-        return self.continue_melody((), chords, 0.0, bars * beats_per_bar, settings, beats_per_bar)
-
-    def regenerate(self, notes, chords, first_bar: int, last_bar: int, beats_per_bar: float,
-                   settings: Settings) -> tuple[Note, ...]:
+    def regenerate(self, notes, chords, bar_starts: list[float], total_beats: float, first_bar: int, last_bar: int,
+                   settings: Settings, instrument=None) -> tuple[Note, ...]:
         """Bars first_bar..last_bar (from 1, inclusive) sampled anew; every other note kept as is.
 
         A kept note that sounds into the range is shortened to end where the range starts.
         """
-        start, end = (first_bar - 1) * beats_per_bar, last_bar * beats_per_bar
+        start = bar_starts[first_bar - 1]
+        end = bar_starts[last_bar] if last_bar < len(bar_starts) else total_beats
+        beats_per_bar = (end - start) / (last_bar - first_bar + 1)
         before = cut(notes, 0.0, start)
         after = tuple(n for n in notes if n.start_beat >= end - 1e-9)
-        middle = self.continue_melody(before, chords, start, end, settings, beats_per_bar)
+        middle = self.continue_melody(before, chords, start, end, settings, beats_per_bar, instrument)
         return before + middle + after
 
 

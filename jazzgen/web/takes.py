@@ -1,28 +1,31 @@
-"""Takes (a generated solo over a chart) and trades (fours with a person), and their files.
+"""Takes (a performance over a chart) and trades (fours with a person), and their files.
 
-A take's MIDI and WAV are written when it is made (the page plays the WAV at once); its
-MusicXML only when first asked for. A trade keeps both players' notes; its recording is one
-MIDI file with the person, jazzgen and the chords each on their own track.
+A take wraps the library's `Performance` (solo, chart, band parts, instrument, tempo, swing):
+its MIDI and WAV are written when it is made (the page plays the WAV at once), its MusicXML
+lead sheet when first asked for. A trade keeps both players' notes over a looped chart; its
+recording is the library's band MIDI file with jazzgen on the `melody` track and the person on
+a track of their own named `you`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from jazzgen.music.score import ChordSpan, Note, Score
+from jazzgen.music.band import Part
+from jazzgen.music.performance import Performance
+from jazzgen.music.score import Note, Score
 from jazzgen.web.studio import roles
 
 SAMPLE_RATE = 22050  # the page's audio: half CD rate keeps files small and rendering quick
-PERSON_PROGRAM = 0  # what the person's keys sound like in the recording (piano)
+PERSON_PROGRAM, PERSON_CHANNEL = 0, 3  # the person's keys, in the recording: piano on channel 4
 
 
 def chords_json(chords) -> list[dict]:
     """Chord spans as the page draws them: lead-sheet spelling, start and length in beats."""
-    from jazzgen.music.chords import chord_symbol_text
+    from jazzgen.music.charts import spell
 
-    return [{"symbol": chord_symbol_text(s.chord), "start": s.start_beat, "duration": s.duration_beats}
-            for s in chords]
+    return [{"symbol": spell(s.chord), "start": s.start_beat, "duration": s.duration_beats} for s in chords]
 
 
 def notes_json(notes, chords) -> list[dict]:
@@ -31,50 +34,48 @@ def notes_json(notes, chords) -> list[dict]:
              "role": r} for n, r in zip(notes, roles(notes, chords), strict=True)]
 
 
+def _write_audio(performance: Performance, midi: Path, wav: Path) -> None:
+    """The performance's band MIDI file, and its audio rendered from it."""
+    from jazzgen.music.render import render_wav
+
+    performance.write_midi(midi)
+    render_wav(midi, wav, sample_rate=SAMPLE_RATE)
+
+
 @dataclass
 class Take:
-    """One generated solo over a chart, with what made it (for regenerating a bar range)."""
+    """One performance the page shows, numbered within its session."""
 
     number: int
-    score: Score
-    bars: int
-    program: int
-    seed: int
+    performance: Performance
     folder: Path
-
-    @property
-    def beats_per_bar(self) -> float:
-        return self.score.beats_per_bar
 
     def path(self, suffix: str) -> Path:
         return self.folder / f"take-{self.number}.{suffix}"
 
-    def write(self) -> str:
-        """Write the MIDI and WAV; returns the synthesizer used."""
-        from jazzgen.music.midi_io import write_midi
-        from jazzgen.music.render import render_wav
-
-        write_midi(self.score, self.path("mid"), melody_program=self.program)
-        return render_wav(self.path("mid"), self.path("wav"), sample_rate=SAMPLE_RATE)
+    def write(self) -> None:
+        """Write the MIDI (every part) and the WAV rendered from it."""
+        _write_audio(self.performance, self.path("mid"), self.path("wav"))
 
     def musicxml(self) -> Path:
-        """The lead sheet as MusicXML (written on first request: it is the slowest file)."""
+        """The lead sheet as MusicXML (written on first request)."""
         path = self.path("musicxml")
         if not path.is_file():
-            from jazzgen.web.leadsheet import write_musicxml
-
-            write_musicxml(self.score, path)
+            self.performance.write_musicxml(path)
         return path
 
     def to_json(self) -> dict:
         from jazzgen.web.leadsheet import engrave
 
-        svg, layout = engrave(self.score, self.bars)
+        p = self.performance
+        svg, layout = engrave(p.solo, p.chart)
         base = f"/api/files/take/{self.number}"
         return {
-            "take": self.number, "bars": self.bars, "beats_per_bar": self.beats_per_bar,
-            "meter": "{}/{}".format(*self.score.time_signature), "tempo": self.score.tempo_qpm,
-            "notes": notes_json(self.score.notes, self.score.chords), "chords": chords_json(self.score.chords),
+            "take": self.number, "title": p.title, "bars": p.bars, "bar_starts": p.chart.bar_starts(),
+            "total_beats": p.chart.total_beats, "meter": "{}/{}".format(*p.chart.time_signature),
+            "tempo": p.tempo_qpm, "swing": round(p.swing, 3), "style": p.style, "band": p.band,
+            "key": p.chart.key, "instrument": p.instrument.name,
+            "notes": notes_json(p.solo.notes, p.solo.chords), "chords": chords_json(p.solo.chords),
             "leadsheet": svg, "layout": layout,
             "files": {"midi": f"{base}/mid", "wav": f"{base}/wav", "musicxml": f"{base}/musicxml"},
         }
@@ -85,17 +86,14 @@ class Trade:
     """A trading session: the person plays `per_turn` bars, jazzgen answers the next `per_turn`.
 
     Round r: the person's bars are [2r·T, 2r·T + T), jazzgen's [2r·T + T, 2(r+1)·T) (T =
-    per_turn, bars from 0); the count-in bar comes before beat 0.
+    per_turn, bars from 0); the count-in bar comes before beat 0. `band` is the performance
+    of the band alone over the whole session (its solo empty).
     """
 
     number: int
-    chords: tuple[ChordSpan, ...]
+    band: Performance
     per_turn: int
     rounds: int
-    time_signature: tuple[int, int]
-    tempo: float
-    program: int
-    seed: int
     temperature: float
     top_k: int
     folder: Path
@@ -104,13 +102,18 @@ class Trade:
     answered: set = field(default_factory=set)
 
     @property
+    def chords(self):
+        return self.band.solo.chords
+
+    @property
     def beats_per_bar(self) -> float:
-        return self.time_signature[0] * 4.0 / self.time_signature[1]
+        return self.band.chart.bars[0].beats
 
     def turn_beats(self, round_: int) -> tuple[float, float, float]:
         """(person starts, jazzgen starts, jazzgen ends) of round `round_`, in beats."""
-        t = self.per_turn * self.beats_per_bar
-        return 2 * round_ * t, (2 * round_ + 1) * t, (2 * round_ + 2) * t
+        starts = self.band.chart.bar_starts() + [self.band.chart.total_beats]
+        t = self.per_turn
+        return starts[2 * round_ * t], starts[(2 * round_ + 1) * t], starts[(2 * round_ + 2) * t]
 
     def path(self, suffix: str) -> Path:
         return self.folder / f"trade-{self.number}.{suffix}"
@@ -118,70 +121,45 @@ class Trade:
     def answer_path(self, round_: int) -> Path:
         return self.folder / f"trade-{self.number}-answer-{int(round_)}.wav"
 
+    def write_band(self) -> None:
+        """The band over every round, as MIDI and WAV (what plays under both players)."""
+        _write_audio(self.band, self.path("mid"), self.path("wav"))
+
     def write_answer(self, round_: int, notes, start: float) -> str:
         """The answer's audio, starting at its first beat (`start`); returns its URL."""
+        from jazzgen.music.band import swing_notes
         from jazzgen.web.sound import notes_to_wav
         from jazzgen.web.studio import shift
 
-        notes_to_wav(shift(notes, -start), self.tempo, self.answer_path(round_),
-                     length_beats=self.per_turn * self.beats_per_bar, sample_rate=SAMPLE_RATE)
+        swung = [Note(*n) for n in swing_notes(((n.pitch, n.start_beat, n.duration_beats, n.velocity)
+                                                for n in shift(notes, -start)), self.band.swing)]
+        length = self.turn_beats(round_)[2] - start
+        notes_to_wav(swung, self.band.tempo_qpm, self.answer_path(round_), length_beats=length, sample_rate=SAMPLE_RATE)
         return f"/api/trades/{self.number}/answers/{int(round_)}.wav"
-
-    def write_band(self) -> Path:
-        """The band part (the chords, looped over every round) as MIDI and WAV; returns the WAV."""
-        from jazzgen.music.midi_io import write_midi
-        from jazzgen.music.render import render_wav
-
-        band = Score(notes=(), chords=self.chords, time_signature=self.time_signature, tempo_qpm=self.tempo)
-        write_midi(band, self.path("mid"))
-        render_wav(self.path("mid"), self.path("wav"), sample_rate=SAMPLE_RATE)
-        return self.path("wav")
 
     def to_json(self) -> dict:
         turns = []
         for r in range(self.rounds):
             a, b, c = self.turn_beats(r)
             turns.append({"round": r, "person": [a, b], "jazzgen": [b, c]})
+        chart = self.band.chart
         return {"trade": self.number, "per_turn": self.per_turn, "rounds": self.rounds,
-                "beats_per_bar": self.beats_per_bar, "tempo": self.tempo, "count_in_beats": self.beats_per_bar,
-                "meter": "{}/{}".format(*self.time_signature), "chords": chords_json(self.chords), "turns": turns,
+                "beats_per_bar": self.beats_per_bar, "bar_starts": chart.bar_starts(), "tempo": self.band.tempo_qpm,
+                "count_in_beats": self.beats_per_bar, "meter": "{}/{}".format(*chart.time_signature),
+                "chords": chords_json(self.chords), "turns": turns,
                 "band_wav": f"/api/files/trade/{self.number}/wav",
                 "recording": f"/api/trades/{self.number}/recording.mid"}
 
     def write_recording(self, path: Path) -> Path:
-        """Both players and the chords on their own named tracks (`you`, `jazzgen`, `chords`)."""
-        import mido
+        """The session as one band MIDI file: jazzgen on `melody`, the person on `you`, the band."""
+        solo = replace(self.band.solo, notes=tuple(sorted(self.machine, key=lambda n: n.start_beat)))
+        you = Part("you", PERSON_PROGRAM, PERSON_CHANNEL,
+                   tuple((n.pitch, n.start_beat, n.duration_beats, n.velocity) for n in self.person))
+        return replace(self.band, solo=solo, parts=(*self.band.parts, you)).write_midi(path)
 
-        from jazzgen.core.files import atomic_path
-        from jazzgen.music.midi_io import chord_voicing
 
-        tpb = 480
-        tick = lambda beat: round(beat * tpb)  # noqa: E731
-
-        def track(name: str, channel: int, program: int, notes) -> mido.MidiTrack:
-            events = []
-            for pitch, start, end, velocity in notes:
-                on = mido.Message("note_on", channel=channel, note=pitch, velocity=velocity)
-                off = mido.Message("note_off", channel=channel, note=pitch)
-                events += [(tick(start), 1, on), (max(tick(start) + 1, tick(end)), 0, off)]
-            out = mido.MidiTrack([mido.MetaMessage("track_name", name=name),
-                                  mido.Message("program_change", channel=channel, program=program)])
-            now = 0
-            for t, _, message in sorted(events, key=lambda e: (e[0], e[1])):
-                out.append(message.copy(time=t - now))
-                now = t
-            return out
-
-        chords = [(p, s.start_beat, s.end_beat - 1 / 16, 70) for s in self.chords if s.chord.root is not None
-                  for p in chord_voicing(s.chord.root, s.chord.pitch_classes, s.chord.bass)]
-        num, den = self.time_signature
-        conductor = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=num, denominator=den),
-                                    mido.MetaMessage("set_tempo", tempo=round(60e6 / self.tempo))])
-        mid = mido.MidiFile(type=1, ticks_per_beat=tpb)
-        rows = lambda notes: [(n.pitch, n.start_beat, n.end_beat, n.velocity) for n in notes]  # noqa: E731
-        mid.tracks += [conductor, track("you", 0, PERSON_PROGRAM, rows(self.person)),
-                       track("jazzgen", 2, self.program, rows(self.machine)), track("chords", 1, 0, chords)]
-        with atomic_path(path) as tmp:
-            mid.save(tmp)
-        return path
-
+def empty_performance(chart, parts, instrument, tempo: float, swing: float, style: str, band: str,
+                      seed: int) -> Performance:
+    """The band alone over `chart` (a performance whose solo has no notes)."""
+    solo = Score(notes=(), chords=tuple(chart.spans()), time_signature=chart.time_signature, tempo_qpm=tempo)
+    return Performance(solo, chart, tuple(parts), instrument, tempo, swing, style, band, seed, "trading")

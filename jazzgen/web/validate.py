@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jazzgen.web.studio import INSTRUMENTS, METERS
+from jazzgen.music.band import BANDS
+from jazzgen.music.charts import STYLES
+from jazzgen.music.instruments import INSTRUMENTS
+from jazzgen.web.studio import KEYS, METERS
 
 MAX_BARS = 512
 MAX_CHART_CHARS = 4000
@@ -37,9 +40,12 @@ class Performance:
 
     chart: str
     bars: int | None  # None: the chart's own length
-    tempo: float
-    meter: str
+    tempo: float | None  # None: the chart's, else the style's
+    meter: str  # until the chart names one
+    key: str | None  # None: as written
     instrument: str
+    style: str | None  # None: the chart's, else swing
+    band: str
     model: str
     seed: int
     temperature: float
@@ -74,7 +80,8 @@ def _object(body, allowed: set[str]) -> dict:
     return body
 
 
-_PERFORMANCE_FIELDS = {"chart", "bars", "tempo", "meter", "instrument", "model", "seed", "temperature", "top_k"}
+_PERFORMANCE_FIELDS = {"chart", "bars", "tempo", "meter", "key", "instrument", "style", "band", "model", "seed",
+                       "temperature", "top_k"}
 
 
 def performance(body: dict, models, extra_fields: set[str] = frozenset()) -> Performance:
@@ -85,15 +92,16 @@ def performance(body: dict, models, extra_fields: set[str] = frozenset()) -> Per
         raise FieldError("chart", "chart must be chord changes like 'Dm7 G7 | Cmaj7'")
     if len(chart) > MAX_CHART_CHARS:
         raise FieldError("chart", f"chart is longer than {MAX_CHART_CHARS} characters ({len(chart)})")
-    bars = body.get("bars")
-    if bars is not None:
-        bars = _number(body, "bars", None, 1, MAX_BARS, integer=True)
+    optional = {name: body.get(name) not in (None, "") for name in ("bars", "tempo", "key", "style")}
     return Performance(
         chart=chart,
-        bars=bars,
-        tempo=float(_number(body, "tempo", 160, *TEMPO_RANGE, integer=False)),
+        bars=_number(body, "bars", None, 1, MAX_BARS, integer=True) if optional["bars"] else None,
+        tempo=float(_number(body, "tempo", None, *TEMPO_RANGE, integer=False)) if optional["tempo"] else None,
         meter=_choice(body, "meter", "4/4", METERS),
+        key=_choice(body, "key", None, KEYS) if optional["key"] else None,
         instrument=_choice(body, "instrument", "tenor sax", INSTRUMENTS),
+        style=_choice(body, "style", None, STYLES) if optional["style"] else None,
+        band=_choice(body, "band", "trio", BANDS),
         model=_choice(body, "model", "default", models),
         seed=_number(body, "seed", 0, *SEED_RANGE, integer=True),
         temperature=float(_number(body, "temperature", 1.0, *TEMPERATURE_RANGE, integer=False)),

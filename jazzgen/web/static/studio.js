@@ -31,20 +31,39 @@ function intValue(id) { return parseInt($(id).value, 10); }
 function numValue(id) { return parseFloat($(id).value); }
 
 function performance_() {
-  return {
-    chart: $("chart").value, tempo: numValue("tempo"), meter: $("meter").value,
-    instrument: $("instrument").value, model: $("model").value, seed: intValue("seed"),
-    temperature: numValue("temperature"), top_k: intValue("top_k"),
+  const body = {
+    chart: $("chart").value, meter: $("meter").value, key: $("key").value, style: $("style").value,
+    instrument: $("instrument").value, band: $("band").value, model: $("model").value,
+    seed: intValue("seed"), temperature: numValue("temperature"), top_k: intValue("top_k"),
   };
+  if ($("tempo").value) body.tempo = numValue("tempo");
+  return body;
 }
 
 // ---- the chart box: bars shown one by one, errors at their bar ---------------------------
 
+function writtenBars(text) {
+  // The chart's bars as written, numbered as the server's chart reader numbers them: header
+  // lines and comments dropped, words grouped between bar lines, repeat signs and line ends.
+  const lines = text.replace(/\r/g, "\n").split("\n").map((l) => l.replace(/(^|\s)#.*$/, ""));
+  let from = 0;
+  while (from < lines.length && (!lines[from].trim() || /^\s*[A-Za-z]+\s*:(?!\|)/.test(lines[from]))) from++;
+  const tokens = lines.slice(from).join("\n").match(/\n|\|\|:|:\|\||\|:|:\||\|\||\||[^\s|:]+|:/g) || [];
+  const ruled = tokens.some((t) => t !== "\n" && "|:".includes(t[0]));
+  const bars = [];
+  let words = [];
+  const close = () => { if (words.length) bars.push(words.join(" ")); words = []; };
+  for (const token of tokens) {
+    if (token === "\n" || "|:".includes(token[0])) close();
+    else if (/^[xX]\d+$/.test(token) && !words.length && bars.length) bars[bars.length - 1] += " " + token;
+    else { words.push(token); if (!ruled) close(); }
+  }
+  close();
+  return bars;
+}
+
 function showChart(errors) {
-  const text = $("chart").value;
-  const bars = text.includes("|") ? text.split("|") : text.trim().split(/\s+/);
-  while (bars.length && !bars[0].trim()) bars.shift();
-  while (bars.length && !bars[bars.length - 1].trim()) bars.pop();
+  const bars = writtenBars($("chart").value);
   const bad = new Map((errors || []).map((e) => [e.bar, e]));
   const box = $("chart-bars");
   box.innerHTML = "";
@@ -82,7 +101,7 @@ function checkChartSoon() {
 
 // ---- drawing: piano roll, playheads ------------------------------------------------------
 
-function drawRoll(canvas, parts, chords, totalBeats, beatsPerBar) {
+function drawRoll(canvas, parts, chords, totalBeats, barStarts) {
   // parts: [{notes, colour(note)}]; x in beats, y in pitch.
   const g = canvas.getContext("2d");
   const all = parts.flatMap((p) => p.notes);
@@ -92,12 +111,13 @@ function drawRoll(canvas, parts, chords, totalBeats, beatsPerBar) {
   const y = (pitch) => top + ((high - pitch) / (high - low + 1)) * h;
   g.clearRect(0, 0, w, canvas.height);
   g.font = "11px sans-serif";
-  for (let bar = 0; bar * beatsPerBar < totalBeats; bar++) {
+  barStarts.forEach((start, bar) => {
+    const end = bar + 1 < barStarts.length ? barStarts[bar + 1] : totalBeats;
     g.fillStyle = bar % 2 ? "#f3f3ee" : "#fcfcfa";
-    g.fillRect(x(bar * beatsPerBar), top, x(beatsPerBar), h);
+    g.fillRect(x(start), top, x(end - start), h);
     g.fillStyle = "#999";
-    g.fillText(String(bar + 1), x(bar * beatsPerBar) + 2, top + h - 3);
-  }
+    g.fillText(String(bar + 1), x(start) + 2, top + h - 3);
+  });
   g.fillStyle = "#333";
   for (const c of chords) g.fillText(c.symbol, x(c.start) + 2, 12);
   for (const part of parts) {
@@ -121,14 +141,15 @@ function followTake() {
   const player = $("player");
   if (take && !player.paused) {
     const beat = player.currentTime * take.tempo / 60;
-    const total = take.bars * take.beats_per_bar;
+    const total = take.total_beats;
     const roll = $("roll");
     placePlayhead($("roll-playhead"), (Math.min(beat, total) / total) * roll.width, 0, roll.height);
     $("roll-playhead").dataset.beat = beat.toFixed(3);
     const layout = take.layout;
-    const bar = Math.min(Math.floor(beat / layout.beats_per_bar), layout.bars.length - 1);
+    let bar = 0;
+    while (bar + 1 < layout.bars.length && layout.bars[bar + 1].start <= beat) bar++;
     const box = layout.bars[bar];
-    const frac = (beat - bar * layout.beats_per_bar) / layout.beats_per_bar;
+    const frac = (beat - box.start) / box.beats;
     placePlayhead($("sheet-playhead"), box.x + layout.pad + Math.min(frac, 1) * (box.width - 2 * layout.pad), box.y + 20, box.height - 40);
     $("sheet-playhead").dataset.beat = beat.toFixed(3);
   }
@@ -140,7 +161,7 @@ function followTake() {
 function showTake(take) {
   studio.take = take;
   drawRoll($("roll"), [{ notes: take.notes, colour: (n) => ROLE_COLOURS[n.role] }], take.chords,
-    take.bars * take.beats_per_bar, take.beats_per_bar);
+    take.total_beats, take.bar_starts);
   $("leadsheet").innerHTML = take.leadsheet;
   const player = $("player");
   player.src = take.files.wav;
@@ -164,7 +185,8 @@ async function generate() {
     const take = await api("/api/generate", body);
     showChart([]);
     showTake(take);
-    setStatus(`take ${take.take}: ${take.notes.length} notes over ${take.bars} bars`);
+    setStatus(`take ${take.take}: ${take.title}, ${take.notes.length} notes over ${take.bars} bars, ` +
+      `${take.tempo} bpm, ${take.instrument}, band ${take.band}`);
     $("player").play().catch(() => {});
   } catch (e) {
     if (e.data && e.data.bars) showChart(e.data.bars);
@@ -352,7 +374,7 @@ function drawTrade() {
   const mine = t.played.map(([pitch, start, duration]) => ({ pitch, start, duration }));
   const theirs = t.answers.flatMap((a) => a.notes);
   drawRoll($("trade-roll"), [{ notes: mine, colour: () => "#7a4fb5" }, { notes: theirs, colour: (n) => ROLE_COLOURS[n.role] }],
-    t.chords, total, t.beats_per_bar);
+    t.chords, total, t.bar_starts);
 }
 
 function followTrade() {
@@ -362,7 +384,8 @@ function followTrade() {
   const total = t.turns[t.turns.length - 1].jazzgen[1];
   const canvas = $("trade-roll");
   if (beat >= 0) placePlayhead($("trade-playhead"), (Math.min(beat, total) / total) * canvas.width, 0, canvas.height);
-  const bar = Math.floor(beat / t.beats_per_bar) + 1;
+  let bar = 1;
+  while (bar < t.bar_starts.length && t.bar_starts[bar] <= beat) bar++;
   $("trade-status").textContent = beat < 0 ? `count-in ${Math.floor(beat + t.count_in_beats) + 1}`
     : `bar ${bar}: ${t.phase === "you" ? "your turn" : "jazzgen"}`;
   requestAnimationFrame(followTrade);
@@ -423,9 +446,25 @@ async function start() {
     }
   };
   fill("meter", options.meters, "4/4");
+  fill("key", options.keys);
   fill("instrument", options.instruments, "tenor sax");
+  fill("style", options.styles);
+  fill("band", options.bands, "trio");
   fill("model", options.models, options.models[0]);
   fill("example", Object.keys(options.charts));
+  options.tunes.forEach((title, i) => {
+    const o = document.createElement("option");
+    o.value = i;
+    o.textContent = title;
+    $("tune").appendChild(o);
+  });
+  $("tune").addEventListener("change", async () => {
+    if ($("tune").value === "") return;
+    const tune = await api(`/api/tunes/${$("tune").value}`);
+    $("chart").value = tune.chart;
+    $("bars").value = "";
+    checkChartSoon();
+  });
   $("example").addEventListener("change", () => { $("chart").value = options.charts[$("example").value]; checkChartSoon(); });
   $("chart").value = options.charts[$("example").value];
   $("chart").addEventListener("input", checkChartSoon);

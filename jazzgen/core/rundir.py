@@ -7,7 +7,10 @@
     export.npz      best weights, in the layout the numpy engine and Keras both load
     checkpoint.npz  last epoch: weights, optimizer state, loop state (for --resume)
     history.csv     loss, val_loss, accuracy per epoch; curves.png draws it
-    changes.json    (music) chord changes of corpus pieces to play over by default
+    changes.json    (written by a task, e.g. the jazz one) anything else generation needs
+
+`start_run` makes or reopens one for training (refusing a resume against another corpus,
+vocabulary or model), `open_run` reads one back, `finish_run` records how training ended.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 from jazzgen.config import Config
-from jazzgen.core.files import read_json
+from jazzgen.core.files import atomic_open, read_json, write_json
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import UsageError
 
@@ -47,11 +50,6 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def default_model_dir() -> Path:
-    """The bundled default model (reproduced by `jazzgen run pipelines/wjd.toml`)."""
-    return Path(__file__).resolve().parent.parent / "assets" / "default_model"
-
-
 @dataclass
 class Run:
     path: Path
@@ -65,9 +63,22 @@ class Run:
         return self.path / "export.npz"
 
 
+def bundled_run_dir() -> Path:
+    """The run directory shipped in the package (the default model; `jazzgen run pipelines/wjd.toml`)."""
+    return Path(__file__).resolve().parent.parent / "assets" / "default_model"
+
+
+def read_task(path: str | Path | None) -> dict:
+    """The task.json of a run directory ({"task": ..., "tokenizer": {...}}), {} when there is none."""
+    if not path or not (Path(path) / "task.json").is_file():
+        return {}
+    return read_json(Path(path) / "task.json")
+
+
 def open_run(path: str | Path | None, warn=lambda msg: print(msg, file=sys.stderr)) -> Run:
-    """Open a run directory (None = the bundled default model) and check it is usable."""
-    path = Path(path) if path else default_model_dir()
+    """Open a run directory (None: the bundled one) and check it is usable (format, vocabulary
+    hash, weights)."""
+    path = Path(path) if path else bundled_run_dir()
     if not path.is_dir():
         raise UsageError(f"{path}: no such run directory")
     if not (path / "run.json").is_file():
@@ -90,10 +101,54 @@ def open_run(path: str | Path | None, warn=lambda msg: print(msg, file=sys.stder
     return Run(path, config, vocab, task, info)
 
 
+def start_run(run_dir: str | Path, corpus, cfg: Config, resume: bool) -> Path:
+    """Create the run directory for training, or check that the run in it may be resumed.
+
+    Raises:
+        UsageError: a file stands there; a run is there and `resume` is not set; or the run was
+            trained on another corpus, vocabulary or model settings.
+    """
+    run_dir = directory_path(run_dir)
+    existing = run_dir / "run.json"
+    if existing.is_file():
+        info = read_json(existing)
+        if not resume:
+            raise UsageError(f"{run_dir}: already holds a run; add --resume to continue it or pick another -o")
+        if info.get("corpus_hash") != corpus.hash:
+            raise UsageError(f"{run_dir}: was trained on another corpus (hash {info.get('corpus_hash')}, "
+                             f"this one {corpus.hash}); cannot resume")
+        if info.get("vocab_hash") != corpus.vocab.hash:
+            raise UsageError(f"{run_dir}: vocabulary differs from {corpus.path}; cannot resume")
+        saved = read_json(run_dir / "config.json")
+        if saved.get("model") != cfg.to_dict()["model"]:
+            raise UsageError(f"{run_dir}: model settings differ from the saved run; cannot resume")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".*.tmp"):  # a run killed mid-write leaves its temporary file behind
+        stale.unlink()
+    return run_dir
+
+
+def write_run_files(run_dir: Path, corpus, cfg: Config, splits: dict[str, list[int]],
+                    task_info: dict | None = None, run_info: dict | None = None) -> None:
+    """config.json, vocab.json, task.json and run.json (split recorded as "<name>_pieces").
+
+    `task_info` adds to task.json, `run_info` to run.json (e.g. a fine-tuned run's "source").
+    """
+    write_json(run_dir / "config.json", cfg.to_dict())
+    with atomic_open(run_dir / "vocab.json", "w", encoding="utf-8") as f:
+        f.write(corpus.vocab.to_json())
+    write_json(run_dir / "task.json", {"task": corpus.task, "tokenizer": corpus.info["tokenizer"],
+                                       **(task_info or {})})
+    write_json(run_dir / "run.json", {
+        "format": RUN_FORMAT, "seed": cfg.train.seed, "versions": library_versions(),
+        "corpus": str(corpus.path), "corpus_hash": corpus.hash, "vocab_hash": corpus.vocab.hash,
+        **{f"{name}_pieces": [int(i) for i in idx] for name, idx in splits.items()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), **(run_info or {}),
+    })
+
+
 def finish_run(run_dir: Path, result, log) -> None:
     """Record how training ended in run.json, draw curves.png, and say so in one line."""
-    from jazzgen.core.files import write_json
-
     info = read_json(run_dir / "run.json")
     info.update(epochs_done=result.epochs_done, best_epoch=result.best_epoch,
                 best_val_loss=result.best_val_loss, stopped_because=result.stopped_because,

@@ -1,0 +1,32 @@
+"""`jazzgen run pipelines/NAME.toml`: every stage of a recipe, ending with an evaluation.
+
+preprocess -> corpora/NAME (or preprocess.output), train -> runs/NAME (resumed when it exists),
+samples into the run directory (tasks that generate), then `evaluate` on the held-out data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from jazzgen.config import Config
+from jazzgen.stages.evaluate import evaluate
+from jazzgen.stages.generate import generate
+from jazzgen.stages.preprocess import preprocess
+from jazzgen.stages.train import train
+from jazzgen.tasks import get_task
+
+
+def run_pipeline(cfg: Config, name: str, resume: bool = False, log: Callable[[str], None] = print,
+                 runs_root: str | Path = "runs") -> dict:
+    """Run a recipe named `name`; returns the evaluation's result."""
+    task = get_task(cfg.preprocess.task)
+    corpus_dir = cfg.preprocess.output or f"corpora/{name}"
+    run_dir = Path(runs_root) / name
+    preprocess(replace(cfg, preprocess=replace(cfg.preprocess, output=corpus_dir)), log=log)
+    train(corpus_dir, run_dir, cfg, resume=resume or (run_dir / "run.json").is_file(), log=log)
+    if task.samples_file:
+        generate(run_dir, run_dir / task.samples_file, cfg.generate, log=log)
+    samples = 0 if "samples" in task.evaluate_options else None  # the samples above suffice
+    return evaluate(run_dir, samples=samples, log=log)

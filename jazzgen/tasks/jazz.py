@@ -1,0 +1,200 @@
+"""The jazz task: music files -> tokens over chord changes -> solos as MIDI.
+
+Everything musical lives in `jazzgen.music`; this object only connects it to the stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from jazzgen.config import Config, TextConfig
+from jazzgen.core.corpus import Corpus, split_pieces
+from jazzgen.core.plan import TrainingPlan
+from jazzgen.core.rundir import Run
+from jazzgen.errors import UsageError
+from jazzgen.tasks.base import EvaluateRequest, GenerateRequest, Log, Task
+
+MAX_CHANGES = 64  # corpus pieces whose changes the run keeps for default generation
+SAMPLES = 8  # `evaluate`: solos generated to measure when --samples is not given
+
+
+def check_no_text_settings(cfg: Config, task: str) -> None:
+    """The [text] section belongs to the text tasks: a changed key is a usage error here."""
+    default = TextConfig()
+    for key, value in cfg.text.__dict__.items():
+        if value != getattr(default, key):
+            raise UsageError(f"text.{key} does not apply to the {task} task")
+
+
+class JazzTask(Task):
+    name = "jazz"
+    generate_options = frozenset({"chords", "bars", "primer", "wav", "png", "chart", "tune", "tempo", "time", "key",
+                                  "instrument", "band", "style", "swing", "musicxml", "pdf", "svg"})
+    evaluate_options = frozenset({"files", "samples"})
+    preprocess_settings = frozenset({"tokenizer", "all_keys", "window", "melody_track", "max_file_mb",
+                                     "max_notes", "file_timeout_s", "workers", "shard_size", "part"})
+    samples_file = "samples/solo.mid"
+
+    def preprocess(self, cfg: Config, log: Log, verbose: bool = False) -> dict:
+        from jazzgen.music.preprocess import preprocess
+
+        check_no_text_settings(cfg, self.name)
+        return preprocess(cfg.preprocess, log=log, verbose=verbose)
+
+    def train_settings(self, corpus: Corpus, cfg: Config, finetune: bool, log: Log) -> tuple[Config, dict]:
+        """Own-data diagnostics, a one-piece corpus refused, and settings chosen from its size."""
+        import numpy as np
+
+        from jazzgen.stages.owndata import apply_size_defaults, check_trainable, corpus_report
+
+        check_trainable(corpus.path, corpus.pieces)
+        lines, warnings = corpus_report(corpus.pieces, np.diff(corpus.offsets), cfg.data.seq_len,
+                                        finetune=finetune)
+        for line in lines + [f"warning: {w}" for w in warnings]:
+            log(line)
+        return apply_size_defaults(cfg, int(corpus.info["tokens"]), finetune, log)
+
+    def training_plan(self, corpus: Corpus, cfg: Config) -> TrainingPlan:
+        from jazzgen.music.pipeline import has_changes
+
+        check_no_text_settings(cfg, self.name)
+        if cfg.model.head != "next" or cfg.model.bidirectional:
+            raise UsageError("the jazz task trains a unidirectional next-value model (model.head = 'next')")
+        # A corpus holding each song in 12 keys is split by song, so no key of a held-out song trains.
+        songs = ([p["source"] for p in corpus.pieces]
+                 if any("transpose" in p for p in corpus.pieces) else None)
+        train_idx, val_idx = split_pieces(len(corpus), cfg.data.val_fraction, cfg.data.seed, groups=songs)
+        # Validation pieces first: default generation plays over changes the model did not train on.
+        order = [int(i) for i in val_idx] + [int(i) for i in train_idx]
+        changes = [{k: corpus.pieces[i][k] for k in ("source", "chords", "time_signature", "tempo_qpm")}
+                   for i in order if has_changes(corpus.pieces[i]) and not corpus.pieces[i].get("transpose")
+                   ][:MAX_CHANGES]
+
+        def describe(n_windows: int) -> str:
+            return (f"corpus {corpus.path}: {len(corpus)} pieces ({len(train_idx)} train, {len(val_idx)} "
+                    f"validation), {n_windows} training windows of {cfg.data.seq_len} values, "
+                    f"vocabulary {len(corpus.vocab)}")
+        from jazzgen.music.articulation import articulation_table
+
+        # How long the training players held their notes, drawn from when decoding.
+        articulation = articulation_table(corpus.pieces[int(i)]["articulation"] for i in train_idx
+                                          if "articulation" in corpus.pieces[int(i)])
+        return TrainingPlan({"train": [int(i) for i in train_idx], "val": [int(i) for i in val_idx]},
+                            describe, run_files={"changes.json": changes,
+                                                 "articulation.json": articulation})
+
+    def generate(self, run: Run, cfg: Config, request: GenerateRequest, log: Log) -> list:
+        """Solos with a band over charts, tunes or corpus changes (`jazzgen.generate`), then files."""
+        from jazzgen.music.improvise import perform, write_files
+
+        g = cfg.generate
+        songs = perform(count=g.count, chords=request.chords, chart=request.chart, tune=request.tune,
+                        bars=request.bars, seed=g.seed, model=run, temperature=g.temperature, top_k=g.top_k,
+                        tempo=request.tempo, time=request.time, key=request.key, instrument=request.instrument,
+                        band=request.band or "trio", style=request.style, swing=request.swing,
+                        primer=request.primer, backend=g.backend)
+        if request.wav:
+            from jazzgen.music.render import choose_synth
+
+            choice = choose_synth()
+            if choice.name == "builtin":
+                log(f"audio: built-in synthesizer ({choice.reason}; `make audio-deps` installs FluidSynth)")
+        return write_files(songs, request.out or "solo.mid", musicxml=request.musicxml, pdf=request.pdf,
+                           svg=request.svg, wav=request.wav, png=request.png, log=log)
+
+    def evaluate(self, run: Run, request: EvaluateRequest, log: Log) -> tuple[dict, str]:
+        from jazzgen.music.evaluate import evaluate_jazz, format_report
+
+        result = evaluate_jazz(run, request.files, corpus_dir=request.corpus_dir, seed=request.seed,
+                               n_generate=SAMPLES if request.samples is None else request.samples,
+                               log=log)
+        report = format_report(result)
+        if run.task.get("tokenizer", {}).get("name") == "events" and result.get("corpus_path"):
+            report += "\n" + _events_report(run, result)
+        if result.get("corpus_path") and not request.files and request.samples != 0:
+            report += "\n\n" + _listening_report(run, result, request.seed, log)
+        return result, report
+
+    def perform(self, count: int, model, **options) -> list:
+        from jazzgen.music import improvise
+
+        return improvise.perform(count=count, model=model, **options)
+
+
+def read_chart(text_or_path, time: str | None = None):
+    """A chart from chart text, or from a file when given a Path (its name starts every error)."""
+    import os
+
+    from jazzgen.music.charts import parse_chart, parse_meter, read_chart_file
+
+    meter = parse_meter(time) if time else None
+    if isinstance(text_or_path, os.PathLike):
+        return read_chart_file(text_or_path, meter)
+    return parse_chart(text_or_path, time_signature=meter)
+
+
+def _listening_report(run: Run, result: dict, seed: int, log: Log) -> str:
+    """Adds the two-sample test over the held-out pieces to `result`; returns its report."""
+    from jazzgen.core.corpus import read_corpus
+    from jazzgen.music.listening import format_listening, heldout_pairs, listening_test
+    from jazzgen.music.solos import load_articulation
+
+    log("playing over every held-out piece's changes for the two-sample test")
+    generated, human = heldout_pairs(run, read_corpus(result["corpus_path"]), seed=seed,
+                                     articulation=load_articulation(run))
+    result["two_sample"] = listening_test(generated, human)
+    return format_listening(result["two_sample"])
+
+
+def _events_report(run: Run, result: dict) -> str:
+    """Adds pitch and duration perplexity (events runs) to `result`; returns their report lines."""
+    from jazzgen.core.corpus import read_corpus
+    from jazzgen.music.events import events_perplexities
+
+    figures = result["events"] = events_perplexities(run, read_corpus(result["corpus_path"]))
+    if figures["pitch_perplexity"] is None:
+        return "events: no held-out piece in its own key to score"
+    mingus = figures["mingus"]
+    return (f"\nevents, held-out pieces in their own key ({figures['pieces']}):\n"
+            f"  {'':<22}{'targets':>10}{'perplexity':>12}{'MINGUS test':>13}\n"
+            f"  {'pitch (and rest)':<22}{figures['pitch_targets']:>10}"
+            f"{figures['pitch_perplexity']:>12.3f}{mingus['pitch']:>13.1f}\n"
+            f"  {'duration':<22}{figures['duration_targets']:>10}"
+            f"{figures['duration_perplexity']:>12.3f}{mingus['duration']:>13.1f}")
+
+
+def render_files(paths: Sequence[Path], wav: bool, png: bool, log: Log) -> None:
+    """WAV and/or PNG beside each MIDI file, saying which synthesizer made the sound."""
+    if not (wav or png):
+        return
+    from jazzgen.core.files import check_input
+    from jazzgen.music.midi_io import MAX_MIDI_BYTES
+    from jazzgen.music.render import choose_synth, render_png, render_wav
+
+    for path in paths:  # every input checked before any output: FIFOs, devices, oversize files
+        check_input(path, MAX_MIDI_BYTES)
+
+    if wav:
+        choice = choose_synth()
+        if choice.name == "builtin":
+            log(f"audio: built-in synthesizer ({choice.reason}; `make audio-deps` installs FluidSynth)")
+    for path in paths:
+        if wav:
+            render_wav(path, path.with_suffix(".wav"))
+            log(f"wrote {path.with_suffix('.wav')}")
+        if png:
+            render_png(path, path.with_suffix(".png"), title=path.stem)
+            log(f"wrote {path.with_suffix('.png')}")
+
+
+def import_tables(src: Path, output: Path, log: Log) -> dict:
+    """Weimar Jazz Database melody + beat tables -> two-track MIDI files."""
+    from jazzgen.music.wjd import import_wjd
+
+    if not Path(src).is_dir():
+        raise UsageError(f"{src}: no such folder (want the WJD folder holding melody/ and beats/)")
+    report = import_wjd(Path(src), Path(output))
+    log(f"wrote {report.get('written')} MIDI files to {output}; skipped {report.get('skipped')}")
+    return report
+
