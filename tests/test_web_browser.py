@@ -117,6 +117,8 @@ def test_generate_plays_draws_and_downloads(browser, server, tmp_path):
     assert next(sheet.iter("harmony"), None) is not None
     assert any(note.find("pitch") is not None for note in sheet.iter("note"))
     browser.execute_script("document.getElementById('player').pause()")
+    # Nothing went wrong in the page: no script errors, no blocked or missing resources.
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     screenshot = Path(os.environ.get("JAZZGEN_SCREENSHOT") or tmp_path / "studio.png")
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
 
