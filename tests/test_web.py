@@ -138,6 +138,15 @@ def test_chart_errors_name_their_bars(client):
     assert ok["bars"] == 5 and ok["chords"] == 9
 
 
+def test_the_page_and_its_assets_are_served_from_the_package_only(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["Content-Security-Policy"]
+    html = page.get_data(as_text=True)
+    for asset in ("/static/studio.js", "/static/trade.js", "/static/studio.css"):
+        assert asset in html and client.get(asset).status_code == 200
+    assert "http" not in html.replace("http://www.w3.org", "")  # nothing fetched from elsewhere
+
+
 def test_not_json_not_found_and_too_big_are_json_answers(client):
     assert client.post("/api/generate", data="chart=C7").get_json()["field"] == "body"
     for path in ("/nope", "/api/files/take/1/../../../etc/passwd", "/api/files/take/999/mid", "/api/files/take/1/exe"):

@@ -45,6 +45,7 @@ EXAMPLE_CHARTS = {  # starting points in the chart box (the tune book adds real 
     "Bossa ii-V": "title: Bossa ii-V\nstyle: bossa\n| Em7b5 | A7b9 | Dm7 | % |",
     "Waltz": "title: Waltz\nstyle: waltz\n| Em7b5 | A7 | Dm7 | % |",
 }
+CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 MAX_MINUTES = 15  # of music in one take or trade: audio memory grows with it (about 30 MB a minute)
 log = logging.getLogger("jazzgen.web")
 
@@ -118,6 +119,9 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         if "started" in g:
             wall, cpu = time.perf_counter() - g.started, time.thread_time() - g.cpu_started
             response.headers["Server-Timing"] = f"app;dur={1000 * wall:.2f}, cpu;dur={1000 * cpu:.2f}"
+        # The page loads only its own files, and may not be framed by another site.
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     @app.errorhandler(validate.FieldError)
@@ -148,6 +152,10 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     @app.get("/")
     def index():
         return send_file(STATIC / "index.html")
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204  # no icon: answered so browsers do not log a missing file
 
     @app.get("/api/health")
     def health():
