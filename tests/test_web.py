@@ -108,6 +108,26 @@ def test_bad_fields_are_named_in_a_json_error(client, body, field):
     assert r.get_json()["field"] == field and r.get_json()["error"]
 
 
+def test_every_example_chart_and_a_tune_from_the_book_read(client):
+    options = client.get("/api/options").get_json()
+    for name, chart in options["charts"].items():
+        r = client.post("/api/chart", json={"chart": chart})
+        assert r.status_code == 200, (name, r.get_json())
+        assert r.get_json()["title"]
+    assert options["tunes"] and set(options["instruments"]) >= {"tenor sax", "trumpet"}
+    tune = client.get("/api/tunes/0").get_json()
+    assert tune["title"] == options["tunes"][0]
+    assert client.post("/api/chart", json={"chart": tune["chart"]}).get_json()["bars"] == tune["bars"]
+    assert client.get(f"/api/tunes/{len(options['tunes'])}").status_code == 404
+
+
+def test_too_long_to_play_is_refused_by_field(client):
+    r = client.post("/api/generate", json={"chart": CHART, "bars": 512, "tempo": 40})
+    assert r.status_code == 400 and r.get_json()["field"] == "bars" and "51 minutes" in r.get_json()["error"]
+    r = client.post("/api/trades", json={"chart": CHART, "trade_bars": 8, "rounds": 32, "tempo": 60})
+    assert r.status_code == 400 and r.get_json()["field"] == "rounds"
+
+
 def test_chart_errors_name_their_bars(client):
     r = client.post("/api/generate", json={"chart": "title: x\n|: C7 | F7 :| Cmaj7 | H7 | %"})
     data = r.get_json()
@@ -116,6 +136,15 @@ def test_chart_errors_name_their_bars(client):
     assert data["error"].startswith("bar 4:")
     ok = client.post("/api/chart", json={"chart": "|: Dm7 G7 | % :| Cmaj7", "meter": "3/4"}).get_json()
     assert ok["bars"] == 5 and ok["chords"] == 9
+
+
+def test_the_page_and_its_assets_are_served_from_the_package_only(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["Content-Security-Policy"]
+    html = page.get_data(as_text=True)
+    for asset in ("/static/studio.js", "/static/trade.js", "/static/studio.css"):
+        assert asset in html and client.get(asset).status_code == 200
+    assert "http" not in html.replace("http://www.w3.org", "")  # nothing fetched from elsewhere
 
 
 def test_not_json_not_found_and_too_big_are_json_answers(client):

@@ -18,7 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 from jazzgen.errors import UsageError
-from jazzgen.music.charts import Chart, ChartBar, chart_text, parse_chart
+from jazzgen.music.chart_writer import chart_text
+from jazzgen.music.charts import Chart, ChartBar, parse_chart
 from jazzgen.music.chords import parse_chord
 
 BOOK = Path(__file__).resolve().parent.parent / "assets" / "tunes" / "wjd_tunes.json"
@@ -170,7 +171,8 @@ def build_tune_book(beats_dir: Path) -> list[dict]:
         chart = Chart(chart.bars, title=title, key=key, form_bars=len(chart.bars))
         book.append({"title": title, "key": key, "time_signature": f"{meter[0]}/{meter[1]}",
                      "bars": len(chart.bars), "solos": len(paths),
-                     "sources": [p.stem.removesuffix("_Solo") for p in paths], "chart": chart_text(chart)})
+                     "sources": [p.stem.removesuffix("_Solo") for p in paths],
+                     "chart": chart_text(chart, spelled=True)})
     return book
 
 

@@ -36,12 +36,17 @@ MAX_TAKES, MAX_TRADES = 24, 4  # kept per session (with their files); older ones
 MAX_BODY_BYTES = 256 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
 EXAMPLE_CHARTS = {  # starting points in the chart box (the tune book adds real tunes)
-    "Blues in Bb": "Bb7 | Eb7 | Bb7 | Fm7 Bb7 | Eb7 | Edim7 | Bb7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 | Bb7 G7 | Cm7 F7",
-    "ii-V-I in C": "Dm7 | G7 | Cmaj7 | Cmaj7",
-    "Rhythm changes A": "Bbmaj7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 | Fm7 Bb7 | Ebmaj7 Edim7 | Dm7 G7 | Cm7 F7",
-    "Minor blues": "Cm7 | Cm7 | Cm7 | Cm7 | Fm7 | Fm7 | Cm7 | Cm7 | Ab7 | G7 | Cm7 | G7",
-    "Waltz ii-V": "Em7b5 | A7 | Dm7 | Dm7",
+    "Blues in Bb": "title: Blues in Bb\n| Bb7 | Eb7 | Bb7 | Fm7 Bb7 |\n| Eb7 | Edim7 | Bb7 G7 | Cm7 F7 |\n"
+                   "| Dm7 G7 | Cm7 F7 | Bb7 G7 | Cm7 F7 |",
+    "ii-V-I in C": "title: ii-V-I in C\n| Dm7 | G7 | Cmaj7 | % |",
+    "Rhythm changes A": "title: Rhythm changes, A section\n|: Bbmaj7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 |\n"
+                        "| Fm7 Bb7 | Ebmaj7 Edim7 |1. Dm7 G7 | Cm7 F7 :|2. Cm7 F7 | Bb6 |",
+    "Minor blues": "title: Minor blues\n| Cm7 | % | % | % |\n| Fm7 | % | Cm7 | % |\n| Ab7 | G7 | Cm7 | G7 |",
+    "Bossa ii-V": "title: Bossa ii-V\nstyle: bossa\n| Em7b5 | A7b9 | Dm7 | % |",
+    "Waltz": "title: Waltz\nstyle: waltz\n| Em7b5 | A7 | Dm7 | % |",
 }
+CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+MAX_MINUTES = 15  # of music in one take or trade: audio memory grows with it (about 30 MB a minute)
 log = logging.getLogger("jazzgen.web")
 
 
@@ -87,6 +92,12 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         response.set_cookie(COOKIE, sess.token, httponly=True, samesite="Strict")
         return response
 
+    def check_length(chart, tempo: float, field: str) -> None:
+        minutes = chart.total_beats / tempo
+        if minutes > MAX_MINUTES:
+            raise Error(400, f"{len(chart.bars)} bars at {tempo:g} bpm last {minutes:.0f} minutes; the studio plays "
+                             f"at most {MAX_MINUTES} (fewer bars or a faster tempo)", field)
+
     def changes(perf: validate.Performance, bars: int | None = None):
         """The chart a request plays (in its key, looped to its bars); chart errors name the bar."""
         from jazzgen.music.charts import ChartError
@@ -108,6 +119,9 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         if "started" in g:
             wall, cpu = time.perf_counter() - g.started, time.thread_time() - g.cpu_started
             response.headers["Server-Timing"] = f"app;dur={1000 * wall:.2f}, cpu;dur={1000 * cpu:.2f}"
+        # The page loads only its own files, and may not be framed by another site.
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     @app.errorhandler(validate.FieldError)
@@ -138,6 +152,10 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     @app.get("/")
     def index():
         return send_file(STATIC / "index.html")
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204  # no icon: answered so browsers do not log a missing file
 
     @app.get("/api/health")
     def health():
@@ -182,6 +200,8 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
         perf = validate.performance(body(), models)
         chart = changes(perf)
+        check_length(chart, perf.tempo or chart.tempo_qpm or STYLE_TEMPOS[perf.style or chart.style or "swing"],
+                     "bars" if perf.bars else "chart")
         sess = session()
         with queue.slot():
             performance = play(chart=chart, seed=perf.seed, model=model_dir, temperature=perf.temperature,
@@ -215,6 +235,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         chart = changes(perf, bars=2 * per_turn * rounds)
         style = perf.style or chart.style or "swing"
         tempo = perf.tempo or chart.tempo_qpm or STYLE_TEMPOS[style]
+        check_length(chart, tempo, "rounds")
         band = empty_performance(chart, accompany(chart, perf.band, style, perf.seed), find_instrument(perf.instrument),
                                  tempo, default_swing(tempo, style), style, perf.band, perf.seed)
         sess = session()
