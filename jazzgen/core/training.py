@@ -229,12 +229,14 @@ def new_loop_state() -> dict:
     return {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
 
 
-def record_epoch(state: dict, row: dict) -> bool:
+def record_epoch(state: dict, row: dict, watched: float | None = None) -> bool:
     """Add one epoch's history row to the loop state; returns whether it is the best so far.
 
-    The validation loss is watched (the training loss when there is no validation split).
+    The validation loss is watched (the training loss when there is no validation split),
+    unless `watched` is given (lower is better).
     """
-    watched = row["val_loss"] if not math.isnan(row["val_loss"]) else row["loss"]
+    if watched is None:
+        watched = row["val_loss"] if not math.isnan(row["val_loss"]) else row["loss"]
     best = state["best_val_loss"]
     improved = best is None or watched < best - 1e-4
     state["history"].append(row)
@@ -334,6 +336,7 @@ def fit(
     num_outputs: int | None = None,
     build: Callable[[], object] | None = None,
     threads: int | None = None,
+    select: Callable[[object], float] | None = None,
 ) -> TrainResult:
     """Train the next-value model on windows; writes checkpoint.npz and history.csv in run_dir.
 
@@ -348,6 +351,9 @@ def fit(
         build: returns the models instead of `build_models` (e.g. an encoder-decoder); its
             `.train` maps the x windows to logits for y, like any head.
         threads: TensorFlow intra-op threads (0 = its default; None = `auto_threads`).
+        select: a validation score of the Models (higher is better, e.g. entity F1) that picks
+            the best epoch and stops early instead of the validation loss; the state's
+            `best_val_loss` then holds minus the best score.
     """
     import keras
     import tensorflow as tf
@@ -391,7 +397,8 @@ def fit(
             seconds = time.perf_counter() - t0
             row = dict(epoch=epoch, loss=round(loss, 5), val_loss=round(val_loss, 5),
                        accuracy=round(acc, 5), val_accuracy=round(val_acc, 5), seconds=round(seconds, 2))
-            improved = record_epoch(state, row)
+            score = select(models) if select else None
+            improved = record_epoch(state, row, None if score is None else -score)
             scalars.add(row)
             if improved and on_best:
                 on_best(models)
@@ -401,7 +408,7 @@ def fit(
                 write_history(run_dir / "history.csv", state["history"])
                 scalars.flush()
                 last_write, saved_epoch = time.perf_counter(), epoch
-            log(epoch_line(row, epochs, improved))
+            log(epoch_line(row, epochs, improved, "" if score is None else f"  val_score {score:.4f}"))
             if reason:
                 stopped = reason
                 break
