@@ -42,8 +42,11 @@ NGRAM_ORDER = 3
 
 
 def default_source() -> Path:
-    full = ROOT.parent / "shared" / "data" / "openewld"
-    return full if full.is_dir() else ROOT / "data" / "leadsheets"
+    """The full OpenEWLD set where it is usually put, else the sample the project ships."""
+    for full in (ROOT.parent / "shared" / "data" / "openewld", ROOT / "data" / "leadsheets" / "openewld"):
+        if full.is_dir():
+            return full
+    return ROOT / "data" / "leadsheets"
 
 
 def checked(r: dict, what: str) -> dict:

@@ -48,10 +48,12 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
     tempo = tempo or played.tempo_qpm or found_tempo or STYLE_TEMPOS[style]
     played = replace(played, style=style, tempo_qpm=tempo)
     swing = default_swing(tempo, style) if swing is None else swing
-    solos = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
-                         backend=backend, primer=primer)
+    solos, primed = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
+                                 backend=backend, primer=primer)
     parts = tuple(accompany(played, band, style, seed))
-    return [Performance(solo, played, parts, soloist, tempo, swing, style, band, seed, description)
+    if primer:
+        description += f", after the primer {Path(primer).name}"
+    return [Performance(solo, played, parts, soloist, tempo, swing, style, band, seed, description, primed)
             for solo in solos]
 
 
@@ -77,12 +79,12 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
 
 
 def open_model(model):
-    """The run directory of `model` (None: the bundled default model), checked to be a jazz run."""
+    """The run of `model` (a run directory, an opened Run, None: the bundled model), checked to be jazz."""
     import sys
 
-    from jazzgen.core.rundir import open_run
+    from jazzgen.core.rundir import Run, open_run
 
-    run = open_run(model, warn=lambda m: print(m, file=sys.stderr))
+    run = model if isinstance(model, Run) else open_run(model, warn=lambda m: print(m, file=sys.stderr))
     if run.task.get("task") != "jazz":
         raise UsageError(f"{run.path}: a {run.task.get('task')} run; jazz generation needs a jazz run")
     return run
@@ -131,8 +133,9 @@ def _corpus_chart(run, rng) -> tuple[Chart, str, float]:
 
 def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Generator, soloist: Instrument, *,
                  temperature: float = 1.0, top_k: int = 0, backend: str = "numpy",
-                 primer: str | os.PathLike | None = None) -> list[Score]:
-    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics."""
+                 primer: str | os.PathLike | None = None) -> tuple[list[Score], int]:
+    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics, and how
+    many notes each starts with from the primer."""
     from jazzgen.config import GenerateConfig
 
     g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
@@ -148,9 +151,10 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     for solo in solos:
         notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
                       for n in solo.notes if n.start_beat < total - 1e-9)
-        notes = shape_dynamics(notes, played.bars[0].beats)
+        kept = len(start.notes) if start else 0  # the primer keeps its own dynamics
+        notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
         out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))
-    return out
+    return out, len(start.notes) if start else 0
 
 
 def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:

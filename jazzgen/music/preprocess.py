@@ -265,6 +265,13 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbos
         + (f" ({by_reason})" if by_reason else "") + f"; {cached} from cache")
     for line in summary_lines(originals):
         log(line)
+    if not cfg.part:  # what training will get, and what will not train well (stages/owndata.py)
+        from jazzgen.config import DataConfig
+        from jazzgen.stages.owndata import corpus_report
+
+        lines, warnings = corpus_report(pieces, [len(t) for t in token_lists], DataConfig().seq_len)
+        for line in lines + [f"warning: {w}" for w in warnings]:
+            log(line)
     if len(pieces) > len(originals):
         log(f"all 12 keys: {len(pieces)} pieces ({len(originals)} as written, the rest transposed)")
     unit = "values" if tokenizer_config["name"] == "values" else f"{tokenizer_config['name']} tokens"
