@@ -354,7 +354,8 @@ def run_pipeline(pipeline, sets, resume):
 @reports_errors
 def tunes(query, show_chart):
     """List the tune book (the tunes of the bundled WJD solos) whose titles contain QUERY."""
-    from jazzgen.music.tunes import find_tune, format_tunes, search_tunes
+    from jazzgen.stages.tools import find_tune, format_tunes
+    from jazzgen.stages.tools import tunes as search_tunes
 
     if show_chart:
         click.echo(find_tune(query)["chart"], nl=False)

@@ -32,3 +32,13 @@ def read_chart(text_or_path, time: str | None = None):
 def tunes(query: str = "") -> list:
     """The tune book's entries whose title matches `query` (all when empty)."""
     return get_tool("tunes")(query)
+
+
+def find_tune(query: str) -> dict:
+    """The one tune of the tune book `query` names (UsageError when none or several)."""
+    return get_tool("find-tune")(query)
+
+
+def format_tunes(found: list) -> str:
+    """The tune book's listing of `found` tunes, as `jazzgen tunes` prints it."""
+    return get_tool("format-tunes")(found)
