@@ -66,6 +66,11 @@ class StepBackend:
     def export_best(self) -> None:
         """The weights just improved: export them (default: nothing)."""
 
+    def score(self) -> float | None:
+        """A validation score of the current weights (higher is better) that picks the best
+        epoch and stops early instead of the validation loss; None (default): the loss does."""
+        return None
+
     def agree(self, flag: bool) -> bool:
         """True when `flag` is true in any process of the run (default: this one only)."""
         return flag
@@ -101,12 +106,14 @@ def new_loop_state() -> dict:
     return {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
 
 
-def record_epoch(state: dict, row: dict) -> bool:
+def record_epoch(state: dict, row: dict, watched: float | None = None) -> bool:
     """Add one epoch's history row to the loop state; returns whether it is the best so far.
 
-    The validation loss is watched (the training loss when there is no validation split).
+    The validation loss is watched (the training loss when there is no validation split),
+    unless `watched` is given (lower is better).
     """
-    watched = row["val_loss"] if not math.isnan(row["val_loss"]) else row["loss"]
+    if watched is None:
+        watched = row["val_loss"] if not math.isnan(row["val_loss"]) else row["loss"]
     best = state["best_val_loss"]
     improved = best is None or watched < best - 1e-4
     state["history"].append(row)
@@ -204,7 +211,8 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
             row = dict(epoch=epoch, loss=round(loss, 5), val_loss=round(val_loss, 5),
                        accuracy=round(acc, 5) if isinstance(acc, float) else acc,
                        val_accuracy=round(val_acc, 5), seconds=round(time.perf_counter() - t0, 2))
-            improved = record_epoch(state, row)
+            score = backend.score()  # the state's best_val_loss then holds minus the best score
+            improved = record_epoch(state, row, None if score is None else -score)
             scalars.add(row)
             if improved:
                 backend.export_best()
@@ -217,7 +225,8 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
                 write_history(run_dir / "history.csv", state["history"])
                 scalars.flush()
                 last_write, saved_epoch = time.perf_counter(), epoch
-            log(epoch_line(row, epochs, improved, backend.suffix))
+            log(epoch_line(row, epochs, improved,
+                           backend.suffix + ("" if score is None else f"  val_score {score:.4f}")))
             if reason:
                 stopped = reason
                 break

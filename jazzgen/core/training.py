@@ -213,11 +213,12 @@ class KerasBackend(StepBackend):
     """One device: the Keras models, Adam, and the compiled chunk functions over numpy windows."""
 
     def __init__(self, models, optimizer, train_xy, val_xy, batch_size: int, seed: int,
-                 on_best: Callable[[object], None] | None = None):
+                 on_best: Callable[[object], None] | None = None,
+                 select: Callable[[object], float] | None = None):
         self.models, self.model, self.optimizer = models, models.train, optimizer
         self.train_chunk, self.eval_chunk = build_step_functions(self.model, optimizer, batch_size)
         self.train_xy, self.val_xy = train_xy, val_xy
-        self.batch_size, self.seed, self.on_best = batch_size, seed, on_best
+        self.batch_size, self.seed, self.on_best, self.select = batch_size, seed, on_best, select
         self.show_progress = sys.stderr.isatty()
 
     def restore(self, path: Path) -> dict:
@@ -238,6 +239,9 @@ class KerasBackend(StepBackend):
         if self.on_best:
             self.on_best(self.models)
 
+    def score(self) -> float | None:
+        return self.select(self.models) if self.select else None
+
 
 def fit(
     model_config: ModelConfig,
@@ -255,6 +259,7 @@ def fit(
     num_outputs: int | None = None,
     build: Callable[[], object] | None = None,
     threads: int | None = None,
+    select: Callable[[object], float] | None = None,
     **loop,
 ) -> TrainResult:
     """Train the next-value model (or the head `build` makes) on windows, on one device.
@@ -266,6 +271,9 @@ def fit(
         build: returns the models instead of `build_models` (e.g. an encoder-decoder); its
             `.train` maps the x windows to logits for y, like any head.
         threads: TensorFlow intra-op threads (0 = its default; None = `auto_threads`).
+        select: a validation score of the Models (higher is better, e.g. entity F1) that picks
+            the best epoch and stops early instead of the validation loss; the state's
+            `best_val_loss` then holds minus the best score.
         loop: epochs, patience, max_minutes, checkpoint_every_s, resume (`core.loop.run_epochs`).
     Returns:
         TrainResult; run_dir holds checkpoint.npz, history.csv and tensorboard/.
@@ -283,5 +291,5 @@ def fit(
     models = build() if build else build_models(model_config, vocab_size, num_outputs)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=clip_norm)
     optimizer.build(models.train.trainable_variables)
-    backend = KerasBackend(models, optimizer, train_xy, val_xy, batch_size, seed, on_best)
+    backend = KerasBackend(models, optimizer, train_xy, val_xy, batch_size, seed, on_best, select)
     return run_epochs(backend, run_dir, log=log, **loop)

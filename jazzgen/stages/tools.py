@@ -34,11 +34,6 @@ def tunes(query: str = "") -> list:
     return get_tool("tunes")(query)
 
 
-def find_tune(query: str) -> dict:
-    """The one tune of the tune book `query` names (UsageError when none or several)."""
-    return get_tool("find-tune")(query)
-
-
-def format_tunes(found: list) -> str:
-    """The tune book's listing of `found` tunes, as `jazzgen tunes` prints it."""
-    return get_tool("format-tunes")(found)
+def tune(name: str) -> dict:
+    """The one tune `name` names (exact title or unambiguous start); UsageError lists candidates."""
+    return get_tool("tune")(name)

@@ -32,8 +32,7 @@ TOOLS = {
     "import-wjd": "jazzgen.tasks.jazz:import_tables",
     "chart": "jazzgen.tasks.jazz:read_chart",
     "tunes": "jazzgen.music.tunes:search_tunes",
-    "find-tune": "jazzgen.music.tunes:find_tune",
-    "format-tunes": "jazzgen.music.tunes:format_tunes",
+    "tune": "jazzgen.music.tunes:find_tune",
 }
 
 
