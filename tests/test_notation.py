@@ -78,7 +78,7 @@ def test_notation_grid_picks_triplets_or_sixteenths_per_beat():
     out = notation_notes(notes, [0.0], 4.0)
     assert [(s, e) for s, e, _ in out] == [
         (0, Fraction(1, 3)), (Fraction(1, 3), Fraction(2, 3)), (Fraction(2, 3), 1),
-        (1, Fraction(5, 4)), (Fraction(3, 2), Fraction(7, 4)), (2, Fraction(5, 2)), (Fraction(5, 2), 3)]
+        (1, Fraction(5, 4)), (Fraction(3, 2), 2), (2, Fraction(5, 2)), (Fraction(5, 2), 3)]
 
 
 def test_harmony_and_key_helpers():
