@@ -103,10 +103,13 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         from jazzgen.music.charts import ChartError
 
         try:
-            return read_chart(perf.chart, perf.meter, perf.key, bars or perf.bars)
+            chart = read_chart(perf.chart, perf.meter, perf.key, bars or perf.bars)
         except ChartError as e:
             where = [{"bar": e.bar, "symbol": e.symbol, "message": str(e)}] if e.bar is not None else []
             raise Error(400, str(e), "chart", bars=where) from None
+        if all(span.chord.root is None for span in chart.spans()):
+            raise Error(400, "the chart is N.C. throughout: give it chords to play over", "chart")
+        return chart
 
     @app.before_request
     def clock_in():
@@ -144,8 +147,8 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.errorhandler(Exception)
     def unexpected(e):
-        if isinstance(e, JazzgenError):
-            return jsonify({"error": str(e), "field": None}), 422
+        if isinstance(e, JazzgenError):  # the library's own one-line reason, without our folders in it
+            return jsonify({"error": str(e).replace(str(store.root), "<session>"), "field": None}), 422
         log.exception("unexpected error in %s", request.path)
         return jsonify({"error": "internal error (the server log has the details)", "field": None}), 500
 
