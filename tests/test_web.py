@@ -268,6 +268,9 @@ def test_bad_phrases_are_refused_by_field(client, body, field):
 def test_bad_trade_settings_are_refused_by_field(client):
     r = client.post("/api/trades", json={"chart": CHART, "trade_bars": 3})
     assert r.status_code == 400 and r.get_json()["field"] == "trade_bars"
+    for body in ([CHART], "chart", 4):
+        r = client.post("/api/trades", json=body)
+        assert r.status_code == 400 and r.get_json()["field"] == "body"
 
 
 def _request(url: str, body=None, raw: bytes | None = None):
