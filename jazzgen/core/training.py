@@ -246,8 +246,8 @@ class KerasBackend(StepBackend):
 def fit(
     model_config: ModelConfig,
     vocab_size: int,
-    train_xy: tuple[np.ndarray, np.ndarray],
-    val_xy: tuple[np.ndarray, np.ndarray],
+    train_xy,
+    val_xy,
     run_dir: Path,
     *,
     batch_size: int,
@@ -260,12 +260,14 @@ def fit(
     build: Callable[[], object] | None = None,
     threads: int | None = None,
     select: Callable[[object], float] | None = None,
+    strategy: str | None = None,
     **loop,
 ) -> TrainResult:
-    """Train the next-value model (or the head `build` makes) on windows, on one device.
+    """Train the next-value model (or the head `build` makes) on windows.
 
     Args:
-        train_xy, val_xy: (x, y) int32 windows # (N, T) each (y (N,) for a "classify" head).
+        train_xy, val_xy: (x, y) int32 windows # (N, T) each (y (N,) for a "classify" head);
+            with `strategy`, `WindowSource`s (`core.distributed`).
         on_best: called with the Models whenever validation loss improves (export hook).
         num_outputs: classes of a "classify"/"tag" head (target id 0 is padding, masked).
         build: returns the models instead of `build_models` (e.g. an encoder-decoder); its
@@ -274,10 +276,22 @@ def fit(
         select: a validation score of the Models (higher is better, e.g. entity F1) that picks
             the best epoch and stops early instead of the validation loss; the state's
             `best_val_loss` then holds minus the best score.
+        strategy: None for one device; else a tf.distribute strategy (`core.distributed`), where
+            batch_size is per replica and only next-value models train.
         loop: epochs, patience, max_minutes, checkpoint_every_s, resume (`core.loop.run_epochs`).
     Returns:
         TrainResult; run_dir holds checkpoint.npz, history.csv and tensorboard/.
     """
+    if strategy is not None:
+        from jazzgen.core.distributed import distributed_backend
+
+        if num_outputs is not None or build is not None or select is not None:
+            raise ValueError("a tf.distribute strategy trains next-value models only")
+        settings = dict(batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
+                        seed=seed, on_best=on_best, threads=threads)
+        backend = distributed_backend(strategy, model_config, vocab_size, train_xy, val_xy, settings, log)
+        return run_epochs(backend, run_dir, log=log, **loop)
+
     import keras
     import tensorflow as tf
 
