@@ -202,6 +202,9 @@ def test_a_session_keeps_its_latest_takes_only(tmp_path):
         session.keep("take", number, object(), limit=3)
     assert sorted(session.takes) == [3, 4, 5]
     assert sorted(p.name for p in session.folder.iterdir()) == ["take-3.mid", "take-4.mid", "take-5.mid"]
+    session.path("take", 6, "wav").write_bytes(b"x" * 1000)
+    session.keep("take", 6, object(), limit=3, max_bytes=1000)  # over its disk budget: only the newest stays
+    assert sorted(session.takes) == [6] and session.bytes() == 1000
     store.close()
 
 
