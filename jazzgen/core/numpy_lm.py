@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jazzgen.core.files import atomic_path
+from jazzgen.core.files import atomic_path, read_npz
 from jazzgen.core.models import ModelConfig, save_export
 from jazzgen.core.numpy_rnn import FORWARD, init_params
 from jazzgen.core.numpy_train import (
@@ -36,6 +36,7 @@ from jazzgen.core.training import (
     stop_reason,
     write_history,
 )
+from jazzgen.errors import InputError
 
 
 def params_to_keras(cell: str, p: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -107,12 +108,16 @@ def fit_numpy(model_config: ModelConfig, vocab_size: int, train_xy, val_xy, run_
     state = new_loop_state()
     ckpt = run_dir / "checkpoint.npz"
     if resume and ckpt.is_file():
-        with np.load(ckpt) as data:
-            params = {k[2:]: data[k] for k in data.files if k.startswith("p/")}
-            adam.m = {k[2:]: data[k] for k in data.files if k.startswith("m/")}
-            adam.v = {k[2:]: data[k] for k in data.files if k.startswith("v/")}
+        data = read_npz(ckpt)
+        try:
+            params = {k[2:]: v for k, v in data.items() if k.startswith("p/")}
+            adam.m = {k[2:]: v for k, v in data.items() if k.startswith("m/")}
+            adam.v = {k[2:]: v for k, v in data.items() if k.startswith("v/")}
             state = json.loads(str(data["state"]))
             adam.t = state.pop("adam_t")
+        except (KeyError, ValueError, TypeError) as e:
+            raise InputError(ckpt, "damaged checkpoint", f"{type(e).__name__}: {e}"[:160]
+                             + "; train into a new -o to start over") from e
         log(f"resuming from epoch {state['epoch']} (best val loss {state['best_val_loss']})")
 
     x_train, y_train = train_xy

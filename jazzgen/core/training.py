@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jazzgen.core.files import atomic_open, atomic_path
+from jazzgen.core.files import atomic_open, atomic_path, read_npz
 from jazzgen.core.models import ModelConfig
+from jazzgen.errors import InputError
 
 CHUNKS_PER_EPOCH = 20  # progress-bar updates per epoch (each a call into the compiled loop)
 MIN_BATCHES_PER_CHUNK = 4  # an epoch this short is one call: each call costs ~0.3 ms + a sync
@@ -176,7 +177,13 @@ def chunks_for(n_batches: int) -> int:
     return min(CHUNKS_PER_EPOCH, math.ceil(n_batches / MIN_BATCHES_PER_CHUNK))
 
 
-def _run_chunks(chunk_fn, X, Y, batch_size: int, show_progress: bool, label: str):
+def _run_chunks(chunk_fn, X, Y, batch_size: int, show_progress: bool, label: str,
+                deadline: float = math.inf, log: Callable[[str], None] | None = None):
+    """Mean loss and accuracy over the batches of X, Y, run in chunks.
+
+    Past `deadline` (a `time.perf_counter()` value) the pass ends after the current chunk, so a
+    time limit also stops an epoch that alone would outlast it; `log` says where it stopped.
+    """
     import tensorflow as tf
 
     n_batches = math.ceil(len(X) / batch_size)
@@ -190,6 +197,10 @@ def _run_chunks(chunk_fn, X, Y, batch_size: int, show_progress: bool, label: str
         total, count, correct = total + float(t), count + float(n), correct + float(c)
         if show_progress:  # a bar on an interactive terminal only; logs get one line per epoch
             print(f"\r  {label} {_progress(int(last), n_batches)}", end="", file=sys.stderr, flush=True)
+        if time.perf_counter() > deadline and last < n_batches:
+            if log:
+                log(f"time limit: epoch cut short after {int(last)} of {n_batches} batches")
+            break
     if show_progress:
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
     return total / max(count, 1.0), correct / max(count, 1.0)
@@ -304,13 +315,21 @@ def save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
 
 
 def load_checkpoint(path: Path, model, optimizer) -> dict:
-    """Restore what `save_checkpoint` wrote; returns the loop state."""
-    with np.load(path) as data:
-        n_w = sum(1 for k in data.files if k.startswith("w"))
+    """Restore what `save_checkpoint` wrote; returns the loop state.
+
+    Raises:
+        InputError: the checkpoint is damaged or does not fit the model (named, with what to do).
+    """
+    data = read_npz(path)
+    try:
+        n_w = sum(1 for k in data if k.startswith("w"))
         model.set_weights([data[f"w{i}"] for i in range(n_w)])
         for i, var in enumerate(optimizer.variables):
             var.assign(data[f"o{i}"])
         return json.loads(str(data["state"]))
+    except (KeyError, ValueError, TypeError) as e:  # json errors are ValueErrors
+        raise InputError(path, "damaged checkpoint",
+                         f"{type(e).__name__}: {e}"[:160] + "; train into a new -o to start over") from e
 
 
 def fit(
@@ -386,7 +405,9 @@ def fit(
             t0 = time.perf_counter()
             order = np.random.default_rng([seed, epoch]).permutation(len(x_train))  # resumable
             show = sys.stderr.isatty()
-            loss, acc = _run_chunks(train_chunk, x_train[order], y_train[order], batch_size, show, "train")
+            deadline = start + max_minutes * 60 if max_minutes else math.inf
+            loss, acc = _run_chunks(train_chunk, x_train[order], y_train[order], batch_size, show, "train",
+                                    deadline, log)
             val_loss, val_acc = _run_chunks(eval_chunk, x_val, y_val, batch_size, False, "val")
             seconds = time.perf_counter() - t0
             row = dict(epoch=epoch, loss=round(loss, 5), val_loss=round(val_loss, 5),
