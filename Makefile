@@ -39,7 +39,7 @@ audio-deps:
 	apt-get install -y fluidsynth fluid-soundfont-gm
 
 # Rebuild the bundled default model from its recipe (about 15 minutes on 2 CPU cores).
-MODEL_FILES := config.json vocab.json task.json run.json changes.json export.npz history.csv curves.png
+MODEL_FILES := config.json vocab.json task.json run.json changes.json articulation.json export.npz history.csv curves.png
 default-model: $(VENV)/.installed
 	$(JAZZGEN) run pipelines/wjd.toml
 	mkdir -p jazzgen/assets/default_model

@@ -71,6 +71,10 @@ class TrainConfig:
     patience: int = 5  # early stopping: epochs without a better validation loss
     seed: int = 0  # weights init and shuffling
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    auto_size: bool = True  # jazz: settings left at these defaults (model size and dropout,
+    #                         learning rate, batch size, epochs and patience, data.stride) are chosen
+    #                         from the corpus size, logged and stored in the run
+    #                         (jazzgen/stages/owndata.py); false = exactly as written here
     checkpoint_every_s: float = 10.0  # write checkpoint + history at most this often (0 = every epoch)
     threads: int = 0  # TensorFlow intra-op threads; 0 = auto: 1 for small models (one step's
     #                   matmuls too small to split across cores), else TensorFlow's default

@@ -161,3 +161,25 @@ def test_report_puts_samples_corpus_and_reference_side_by_side(tiny) -> None:
     assert f"{result['corpus']['h1']:.3f}" in h1_line
     assert "1.940" in h1_line
     assert "Jazz Transformer" in report and "MINGUS" in report
+
+
+def test_two_sample_test_plays_over_the_heldout_changes(tiny) -> None:
+    from jazzgen.music.listening import heldout_pairs, listening_test
+    from jazzgen.music.solos import load_articulation
+
+    run, corpus, _, _ = tiny
+    generated, human = heldout_pairs(run, corpus, seed=0, articulation=load_articulation(run))
+    assert len(generated) == len(human) == 1
+    gen, hum = generated[0], human[0]
+    assert gen.chords == hum.chords and gen.chords[0].start_beat == 0.0
+    assert max(n.end_beat for n in gen.notes) <= gen.chords[-1].end_beat + 1e-9
+    result = listening_test(generated, human)
+    assert result["generated_figures"]["off_grid_onsets"] == 0.0
+    assert result["human_figures"]["off_grid_onsets"] == 0.0
+    assert result["phrases_human"] >= 1 and result["phrases_generated"] >= 1
+    # The recorded solos of this corpus are legato: the learned articulation keeps them so.
+    assert result["generated_figures"]["sounding_share"] > 0.8
+    assert result["auc"] is None  # one held-out piece: nothing to cross-validate by piece
+    from jazzgen.music.listening import format_listening
+
+    assert "skipped" in format_listening(result)

@@ -108,6 +108,26 @@ def test_bad_fields_are_named_in_a_json_error(client, body, field):
     assert r.get_json()["field"] == field and r.get_json()["error"]
 
 
+def test_every_example_chart_and_a_tune_from_the_book_read(client):
+    options = client.get("/api/options").get_json()
+    for name, chart in options["charts"].items():
+        r = client.post("/api/chart", json={"chart": chart})
+        assert r.status_code == 200, (name, r.get_json())
+        assert r.get_json()["title"]
+    assert options["tunes"] and set(options["instruments"]) >= {"tenor sax", "trumpet"}
+    tune = client.get("/api/tunes/0").get_json()
+    assert tune["title"] == options["tunes"][0]
+    assert client.post("/api/chart", json={"chart": tune["chart"]}).get_json()["bars"] == tune["bars"]
+    assert client.get(f"/api/tunes/{len(options['tunes'])}").status_code == 404
+
+
+def test_too_long_to_play_is_refused_by_field(client):
+    r = client.post("/api/generate", json={"chart": CHART, "bars": 512, "tempo": 40})
+    assert r.status_code == 400 and r.get_json()["field"] == "bars" and "51 minutes" in r.get_json()["error"]
+    r = client.post("/api/trades", json={"chart": CHART, "trade_bars": 8, "rounds": 32, "tempo": 60})
+    assert r.status_code == 400 and r.get_json()["field"] == "rounds"
+
+
 def test_chart_errors_name_their_bars(client):
     r = client.post("/api/generate", json={"chart": "title: x\n|: C7 | F7 :| Cmaj7 | H7 | %"})
     data = r.get_json()
@@ -146,6 +166,17 @@ def test_session_folders_are_dropped_and_cleaned(tmp_path):
     assert store.get(first.token).token != first.token
     store.close()
     assert not store.root.exists()
+
+
+def test_a_session_keeps_its_latest_takes_only(tmp_path):
+    store = SessionStore(root=tmp_path)
+    session = store.get(None)
+    for number in range(1, 6):
+        session.path("take", number, "mid").write_bytes(b"x")
+        session.keep("take", number, object(), limit=3)
+    assert sorted(session.takes) == [3, 4, 5]
+    assert sorted(p.name for p in session.folder.iterdir()) == ["take-3.mid", "take-4.mid", "take-5.mid"]
+    store.close()
 
 
 def test_queue_serves_in_turn_and_refuses_beyond_its_bound():
@@ -242,15 +273,51 @@ def test_loopback_burst_is_served_or_refused_and_the_server_stays_healthy(app):
         assert _request(f"{url}/api/generate", {"chart": CHART, "bars": 2})[0] == 200
 
 
-def test_serve_binds_loopback_and_warns_when_opened(monkeypatch):
+def test_serve_binds_loopback_and_warns_when_opened(monkeypatch, tmp_path):
     import waitress
 
     from jazzgen.web.app import serve
 
     calls, lines = [], []
     monkeypatch.setattr(waitress, "serve", lambda app, **kw: calls.append(kw))
-    serve(port=8123, echo=lines.append)
-    serve(host="0.0.0.0", port=8124, echo=lines.append)
+    serve(port=8123, echo=lines.append, temp_root=tmp_path)
+    serve(host="0.0.0.0", port=8124, echo=lines.append, temp_root=tmp_path)
+    assert not list(tmp_path.iterdir()), "the sessions' folders are removed when the server stops"
     assert calls[0]["host"] == "127.0.0.1" and calls[1]["host"] == "0.0.0.0"
     assert not any("warning" in line for line in lines[:1])
     assert any(line.startswith("warning: listening on 0.0.0.0") for line in lines)
+
+
+def test_jazzgen_serve_end_to_end_and_sigterm_cleans_up(tmp_path):
+    """The real command: it answers on loopback, and SIGTERM stops it with its files removed."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "jazzgen", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, health = _request(f"http://127.0.0.1:{port}/api/health")
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.2)
+        assert status == 200 and health["ok"]
+        assert _request(f"http://127.0.0.1:{port}/api/generate", {"chart": CHART, "bars": 2})[0] == 200
+        assert [p.name[:15] for p in tmp_path.iterdir()] == ["jazzgen-studio-"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert f"http://127.0.0.1:{port}/" in out
+    assert not list(tmp_path.iterdir())

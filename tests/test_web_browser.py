@@ -13,8 +13,8 @@ import os
 import shutil
 import time
 import wave
-from xml.etree import ElementTree
 from pathlib import Path
+from xml.etree import ElementTree
 
 import mido
 import pytest

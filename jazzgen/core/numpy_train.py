@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from jazzgen.core.numpy_rnn import BACKWARD, CELL_FORWARD, FORWARD, hidden_size, lstm_cell_forward
+from jazzgen.core.scoring import log_softmax
 
 
 def softmax(z: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -50,8 +51,7 @@ def softmax_cross_entropy(logits, targets, mask=None):
     """
     m = targets.shape[0]
     w = np.ones(targets.shape) if mask is None else np.asarray(mask, np.float64)
-    logp = logits - logits.max(axis=0)                                    # log-softmax, stable
-    logp = logp - np.log(np.exp(logp).sum(axis=0))
+    logp = log_softmax(logits, axis=0)                                    # classes are rows
     index = (targets, *np.indices(targets.shape))                         # logp[target, i, t]
     loss = -(w * logp[index]).sum() / m
     dlogits = np.exp(logp)                                                # softmax ...

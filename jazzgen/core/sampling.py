@@ -24,9 +24,12 @@ def sample_sequences(
     top_k: int = 0,
     allowed: np.ndarray | None = None,
     cost: np.ndarray | None = None,
-    budget: float | None = None,
+    budget: float | np.ndarray | None = None,
     stop_id: int | None = None,
     primer: Sequence[int] = (),
+    phase_masks: np.ndarray | None = None,
+    phase_step: np.ndarray | None = None,
+    start_phase: int = 0,
 ) -> list[list[int]]:
     """Draw `batch_size` sequences at once, feeding each draw back as the next input.
 
@@ -35,9 +38,16 @@ def sample_sequences(
         start_id: the first input (e.g. `<bos>`).
         allowed: boolean mask of ids that may be drawn # (V,)
         cost, budget: a sequence ends once the summed `cost[id]` of its draws reaches `budget`
-            (e.g. beats per value and the beats wanted).
+            (e.g. beats per value and the beats wanted); one budget for all or one per
+            sequence (B,).
         stop_id: a sequence also ends when it draws this id (not included in the output).
         primer: ids fed first (their draws are not sampled; they are not in the output).
+        phase_masks, phase_step, start_phase: a constraint that depends on where a sequence
+            is in a cycle of P phases: each sequence starts at `start_phase`, a drawn id moves
+            it on by `phase_step[id]` (modulo P), and at phase k only the ids True in
+            `phase_masks[k]` (and in `allowed`) may be drawn. # (P, V), (V,) int
+            (Music: P grid ticks per beat, an id's duration in ticks, and the ids whose
+            duration lands the next onset where onsets may fall.)
 
     Returns:
         one list of ids per sequence (without start, primer and stop ids).
@@ -51,9 +61,16 @@ def sample_sequences(
     spent = np.zeros(batch_size)
     length = np.full(batch_size, max_steps)
     done = np.zeros(batch_size, dtype=bool)
+    phase = np.full(batch_size, start_phase, dtype=np.int64)
+    if phase_masks is not None:
+        phase_masks = np.asarray(phase_masks, bool) & (True if allowed is None else allowed)
+        phase %= len(phase_masks)
     for t in range(max_steps):
         logits, state = engine.step(ids, state)  # (B, V)
-        ids = choose(logits, rng, temperature=temperature, top_k=top_k or None, mask=allowed)
+        mask = allowed if phase_masks is None else phase_masks[phase]  # (V,) or (B, V)
+        ids = choose(logits, rng, temperature=temperature, top_k=top_k or None, mask=mask)
+        if phase_masks is not None:
+            phase = (phase + phase_step[ids]) % len(phase_masks)
         out[:, t] = ids
         if stop_id is not None:
             stopped = (ids == stop_id) & ~done

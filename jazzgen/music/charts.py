@@ -488,11 +488,12 @@ def _play_out(written: list[_Written], source: str) -> list[ChartBar]:
 # -- writing ---------------------------------------------------------------------------------
 
 
-def chart_text(chart: Chart, bars_per_line: int = 4) -> str:
+def chart_text(chart: Chart, bars_per_line: int = 4, spelled: bool = False) -> str:
     """A chart as text that `parse_chart` reads back to the same bars (repeats written out).
 
     The header is written for the fields that are set; a bar equal to the one before is '%';
     a meter change is written at the bar it starts; uneven bars are written with '.' per beat.
+    With `spelled`, chords are written in lead-sheet spelling (the same tones, other symbols).
     """
     lines = [f"{name}: {value}" for name, value in (("title", chart.title), ("key", chart.key),
                                                    ("tempo", _number(chart.tempo_qpm)), ("style", chart.style))
@@ -502,7 +503,7 @@ def chart_text(chart: Chart, bars_per_line: int = 4) -> str:
     for bar in chart.bars:
         cell = "" if bar.time_signature == meter else _ts(bar.time_signature) + " "
         meter = bar.time_signature
-        cell += "%" if before is not None and bar == before else _bar_words(bar)
+        cell += "%" if before is not None and bar == before else _bar_words(bar, spelled)
         before = bar
         cells.append(cell)
     for k in range(0, len(cells), bars_per_line):
@@ -514,17 +515,20 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _bar_words(bar: ChartBar) -> str:
+def _bar_words(bar: ChartBar, spelled: bool = False) -> str:
+    def name(chord: Chord) -> str:
+        return spell(chord) if spelled else chord.symbol
+
     beats = [b for _, b in bar.chords]
     if all(abs(b - beats[0]) < 1e-9 for b in beats):
-        return " ".join(c.symbol for c, _ in bar.chords)
+        return " ".join(name(c) for c, _ in bar.chords)
     slot = 4.0 / bar.time_signature[1]
     words = []
     for chord, b in bar.chords:
         holds = round(b / slot) - 1
         if holds < 0 or abs((holds + 1) * slot - b) > 1e-9:
             raise ValueError(f"a chord of {b} beats is not a whole number of {_ts(bar.time_signature)} beats")
-        words += [chord.symbol] + ["."] * holds
+        words += [name(chord)] + ["."] * holds
     return " ".join(words)
 
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from jazzgen.config import GenerateConfig
 from jazzgen.core.rundir import Run
-from jazzgen.core.vocab import BOS
 from jazzgen.errors import JazzgenError, UsageError
 
 DEFAULT_TEMPO_QPM = 160.0  # for typed changes; a corpus piece brings its own tempo
@@ -75,10 +74,8 @@ def generate_solos(run: Run, out: str | Path, g: GenerateConfig, chords_text: st
     With `primer` (a MIDI or MusicXML file), its melody is encoded with the run's tokenizer and
     fed first: every solo starts with the primer's notes and continues over the changes.
     """
-    from jazzgen.core.sampling import sample_sequences
     from jazzgen.music.midi_io import write_midi
-    from jazzgen.music.score import Score
-    from jazzgen.music.values import ValuesTokenizer, value_duration
+    from jazzgen.music.values import ValuesTokenizer
 
     check_generate_config(g)
     out = Path(out)
@@ -93,22 +90,17 @@ def generate_solos(run: Run, out: str | Path, g: GenerateConfig, chords_text: st
     if primer:
         return _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where,
                                        total_beats, primer, log)
-    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in run.vocab.tokens])
-    allowed = cost > 0  # specials (<pad>, <bos>, <eos>, <unk>) are never drawn
-    engine = load_engine(run, g.backend)
-    max_steps = int(total_beats / cost[allowed].min()) + 1
-    sequences = sample_sequences(engine, g.count, rng, start_id=run.vocab.id(BOS), max_steps=max_steps,
-                                 temperature=g.temperature, top_k=g.top_k, allowed=allowed, cost=cost,
-                                 budget=total_beats)
+    from jazzgen.music.solos import Plan, load_articulation, play_solos
+
+    # Values that would put the next onset off the grid are masked; notes sound as the
+    # training players held theirs (the run's articulation table, when it has one).
+    plan = Plan(tuple(spans), ts, tempo, total_beats)
+    solos = play_solos(run, load_engine(run, g.backend), [plan] * g.count, g.seed, rng=rng,
+                      temperature=g.temperature, top_k=g.top_k, articulation=load_articulation(run))
     paths = output_paths(out, g.count)
-    for i, (ids, path) in enumerate(zip(sequences, paths)):
-        solo = tokenizer.decode(run.vocab.decode(ids), chords=spans, rng=np.random.default_rng([g.seed, i]),
-                                time_signature=ts, tempo_qpm=tempo)
-        notes = tuple(n for n in solo.notes if n.start_beat < total_beats - 1e-9)
-        notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat)) for n in notes)
-        _check_not_empty(notes, path)
-        score = Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=tempo)
-        write_midi(score, path)
+    for solo, path in zip(solos, paths):
+        _check_not_empty(solo.notes, path)
+        write_midi(solo, path)
     _report(log, paths, total_beats, ts, where, g, None)
     return paths
 
@@ -160,29 +152,28 @@ def _report(log, paths, total_beats, ts, where, g, primer) -> None:
 
 def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where, total_beats, primer, log):
     """Values with a primer: its values are fed first, the continuation decoded from its last pitch."""
-    from jazzgen.core.sampling import sample_sequences
+    from jazzgen.music.articulation import articulate
     from jazzgen.music.score import ChordSpan
-    from jazzgen.music.values import value_duration
+    from jazzgen.music.solos import load_articulation, sample_values
 
     start = read_primer(primer, spans, ts, total_beats)
     values = tokenizer.encode(start)
     end = start.notes[-1].end_beat
-    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in run.vocab.tokens])
-    allowed = cost > 0
     engine = load_engine(run, g.backend)
     budget = total_beats - end
     sequences = [[] for _ in range(g.count)]
     if budget > 1e-9:
-        sequences = sample_sequences(engine, g.count, rng, start_id=run.vocab.id(BOS),
-                                     max_steps=int(budget / cost[allowed].min()) + 1,
-                                     temperature=g.temperature, top_k=g.top_k, allowed=allowed, cost=cost,
-                                     budget=budget, primer=run.vocab.encode(values))
+        sequences = sample_values(run, engine, tokenizer, [budget] * g.count, rng,
+                                  temperature=g.temperature, top_k=g.top_k,
+                                  primer=run.vocab.encode(values), start_beat=end)
     later = [ChordSpan(s.chord, max(s.start_beat, end) - end, s.end_beat - max(s.start_beat, end))
              for s in spans if s.end_beat > end + 1e-9]
     solos = []
     for i, ids in enumerate(sequences):
         rest = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
                                 start_pitch=start.notes[-1].pitch, time_signature=ts, tempo_qpm=tempo)
+        if (table := load_articulation(run)) is not None:
+            rest = articulate(rest, table, np.random.default_rng([g.seed, i, 1]))
         moved = tuple(replace(n, start_beat=n.start_beat + end) for n in rest.notes)
         solos.append(replace(rest, notes=start.notes + moved, chords=tuple(spans)))
     paths = _write_solos(solos, spans, ts, tempo, total_beats, out)
@@ -193,6 +184,7 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
 def _generate_events(run, out, g, chords_text, bars_given, log, primer) -> list[Path]:
     """Events runs: pitches and durations sampled, the changes' structure forced (EventsGuide)."""
     from jazzgen.music.events import EventsTokenizer, sample_events
+    from jazzgen.music.solos import load_articulation
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     rng = np.random.default_rng(g.seed)
@@ -204,6 +196,13 @@ def _generate_events(run, out, g, chords_text, bars_given, log, primer) -> list[
                               temperature=g.temperature, top_k=g.top_k, primer=start)
     solos = [tokenizer.decode(start + tokens, chords=spans, time_signature=ts, tempo_qpm=tempo)
              for tokens in sequences]
+    if (table := load_articulation(run)) is not None:  # the primer's notes keep their lengths
+        from jazzgen.music.articulation import articulate
+
+        primed = len(tokenizer.decode(start, chords=spans).notes) if start else 0
+        solos = [replace(s, notes=s.notes[:primed] + articulate(
+            replace(s, notes=s.notes[primed:]), table, np.random.default_rng([g.seed, i, 1])).notes)
+            for i, s in enumerate(solos)]
     paths = _write_solos(solos, spans, ts, tempo, total_beats, out)
     _report(log, paths, total_beats, ts, where, g, primer)
     return paths

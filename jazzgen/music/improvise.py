@@ -48,10 +48,12 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
     tempo = tempo or played.tempo_qpm or found_tempo or STYLE_TEMPOS[style]
     played = replace(played, style=style, tempo_qpm=tempo)
     swing = default_swing(tempo, style) if swing is None else swing
-    solos = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
-                         backend=backend, primer=primer)
+    solos, primed = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
+                                 backend=backend, primer=primer)
     parts = tuple(accompany(played, band, style, seed))
-    return [Performance(solo, played, parts, soloist, tempo, swing, style, band, seed, description)
+    if primer:
+        description += f", after the primer {Path(primer).name}"
+    return [Performance(solo, played, parts, soloist, tempo, swing, style, band, seed, description, primed)
             for solo in solos]
 
 
@@ -77,12 +79,12 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
 
 
 def open_model(model):
-    """The run directory of `model` (None: the bundled default model), checked to be a jazz run."""
+    """The run of `model` (a run directory, an opened Run, None: the bundled model), checked to be jazz."""
     import sys
 
-    from jazzgen.core.rundir import open_run
+    from jazzgen.core.rundir import Run, open_run
 
-    run = open_run(model, warn=lambda m: print(m, file=sys.stderr))
+    run = model if isinstance(model, Run) else open_run(model, warn=lambda m: print(m, file=sys.stderr))
     if run.task.get("task") != "jazz":
         raise UsageError(f"{run.path}: a {run.task.get('task')} run; jazz generation needs a jazz run")
     return run
@@ -131,8 +133,9 @@ def _corpus_chart(run, rng) -> tuple[Chart, str, float]:
 
 def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Generator, soloist: Instrument, *,
                  temperature: float = 1.0, top_k: int = 0, backend: str = "numpy",
-                 primer: str | os.PathLike | None = None) -> list[Score]:
-    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics."""
+                 primer: str | os.PathLike | None = None) -> tuple[list[Score], int]:
+    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics, and how
+    many notes each starts with from the primer."""
     from jazzgen.config import GenerateConfig
 
     g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
@@ -148,9 +151,10 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     for solo in solos:
         notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
                       for n in solo.notes if n.start_beat < total - 1e-9)
-        notes = shape_dynamics(notes, played.bars[0].beats)
+        kept = len(start.notes) if start else 0  # the primer keeps its own dynamics
+        notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
         out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))
-    return out
+    return out, len(start.notes) if start else 0
 
 
 def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
@@ -176,26 +180,24 @@ def _engine(run, backend: str):
 
 def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
-    from jazzgen.core.sampling import sample_sequences
-    from jazzgen.core.vocab import BOS
-    from jazzgen.music.values import ValuesTokenizer, value_duration
+    from jazzgen.music.solos import sample_values
+    from jazzgen.music.values import ValuesTokenizer
 
     tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
                         low_pitch=soloist.low, high_pitch=soloist.high)
-    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in run.vocab.tokens])
-    allowed = cost > 0  # specials (<pad>, <bos>, <eos>, <unk>) are never drawn
     begin = start.notes[-1].end_beat if start else 0.0
     primed = run.vocab.encode(tokenizer.encode(start)) if start else []
     budget = total - begin
-    sequences = sample_sequences(_engine(run, g.backend), g.count, rng, start_id=run.vocab.id(BOS),
-                                 max_steps=int(budget / cost[allowed].min()) + 1, temperature=g.temperature,
-                                 top_k=g.top_k, allowed=allowed, cost=cost, budget=budget, primer=primed)
+    # The meter mask keeps every onset on the corpus grid (specials are never drawn).
+    sequences = sample_values(run, _engine(run, g.backend), tokenizer, [budget] * g.count, rng,
+                              temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin)
     later = [ChordSpan(s.chord, max(s.start_beat, begin) - begin, s.end_beat - max(s.start_beat, begin))
              for s in spans if s.end_beat > begin + 1e-9]
     solos = []
     for i, ids in enumerate(sequences):
         solo = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
                                 start_pitch=start.notes[-1].pitch if start else None, time_signature=ts)
+        solo = _articulated(run, solo, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + begin) for n in solo.notes)
         solos.append(Score(notes=(start.notes if start else ()) + moved, chords=tuple(spans), time_signature=ts))
     return solos
@@ -210,11 +212,22 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     sequences = sample_events(_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed)
     solos = []
-    for tokens in sequences:
+    n_primed = len(tokenizer.decode(primed, chords=spans).notes) if primed else 0
+    for i, tokens in enumerate(sequences):
         solo = tokenizer.decode(primed + tokens, chords=spans, time_signature=ts)
-        notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes)
+        later = _articulated(run, replace(solo, notes=solo.notes[n_primed:]), g.seed, i)
+        notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes[:n_primed] + later.notes)
         solos.append(replace(solo, notes=notes))
     return solos
+
+
+def _articulated(run, solo: Score, seed: int, i: int) -> Score:
+    """Notes shortened as the training players held theirs (runs with an articulation table)."""
+    from jazzgen.music.articulation import articulate
+    from jazzgen.music.solos import load_articulation
+
+    table = load_articulation(run)
+    return solo if table is None else articulate(solo, table, np.random.default_rng([seed, i, 1]))
 
 
 def _fold(pitch: int, soloist: Instrument) -> int:

@@ -48,26 +48,29 @@ def notation_notes(notes, bar_starts: list[float], total_beats: float) -> list[t
     eighth-triplet grid, whichever moves them less (ties: sixteenths). Notes that collapse to
     nothing are dropped; a note never runs into the next.
     """
-    points: dict[int, list[Fraction]] = {}
+    # Floats for the search (Fractions are slow), exact Fractions for what is returned.
+    points: dict[int, list[float]] = {}
     for n in notes:
-        for t in (_frac(n.start_beat), _frac(n.start_beat + n.duration_beats)):
-            if t.denominator != 1:
-                points.setdefault(int(t), []).append(t - int(t))
+        for t in (n.start_beat, n.start_beat + n.duration_beats):
+            beat = int(t + 1e-9)
+            if t - beat > 1e-9:
+                points.setdefault(beat, []).append(t - beat)
+    floats = {grid: [float(g) for g in grid] + [1.0] for grid in (STRAIGHT, TRIPLET)}
     grids = {}
     for beat, offsets in points.items():
-        cost = [sum(min(abs(o - g) for g in grid + (Fraction(1),)) for o in offsets) for grid in (STRAIGHT, TRIPLET)]
-        grids[beat] = TRIPLET if cost[1] < cost[0] else STRAIGHT
+        cost = [sum(min(abs(o - g) for g in floats[grid]) for o in offsets) for grid in (STRAIGHT, TRIPLET)]
+        grids[beat] = TRIPLET if cost[1] < cost[0] - 1e-9 else STRAIGHT
 
-    def snap(t: Fraction) -> Fraction:
-        beat = int(t)
+    def snap(t: float) -> Fraction:
+        beat = int(t + 1e-9)
         grid = grids.get(beat, STRAIGHT) + (Fraction(1),)
-        return beat + min(grid, key=lambda g: (abs(t - beat - g), g))
+        return beat + min(grid, key=lambda g: (abs(t - beat - float(g)), g))
 
     end_all = _frac(total_beats)
     out: list[tuple[Fraction, Fraction, int]] = []
     for n in notes:
-        start = snap(_frac(n.start_beat))
-        end = min(snap(_frac(n.start_beat + n.duration_beats)), end_all)
+        start = snap(n.start_beat)
+        end = min(snap(n.start_beat + n.duration_beats), end_all)
         if out and start < out[-1][1]:
             if start <= out[-1][0]:
                 continue

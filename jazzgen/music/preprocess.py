@@ -27,7 +27,7 @@ from jazzgen.core.shards import write_shards
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import InputError, JazzgenError, UsageError
 
-CACHE_VERSION = "2"  # 2: pieces carry melody_reason (and repeats, pickup_beats)
+CACHE_VERSION = "3"  # 2: pieces carry melody_reason (and repeats, pickup_beats); 3: articulation
 
 
 class _Timeout(Exception):
@@ -77,6 +77,8 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+    from jazzgen.music.articulation import articulation_counts
+
     beats_per_bar = quantized.beats_per_bar
     meta = dict(score.meta)
     piece = {
@@ -91,6 +93,7 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
         "chord_source": meta.get("chord_source", ""),
         **{k: meta[k] for k in ("melody_index", "repeats", "pickup_beats") if k in meta},
         "timing": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()},
+        "articulation": articulation_counts(score, quantized),  # how long notes sound (recorded)
     }
     result = {"status": "kept", "tokens": tokens, "piece": piece}
     if tokenizer.name == "events" and cfg.all_keys:  # the other 11 keys, as extra pieces
@@ -262,6 +265,13 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbos
         + (f" ({by_reason})" if by_reason else "") + f"; {cached} from cache")
     for line in summary_lines(originals):
         log(line)
+    if not cfg.part:  # what training will get, and what will not train well (stages/owndata.py)
+        from jazzgen.config import DataConfig
+        from jazzgen.stages.owndata import corpus_report
+
+        lines, warnings = corpus_report(pieces, [len(t) for t in token_lists], DataConfig().seq_len)
+        for line in lines + [f"warning: {w}" for w in warnings]:
+            log(line)
     if len(pieces) > len(originals):
         log(f"all 12 keys: {len(pieces)} pieces ({len(originals)} as written, the rest transposed)")
     unit = "values" if tokenizer_config["name"] == "values" else f"{tokenizer_config['name']} tokens"

@@ -391,7 +391,7 @@ def _synthesize(roll: _Roll, sample_rate: int) -> np.ndarray:
     last_s = float(roll.seconds(np.array([roll.end_tick]))[0])
     out = np.zeros(int(math.ceil((last_s + RELEASE_TAIL_S) * sample_rate)))
     # A block chord sums several voices; scale them so the comping sits under the melody.
-    gains = {"melody": 1.0, "chords": 0.35, "bass": 0.8, "drums": 0.3}
+    gains = {"melody": 1.0, "chords": 0.35, "bass": 0.45, "drums": 0.3}  # the solo over the band
     for note, start_s, end_s in zip(roll.notes, starts, ends, strict=True):
         i = int(round(start_s * sample_rate))
         n_hold = max(1, int(round((end_s - start_s) * sample_rate)))

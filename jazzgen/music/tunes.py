@@ -64,6 +64,15 @@ def find_tune(name: str) -> dict:
     raise UsageError(f"--tune {name!r}: no such tune in the book (`jazzgen tunes` lists {len(tune_book())})")
 
 
+def format_tunes(entries: list[dict]) -> str:
+    """A table: title, key, meter, form length in bars, solos in the corpus."""
+    width = max([len(t["title"]) for t in entries] + [5])
+    lines = [f"{'title':<{width}}  {'key':<4} {'meter':<5} {'bars':>4} {'solos':>5}"]
+    lines += [f"{t['title']:<{width}}  {t['key']:<4} {t['time_signature']:<5} {t['bars']:>4} {t['solos']:>5}"
+              for t in entries]
+    return "\n".join(lines) + f"\n{len(entries)} tune{'s' if len(entries) != 1 else ''}"
+
+
 def tune_chart(entry: dict) -> Chart:
     """The tune's changes (one chorus) as a Chart."""
     return parse_chart(entry["chart"], source=entry["title"])
@@ -170,7 +179,8 @@ def build_tune_book(beats_dir: Path) -> list[dict]:
         chart = Chart(chart.bars, title=title, key=key, form_bars=len(chart.bars))
         book.append({"title": title, "key": key, "time_signature": f"{meter[0]}/{meter[1]}",
                      "bars": len(chart.bars), "solos": len(paths),
-                     "sources": [p.stem.removesuffix("_Solo") for p in paths], "chart": chart_text(chart)})
+                     "sources": [p.stem.removesuffix("_Solo") for p in paths],
+                     "chart": chart_text(chart, spelled=True)})
     return book
 
 

@@ -248,6 +248,14 @@ class ValuesTokenizer(Tokenizer):
             return int(rng.choice(near))
         low, high = window or (0, 0)  # a later note without a window stays near the last
         centre = previous + (low + high) / 2
+        if low + high == 0 and low <= 0 and self.low_pitch <= previous <= self.high_pitch:
+            # The value repeats the last pitch: the repeat is heard more than its TYPE is
+            # (the network may have chosen the TYPE without knowing the chord just changed).
+            return previous
+        if low + high != 0:
+            # The value moved away from the last pitch (its window is the interval +- window):
+            # landing on the last pitch again would add a repeat the player never played.
+            fits = [p for p in fits if p != previous] or fits
         inside = [p for p in fits if previous + low <= p <= previous + high]
         return self._nearest(inside or fits, centre if inside else self._into_range(centre), rng)
 

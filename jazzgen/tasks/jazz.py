@@ -29,7 +29,8 @@ def check_no_text_settings(cfg: Config, task: str) -> None:
 
 class JazzTask(Task):
     name = "jazz"
-    generate_options = frozenset({"chords", "bars", "primer", "wav", "png"})
+    generate_options = frozenset({"chords", "bars", "primer", "wav", "png", "chart", "tune", "tempo", "time", "key",
+                                  "instrument", "band", "style", "swing", "musicxml", "pdf", "svg"})
     evaluate_options = frozenset({"files", "samples"})
     preprocess_settings = frozenset({"tokenizer", "all_keys", "window", "melody_track", "max_file_mb",
                                      "max_notes", "file_timeout_s", "workers", "shard_size", "part"})
@@ -40,6 +41,19 @@ class JazzTask(Task):
 
         check_no_text_settings(cfg, self.name)
         return preprocess(cfg.preprocess, log=log, verbose=verbose)
+
+    def train_settings(self, corpus: Corpus, cfg: Config, finetune: bool, log: Log) -> tuple[Config, dict]:
+        """Own-data diagnostics, a one-piece corpus refused, and settings chosen from its size."""
+        import numpy as np
+
+        from jazzgen.stages.owndata import apply_size_defaults, check_trainable, corpus_report
+
+        check_trainable(corpus.path, corpus.pieces)
+        lines, warnings = corpus_report(corpus.pieces, np.diff(corpus.offsets), cfg.data.seq_len,
+                                        finetune=finetune)
+        for line in lines + [f"warning: {w}" for w in warnings]:
+            log(line)
+        return apply_size_defaults(cfg, int(corpus.info["tokens"]), finetune, log)
 
     def training_plan(self, corpus: Corpus, cfg: Config) -> TrainingPlan:
         from jazzgen.music.pipeline import has_changes
@@ -61,17 +75,33 @@ class JazzTask(Task):
             return (f"corpus {corpus.path}: {len(corpus)} pieces ({len(train_idx)} train, {len(val_idx)} "
                     f"validation), {n_windows} training windows of {cfg.data.seq_len} values, "
                     f"vocabulary {len(corpus.vocab)}")
+        from jazzgen.music.articulation import articulation_table
+
+        # How long the training players held their notes, drawn from when decoding.
+        articulation = articulation_table(corpus.pieces[int(i)]["articulation"] for i in train_idx
+                                          if "articulation" in corpus.pieces[int(i)])
         return TrainingPlan({"train": [int(i) for i in train_idx], "val": [int(i) for i in val_idx]},
-                            describe, run_files={"changes.json": changes})
+                            describe, run_files={"changes.json": changes,
+                                                 "articulation.json": articulation})
 
     def generate(self, run: Run, cfg: Config, request: GenerateRequest, log: Log) -> list:
-        from jazzgen.music.generate import generate_solos
+        """Solos with a band over charts, tunes or corpus changes (`jazzgen.generate`), then files."""
+        from jazzgen.music.improvise import perform, write_files
 
-        paths = generate_solos(run, Path(request.out or "solo.mid"), cfg.generate, chords_text=request.chords,
-                               bars_given=request.bars is not None, log=log, primer=request.primer)
-        if request.wav or request.png:
-            render_files(paths, request.wav, request.png, log)
-        return paths
+        g = cfg.generate
+        songs = perform(count=g.count, chords=request.chords, chart=request.chart, tune=request.tune,
+                        bars=request.bars, seed=g.seed, model=run, temperature=g.temperature, top_k=g.top_k,
+                        tempo=request.tempo, time=request.time, key=request.key, instrument=request.instrument,
+                        band=request.band or "trio", style=request.style, swing=request.swing,
+                        primer=request.primer, backend=g.backend)
+        if request.wav:
+            from jazzgen.music.render import choose_synth
+
+            choice = choose_synth()
+            if choice.name == "builtin":
+                log(f"audio: built-in synthesizer ({choice.reason}; `make audio-deps` installs FluidSynth)")
+        return write_files(songs, request.out or "solo.mid", musicxml=request.musicxml, pdf=request.pdf,
+                           svg=request.svg, wav=request.wav, png=request.png, log=log)
 
     def evaluate(self, run: Run, request: EvaluateRequest, log: Log) -> tuple[dict, str]:
         from jazzgen.music.evaluate import evaluate_jazz, format_report
@@ -82,8 +112,9 @@ class JazzTask(Task):
         report = format_report(result)
         if run.task.get("tokenizer", {}).get("name") == "events" and result.get("corpus_path"):
             report += "\n" + _events_report(run, result)
+        if result.get("corpus_path") and not request.files and request.samples != 0:
+            report += "\n\n" + _listening_report(run, result, request.seed, log)
         return result, report
-
 
     def perform(self, count: int, model, **options) -> list:
         from jazzgen.music import improvise
@@ -101,6 +132,19 @@ def read_chart(text_or_path, time: str | None = None):
     if isinstance(text_or_path, os.PathLike):
         return read_chart_file(text_or_path, meter)
     return parse_chart(text_or_path, time_signature=meter)
+
+
+def _listening_report(run: Run, result: dict, seed: int, log: Log) -> str:
+    """Adds the two-sample test over the held-out pieces to `result`; returns its report."""
+    from jazzgen.core.corpus import read_corpus
+    from jazzgen.music.listening import format_listening, heldout_pairs, listening_test
+    from jazzgen.music.solos import load_articulation
+
+    log("playing over every held-out piece's changes for the two-sample test")
+    generated, human = heldout_pairs(run, read_corpus(result["corpus_path"]), seed=seed,
+                                     articulation=load_articulation(run))
+    result["two_sample"] = listening_test(generated, human)
+    return format_listening(result["two_sample"])
 
 
 def _events_report(run: Run, result: dict) -> str:

@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from jazzgen.config import GenerateConfig
 from jazzgen.core.corpus import Corpus, read_corpus
 from jazzgen.core.rundir import Run
@@ -33,12 +31,6 @@ def held_out_corpus(run: Run, corpus_dir: str | Path | None = None) -> Corpus:
     if corpus.hash != run.info.get("corpus_hash"):
         raise UsageError(f"{path}: not the corpus {run.path} was trained on (hash differs)")
     return corpus
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def held_out_pieces(run: Run) -> tuple[list[int], str]:

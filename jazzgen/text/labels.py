@@ -9,8 +9,9 @@ import numpy as np
 
 from jazzgen.core.corpus import Corpus
 from jazzgen.core.rundir import Run
+from jazzgen.core.scoring import log_softmax
 from jazzgen.errors import UsageError
-from jazzgen.text.inference import held_out_pieces, log_softmax
+from jazzgen.text.inference import held_out_pieces
 from jazzgen.text.tokenizers import map_unknown, tokenizer_from_config
 
 

@@ -14,7 +14,9 @@ status, and an unexpected failure is a JSON 500 without a traceback.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -30,15 +32,20 @@ from jazzgen.web.studio import KEYS, METERS, STYLE_TEMPOS, Settings, Studio, rea
 from jazzgen.web.takes import Take, Trade, empty_performance, notes_json
 
 COOKIE = "jazzgen_session"
+MAX_TAKES, MAX_TRADES = 24, 4  # kept per session (with their files); older ones are removed
 MAX_BODY_BYTES = 256 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
 EXAMPLE_CHARTS = {  # starting points in the chart box (the tune book adds real tunes)
-    "Blues in Bb": "Bb7 | Eb7 | Bb7 | Fm7 Bb7 | Eb7 | Edim7 | Bb7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 | Bb7 G7 | Cm7 F7",
-    "ii-V-I in C": "Dm7 | G7 | Cmaj7 | Cmaj7",
-    "Rhythm changes A": "Bbmaj7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 | Fm7 Bb7 | Ebmaj7 Edim7 | Dm7 G7 | Cm7 F7",
-    "Minor blues": "Cm7 | Cm7 | Cm7 | Cm7 | Fm7 | Fm7 | Cm7 | Cm7 | Ab7 | G7 | Cm7 | G7",
-    "Waltz ii-V": "Em7b5 | A7 | Dm7 | Dm7",
+    "Blues in Bb": "title: Blues in Bb\n| Bb7 | Eb7 | Bb7 | Fm7 Bb7 |\n| Eb7 | Edim7 | Bb7 G7 | Cm7 F7 |\n"
+                   "| Dm7 G7 | Cm7 F7 | Bb7 G7 | Cm7 F7 |",
+    "ii-V-I in C": "title: ii-V-I in C\n| Dm7 | G7 | Cmaj7 | % |",
+    "Rhythm changes A": "title: Rhythm changes, A section\n|: Bbmaj7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 |\n"
+                        "| Fm7 Bb7 | Ebmaj7 Edim7 |1. Dm7 G7 | Cm7 F7 :|2. Cm7 F7 | Bb6 |",
+    "Minor blues": "title: Minor blues\n| Cm7 | % | % | % |\n| Fm7 | % | Cm7 | % |\n| Ab7 | G7 | Cm7 | G7 |",
+    "Bossa ii-V": "title: Bossa ii-V\nstyle: bossa\n| Em7b5 | A7b9 | Dm7 | % |",
+    "Waltz": "title: Waltz\nstyle: waltz\n| Em7b5 | A7 | Dm7 | % |",
 }
+MAX_MINUTES = 15  # of music in one take or trade: audio memory grows with it (about 30 MB a minute)
 log = logging.getLogger("jazzgen.web")
 
 
@@ -64,7 +71,6 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     app = Flask("jazzgen.web", static_folder=str(STATIC), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     studio = Studio(model_dir)
-    warm_up(studio)
     models = {"default" if model_dir is None else Path(model_dir).name: studio}
     store = SessionStore(max_sessions=max_sessions, root=temp_root)
     queue = GenerationQueue(workers=workers, waiting=max_waiting, wait_s=wait_s)
@@ -85,6 +91,12 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         response.set_cookie(COOKIE, sess.token, httponly=True, samesite="Strict")
         return response
 
+    def check_length(chart, tempo: float, field: str) -> None:
+        minutes = chart.total_beats / tempo
+        if minutes > MAX_MINUTES:
+            raise Error(400, f"{len(chart.bars)} bars at {tempo:g} bpm last {minutes:.0f} minutes; the studio plays "
+                             f"at most {MAX_MINUTES} (fewer bars or a faster tempo)", field)
+
     def changes(perf: validate.Performance, bars: int | None = None):
         """The chart a request plays (in its key, looped to its bars); chart errors name the bar."""
         from jazzgen.music.charts import ChartError
@@ -97,14 +109,15 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.before_request
     def clock_in():
-        g.started = time.perf_counter()
+        g.started, g.cpu_started = time.perf_counter(), time.thread_time()
 
     @app.after_request
     def clock_out(response):
-        # Server-Timing: the time spent inside the app, so clients and benchmarks can tell it
-        # from the network's share.
+        # Server-Timing: the wall time spent inside the app (so clients and benchmarks can tell it
+        # from the network's share) and this thread's CPU time (what it costs on an idle core).
         if "started" in g:
-            response.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - g.started):.2f}"
+            wall, cpu = time.perf_counter() - g.started, time.thread_time() - g.cpu_started
+            response.headers["Server-Timing"] = f"app;dur={1000 * wall:.2f}, cpu;dur={1000 * cpu:.2f}"
         return response
 
     @app.errorhandler(validate.FieldError)
@@ -179,6 +192,8 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
         perf = validate.performance(body(), models)
         chart = changes(perf)
+        check_length(chart, perf.tempo or chart.tempo_qpm or STYLE_TEMPOS[perf.style or chart.style or "swing"],
+                     "bars" if perf.bars else "chart")
         sess = session()
         with queue.slot():
             performance = play(chart=chart, seed=perf.seed, model=model_dir, temperature=perf.temperature,
@@ -212,13 +227,14 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         chart = changes(perf, bars=2 * per_turn * rounds)
         style = perf.style or chart.style or "swing"
         tempo = perf.tempo or chart.tempo_qpm or STYLE_TEMPOS[style]
+        check_length(chart, tempo, "rounds")
         band = empty_performance(chart, accompany(chart, perf.band, style, perf.seed), find_instrument(perf.instrument),
                                  tempo, default_swing(tempo, style), style, perf.band, perf.seed)
         sess = session()
         trade = Trade(sess.next_id(), band, per_turn, rounds, perf.temperature, perf.top_k, sess.folder)
         with queue.slot():
             trade.write_band()
-        sess.trades[trade.number] = trade
+        sess.keep("trade", trade.number, trade, MAX_TRADES)
         return answer(trade.to_json(), sess)
 
     @app.post("/api/trades/answer")
@@ -244,7 +260,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         trade = sess.trades.get(number)
         if trade is None:
             raise Error(404, f"no trade {number} in this session", "trade")
-        path = trade.write_recording(sess.path("trade", number, "mid").with_name(f"recording-{number}.mid"))
+        path = trade.write_recording(trade.path("mid").with_name(f"trade-{number}-recording.mid"))
         return send_file(path, mimetype="audio/midi", as_attachment=True, download_name=f"jazzgen-trade-{number}.mid")
 
     @app.get("/api/trades/<int:number>/answers/<int:round_>.wav")
@@ -274,19 +290,10 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     return app
 
 
-def warm_up(studio: Studio) -> None:
-    """Make the answers' tones for every pitch the model plays, so no answer waits for them."""
-    from jazzgen.web.sound import _tone
-    from jazzgen.web.takes import SAMPLE_RATE
-
-    for pitch in range(studio.tokenizer.low_pitch, studio.tokenizer.high_pitch + 1):
-        _tone(pitch, SAMPLE_RATE)
-
-
 def _take(sess, performance) -> Take:
     take = Take(sess.next_id(), performance, sess.folder)
     take.write()
-    sess.takes[take.number] = take
+    sess.keep("take", take.number, take, MAX_TAKES)
     return take
 
 
@@ -341,6 +348,12 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(f"warning: listening on {host}: anyone who can reach this machine can use the studio")
     echo(f"jazzgen studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/ (Ctrl-C stops it)")
+
+    def stop(signum, frame):  # SIGTERM ends the server like Ctrl-C: through the cleanup below
+        raise SystemExit(0)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
     try:
         # threads: requests in flight (generation itself is bounded by the queue);
         # connection_limit: sockets held open at once; channel_timeout: idle sockets closed after.
@@ -348,13 +361,13 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
                        max_request_body_size=MAX_BODY_BYTES, ident="jazzgen", _quiet=True)
     finally:
         store.close()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
 def background_server(app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
     """Serve `app` with waitress on a background thread; yields its base URL (tests, benchmarks)."""
-    import threading
-
     import waitress
     from waitress import wasyncore
 

@@ -85,6 +85,17 @@ class Session:
             self.counter += 1
             return self.counter
 
+    def keep(self, kind: str, number: int, item, limit: int) -> None:
+        """Remember a take or trade; beyond `limit` of that kind the oldest goes, files and all."""
+        items = self.takes if kind == "take" else self.trades
+        with self.lock:
+            items[number] = item
+            while len(items) > limit:
+                old = min(items)
+                del items[old]
+                for path in self.folder.glob(f"{kind}-{old}[.-]*"):
+                    path.unlink(missing_ok=True)
+
     def path(self, kind: str, number: int, suffix: str) -> Path:
         """The file for take/trade `number`: made only from the server's own words and counter."""
         if kind not in ("take", "trade") or suffix not in ("mid", "wav", "musicxml"):

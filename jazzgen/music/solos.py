@@ -1,0 +1,143 @@
+"""Play solos over given changes with a run's model, as scores (no files written).
+
+Shared by `jazzgen generate` and by evaluation (which plays over every held-out piece's own
+changes at once). Values runs are sampled in one batch with one beat budget per solo and the
+meter mask (`meter_masks`); events runs through their guide (`events.sample_events`), whose
+grammar keeps onsets on the grid already. Decoded notes are then shortened by the run's learned
+articulation table (`articulation.json`, when the run has one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import numpy as np
+
+from jazzgen.core.files import read_json
+from jazzgen.core.vocab import BOS
+from jazzgen.music.articulation import articulate
+from jazzgen.music.score import ChordSpan, Score
+from jazzgen.music.values import ValuesTokenizer, parse_value
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to play over: chord spans from beat 0, the meter, the tempo and the length in beats."""
+
+    spans: tuple[ChordSpan, ...]
+    time_signature: tuple[int, int]
+    tempo_qpm: float
+    total_beats: float
+
+
+def meter_masks(tokens: Sequence[str], grid_per_beat: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which values may be drawn at each grid position within a beat, and how far each moves.
+
+    A value starting `k` ticks into a beat ends (and the next value starts) at k + its ticks;
+    it is allowed only if that lands where the quantized corpus puts onsets (sixteenths and
+    triplets: `ValuesTokenizer` snaps to no other position), so a solo never drifts off the
+    grid. Tokens that are not values (specials) are never allowed.
+
+    Returns:
+        (masks (G, V) bool, ticks (V,) int64): G = grid_per_beat.
+    """
+    g = grid_per_beat
+    onsets = {k for k in range(g) if (4 * k) % g == 0 or (6 * k) % g == 0}
+    ticks = np.zeros(len(tokens), np.int64)
+    is_value = np.zeros(len(tokens), bool)
+    for i, token in enumerate(tokens):
+        try:
+            duration = parse_value(token)[1] * g
+        except ValueError:
+            continue
+        if duration.denominator == 1:
+            ticks[i], is_value[i] = int(duration), True
+    masks = np.array([[v and (k + t) % g in onsets for t, v in zip(ticks, is_value, strict=True)]
+                      for k in range(g)])
+    return masks, ticks
+
+
+def load_articulation(run) -> dict | None:
+    """The run's learned articulation table, or None (then notes sound their full value)."""
+    path = run.path / "articulation.json"
+    return read_json(path) if path.is_file() else None
+
+
+def cut(score: Score, total_beats: float) -> Score:
+    """The score's notes that start before `total_beats`, none sounding past it."""
+    notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat))
+                  for n in score.notes if n.start_beat < total_beats - 1e-9)
+    return replace(score, notes=notes)
+
+
+def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.Generator | None = None,
+              temperature: float = 1.0, top_k: int = 0, meter: bool = True,
+              articulation: dict | None = None) -> list[Score]:
+    """One solo per plan, sampled with `engine`; solo i's decoding draws from seed [seed, i].
+
+    Args:
+        run: an opened jazz run (its vocabulary and tokenizer settings).
+        engine: a sampling engine (`jazzgen.core.engine`).
+        plans: what to play over.
+        seed: seeds each solo's decoding, and the sampler when no `rng` is given.
+        rng: the sampler's random stream (default `default_rng(seed)`).
+        meter: values runs: mask values that would put the next onset off the grid.
+        articulation: a table from `articulation.articulation_table` (None: full values).
+    """
+    name = run.task["tokenizer"].get("name")
+    rng = np.random.default_rng(seed) if rng is None else rng
+    if name == "events":
+        from jazzgen.music.events import EventsTokenizer, sample_events
+
+        tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
+        solos = []
+        for p in plans:
+            tokens = sample_events(engine, run.vocab, tokenizer, p.spans, p.time_signature,
+                                   p.total_beats, 1, rng, temperature=temperature, top_k=top_k)[0]
+            solos.append(tokenizer.decode(tokens, chords=p.spans, time_signature=p.time_signature,
+                                          tempo_qpm=p.tempo_qpm))
+    else:
+        tokenizer = ValuesTokenizer.from_config(run.task["tokenizer"])
+        ids = sample_values(run, engine, tokenizer, [p.total_beats for p in plans], rng,
+                            temperature=temperature, top_k=top_k, meter=meter)
+        solos = [tokenizer.decode(run.vocab.decode(x), chords=p.spans,
+                                  rng=np.random.default_rng([seed, i]),
+                                  time_signature=p.time_signature, tempo_qpm=p.tempo_qpm)
+                 for i, (x, p) in enumerate(zip(ids, plans, strict=True))]
+    out = []
+    for i, (solo, p) in enumerate(zip(solos, plans, strict=True)):
+        solo = cut(solo, p.total_beats)
+        if articulation is not None:
+            solo = articulate(solo, articulation, np.random.default_rng([seed, i, 1]))
+        out.append(replace(solo, chords=tuple(p.spans)))
+    return out
+
+
+def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[float],
+                  rng: np.random.Generator, *, temperature: float = 1.0, top_k: int = 0,
+                  meter: bool = True, primer: Sequence[int] = (), start_beat: float = 0.0
+                  ) -> list[list[int]]:
+    """Value ids for one solo per budget (beats), sampled in one batch.
+
+    `start_beat` is where the first drawn value starts (after a primer), for the meter mask.
+    """
+    from jazzgen.core.sampling import sample_sequences
+    from jazzgen.music.values import value_duration
+
+    tokens = run.vocab.tokens
+    cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in tokens])
+    allowed = cost > 0  # specials (<pad>, <bos>, <eos>, <unk>) are never drawn
+    masks = steps = None
+    phase = 0
+    if meter:
+        masks, steps = meter_masks(tokens, tokenizer.grid_per_beat)
+        phase = int(Fraction(start_beat).limit_denominator(1000) * tokenizer.grid_per_beat
+                    ) % tokenizer.grid_per_beat
+    budgets = np.asarray(budgets, float)
+    return sample_sequences(engine, len(budgets), rng, start_id=run.vocab.id(BOS),
+                            max_steps=int(budgets.max() / cost[allowed].min()) + 1,
+                            temperature=temperature, top_k=top_k, allowed=allowed, cost=cost,
+                            budget=budgets, primer=primer, phase_masks=masks, phase_step=steps,
+                            start_phase=phase)
