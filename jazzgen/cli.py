@@ -395,12 +395,17 @@ def run_pipeline(pipeline, sets, resume):
 @reports_errors
 def tunes(query, show_chart):
     """List the tune book (the tunes of the bundled WJD solos) whose titles contain QUERY."""
-    from jazzgen.music.tunes import find_tune, format_tunes, search_tunes
+    from jazzgen.stages.tools import tune
+    from jazzgen.stages.tools import tunes as search_tunes
 
     if show_chart:
-        click.echo(find_tune(query)["chart"], nl=False)
+        click.echo(tune(query)["chart"], nl=False)
         return
     found = search_tunes(query)
     if not found:
         raise UsageError(f"no tune title contains {query!r} (jazzgen tunes lists them all)")
-    click.echo(format_tunes(found))
+    width = max(len(t["title"]) for t in found)
+    click.echo(f"{'title':<{width}}  {'key':<4} {'meter':<5} {'bars':>4} {'solos':>5}")
+    for t in found:
+        click.echo(f"{t['title']:<{width}}  {t['key']:<4} {t['time_signature']:<5} {t['bars']:>4} {t['solos']:>5}")
+    click.echo(f"{len(found)} tune{'s' if len(found) != 1 else ''}")

@@ -117,6 +117,17 @@ class TextConfig:
     split: str = "random"  # classify/tag/dates: "random", or "files" (a source whose name holds
     #                        "test" is the test set; the others are split into train/validation)
     test_fraction: float = 0.1  # classify/tag/dates: share of pieces kept for `evaluate` only
+    char_features: str = "none"  # tag: what each word's characters add to its embedding:
+    #                              "none", "cnn" (Ma & Hovy) or "lstm" (a character BiLSTM)
+    char_dim: int = 32  # tag: size of the learned character vectors
+    char_units: int = 64  # tag: CNN filters, or character LSTM units per direction
+    decode: str = "argmax"  # tag: "argmax" per word, or "viterbi" over tag transitions counted
+    #                         in training (BIO moves such as O -> I-x are never output)
+    entity_repeat: int = 1  # tag (BIO): training sentences holding an entity count this many
+    #                         times per epoch (most tags are O)
+    class_balance: float = 0.0  # tag (character taggers): tau of the logit-adjusted loss, which
+    #                             trains with tau log(tag prior) added to the logits, so rare
+    #                             tags are predicted more often; 0 = plain cross-entropy
     backend: str = "keras"  # chars/words training: "keras" or "numpy" (the course's reference
     #                         RNN: one layer, one-hot input, numpy BPTT, clipping, Adam)
     ngram_order: int = 3  # evaluate: order of the Kneser-Ney n-gram baseline

@@ -8,12 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jazzgen.music.chart_writer import chart_from_spans, chart_text
 from jazzgen.music.charts import (
     Chart,
     ChartBar,
     ChartError,
-    chart_from_spans,
-    chart_text,
     key_semitones,
     parse_chart,
     spell,

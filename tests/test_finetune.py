@@ -147,7 +147,7 @@ def test_mismatched_tokenizer_settings_are_one_line(tuned):
 
 def test_size_defaults_apply_only_to_unstated_settings():
     from jazzgen.config import Config, apply_overrides
-    from jazzgen.stages.owndata import apply_size_defaults, size_defaults
+    from jazzgen.music.owndata import apply_size_defaults, size_defaults
 
     small = size_defaults(5_000, finetune=False)
     cfg, chosen = apply_size_defaults(Config(), 5_000, finetune=False, log=lambda m: None)
@@ -164,7 +164,7 @@ def test_size_defaults_apply_only_to_unstated_settings():
 
 
 def test_corpus_report_counts_chords_short_pieces_and_warns():
-    from jazzgen.stages.owndata import corpus_report
+    from jazzgen.music.owndata import corpus_report
 
     pieces = [{"source": "a.mid", "bars": 8, "chords": [["Dm7", 0.0, 4.0]], "chord_source": "chord symbols"},
               {"source": "b.mid", "bars": 4, "chords": [["NC", 0.0, 16.0]], "chord_source": ""}]

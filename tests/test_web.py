@@ -99,6 +99,7 @@ def test_a_take_is_the_librarys_performance_and_regenerate_keeps_the_rest(client
     ({"chart": CHART, "path": "/tmp/x"}, "path"),
     ({"chart": "x" * 5000}, "chart"),
     ({"chart": ""}, "chart"),
+    ({"chart": "N.C. | N.C."}, "chart"),
     ({"chart": 12}, "chart"),
     ([CHART], "body"),
 ])
@@ -121,6 +122,22 @@ def test_every_example_chart_and_a_tune_from_the_book_read(client):
     assert client.get(f"/api/tunes/{len(options['tunes'])}").status_code == 404
 
 
+def test_a_chart_too_short_for_any_note_still_plays_silence(client):
+    trade = client.post("/api/trades", json={"chart": "time: 1/16\n| C |", "band": "bass", "trade_bars": 2,
+                                            "rounds": 1, "tempo": 60})
+    assert trade.status_code == 200, trade.get_json()
+    with wave.open(io.BytesIO(client.get(trade.get_json()["band_wav"]).data)) as w:
+        assert abs(w.getnframes() / w.getframerate() - 4 * 0.25) < 0.2  # 4 bars of a sixteenth at 60 bpm
+
+
+def test_odd_meters_get_a_lead_sheet_or_a_clear_refusal_never_a_500(client):
+    take = client.post("/api/generate", json={"chart": "3/4 | 13/16 C7 | 5/8 F7 |", "bars": 8, "tempo": 60}).get_json()
+    assert "error" not in take
+    r = client.get(take["files"]["musicxml"])
+    assert r.status_code == 200 or (r.status_code == 422 and "MIDI and WAV are there" in r.get_json()["error"])
+    assert client.get(take["files"]["midi"]).status_code == 200
+
+
 def test_too_long_to_play_is_refused_by_field(client):
     r = client.post("/api/generate", json={"chart": CHART, "bars": 512, "tempo": 40})
     assert r.status_code == 400 and r.get_json()["field"] == "bars" and "51 minutes" in r.get_json()["error"]
@@ -136,6 +153,15 @@ def test_chart_errors_name_their_bars(client):
     assert data["error"].startswith("bar 4:")
     ok = client.post("/api/chart", json={"chart": "|: Dm7 G7 | % :| Cmaj7", "meter": "3/4"}).get_json()
     assert ok["bars"] == 5 and ok["chords"] == 9
+
+
+def test_the_page_and_its_assets_are_served_from_the_package_only(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["Content-Security-Policy"]
+    html = page.get_data(as_text=True)
+    for asset in ("/static/studio.js", "/static/trade.js", "/static/studio.css"):
+        assert asset in html and client.get(asset).status_code == 200
+    assert "http" not in html.replace("http://www.w3.org", "")  # nothing fetched from elsewhere
 
 
 def test_not_json_not_found_and_too_big_are_json_answers(client):

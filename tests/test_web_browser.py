@@ -117,6 +117,8 @@ def test_generate_plays_draws_and_downloads(browser, server, tmp_path):
     assert next(sheet.iter("harmony"), None) is not None
     assert any(note.find("pitch") is not None for note in sheet.iter("note"))
     browser.execute_script("document.getElementById('player').pause()")
+    # Nothing went wrong in the page: no script errors, no blocked or missing resources.
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     screenshot = Path(os.environ.get("JAZZGEN_SCREENSHOT") or tmp_path / "studio.png")
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
 
@@ -157,7 +159,7 @@ def test_one_trading_round_with_key_presses(browser, server):
     browser.find_element("id", "example").send_keys("ii-V-I in C")
     tempo = browser.find_element("id", "tempo")
     tempo.clear()
-    tempo.send_keys("240")  # a beat is 0.25 s: count-in 1 s, your 2 bars 2 s, the answer 2 s
+    tempo.send_keys("160")  # a beat is 0.375 s: count-in 1.5 s, your 2 bars 3 s, the answer 3 s
     browser.find_element("id", "trade-bars").send_keys("2")
     rounds = browser.find_element("id", "trade-rounds")
     rounds.clear()
@@ -167,7 +169,7 @@ def test_one_trading_round_with_key_presses(browser, server):
     body = browser.find_element("tag name", "body")
     body.click()
     actions = ActionChains(browser)
-    for key in "adgk":  # C E G C: four notes, a quarter second apart
+    for key in "adgk":  # C E G C: four notes in about a second, well inside the 3 s turn
         actions.key_down(key).pause(0.15).key_up(key).pause(0.1)
     actions.perform()
     answer = wait_for(browser, "window.studio.trade.answers.length && window.studio.trade.answers[0]", timeout=10)

@@ -16,7 +16,8 @@ import numpy as np
 
 from jazzgen.errors import JazzgenError, UsageError
 from jazzgen.music.band import BANDS, accompany, default_swing
-from jazzgen.music.charts import STYLES, Chart, chart_from_spans, key_semitones, parse_chart, parse_meter
+from jazzgen.music.chart_writer import chart_from_spans
+from jazzgen.music.charts import STYLES, Chart, key_semitones, parse_chart, parse_meter
 from jazzgen.music.instruments import Instrument, find_instrument, shape_dynamics
 from jazzgen.music.performance import Performance
 from jazzgen.music.score import ChordSpan, Score

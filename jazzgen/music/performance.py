@@ -19,7 +19,8 @@ import mido
 
 from jazzgen.core.files import atomic_path
 from jazzgen.music.band import Part, swing_notes
-from jazzgen.music.charts import Chart, chart_text, spell
+from jazzgen.music.chart_writer import chart_text
+from jazzgen.music.charts import Chart, spell
 from jazzgen.music.instruments import Instrument
 from jazzgen.music.midi_io import (
     CHORD_RELEASE_BEATS,

@@ -267,7 +267,7 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbos
         log(line)
     if not cfg.part:  # what training will get, and what will not train well (stages/owndata.py)
         from jazzgen.config import DataConfig
-        from jazzgen.stages.owndata import corpus_report
+        from jazzgen.music.owndata import corpus_report
 
         lines, warnings = corpus_report(pieces, [len(t) for t in token_lists], DataConfig().seq_len)
         for line in lines + [f"warning: {w}" for w in warnings]:

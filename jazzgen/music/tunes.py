@@ -18,7 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 from jazzgen.errors import UsageError
-from jazzgen.music.charts import Chart, ChartBar, chart_text, parse_chart
+from jazzgen.music.chart_writer import chart_text
+from jazzgen.music.charts import Chart, ChartBar, parse_chart
 from jazzgen.music.chords import parse_chord
 
 BOOK = Path(__file__).resolve().parent.parent / "assets" / "tunes" / "wjd_tunes.json"
@@ -62,15 +63,6 @@ def find_tune(name: str) -> dict:
             titles = ", ".join(t["title"] for t in matches[:12]) + (" ..." if len(matches) > 12 else "")
             raise UsageError(f"--tune {name!r} matches {len(matches)} tunes: {titles}")
     raise UsageError(f"--tune {name!r}: no such tune in the book (`jazzgen tunes` lists {len(tune_book())})")
-
-
-def format_tunes(entries: list[dict]) -> str:
-    """A table: title, key, meter, form length in bars, solos in the corpus."""
-    width = max([len(t["title"]) for t in entries] + [5])
-    lines = [f"{'title':<{width}}  {'key':<4} {'meter':<5} {'bars':>4} {'solos':>5}"]
-    lines += [f"{t['title']:<{width}}  {t['key']:<4} {t['time_signature']:<5} {t['bars']:>4} {t['solos']:>5}"
-              for t in entries]
-    return "\n".join(lines) + f"\n{len(entries)} tune{'s' if len(entries) != 1 else ''}"
 
 
 def tune_chart(entry: dict) -> Chart:

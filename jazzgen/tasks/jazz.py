@@ -46,7 +46,7 @@ class JazzTask(Task):
         """Own-data diagnostics, a one-piece corpus refused, and settings chosen from its size."""
         import numpy as np
 
-        from jazzgen.stages.owndata import apply_size_defaults, check_trainable, corpus_report
+        from jazzgen.music.owndata import apply_size_defaults, check_trainable, corpus_report
 
         check_trainable(corpus.path, corpus.pieces)
         lines, warnings = corpus_report(corpus.pieces, np.diff(corpus.offsets), cfg.data.seq_len,

@@ -74,24 +74,28 @@ def assign_splits(sources: list[str], cfg: Config) -> list[str]:
     """"train", "val" or "test" for each piece (given the file it came from), seeded.
 
     split "random": test_fraction of all pieces are test, val_fraction validation.
-    split "files": pieces of a file whose name holds "test" are the test set; the others are
-    split into train and validation by val_fraction.
+    split "files": pieces of a file whose name holds "test" are the test set; those of a file
+    whose name holds "dev" are the validation set (an official split); the others are split into
+    train and validation by val_fraction when no file is "dev".
     """
     n = len(sources)
     rng = np.random.default_rng(cfg.data.seed)
     split = np.array(["train"] * n, dtype=object)
+    val_fraction = cfg.data.val_fraction
     if cfg.text.split == "files":
-        is_test = np.array(["test" in Path(s).name.lower() for s in sources])
+        names = [Path(s).name.lower() for s in sources]
+        is_test = np.array(["test" in name for name in names])
         if not is_test.any():
             raise UsageError("text.split = 'files': no source has 'test' in its name")
-        split[is_test] = "test"
-        rest = np.flatnonzero(~is_test)
-        n_test = 0
+        is_dev = np.array(["dev" in name for name in names]) & ~is_test
+        split[is_test], split[is_dev] = "test", "val"
+        rest = np.flatnonzero(~is_test & ~is_dev)
+        n_test, val_fraction = 0, 0.0 if is_dev.any() else val_fraction
     else:
         rest = np.arange(n)
         n_test = int(round(n * cfg.text.test_fraction))
     order = rest[rng.permutation(len(rest))]
-    n_val = int(round(len(rest) * cfg.data.val_fraction))
+    n_val = int(round(len(rest) * val_fraction))
     split[order[:n_test]] = "test"
     split[order[n_test: n_test + n_val]] = "val"
     if not (split == "train").any():
@@ -137,7 +141,7 @@ def _read_pieces(cfg: Config, files: list[Path], log: Callable[[str], None]):
                 raise InputError(path, "not a tagged file", str(e)) from None
             for tokens, tags in sentences:
                 token_lists.append([t.lower() if cfg.text.lowercase else t for t in tokens])
-                pieces.append({"source": str(path), "tags": tags})
+                pieces.append({"source": str(path), "tags": tags, "words": tokens})  # spelled
         elif task == "dates":
             for line in f.text.split("\n"):
                 source, tab, target = line.rpartition("\t")

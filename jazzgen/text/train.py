@@ -99,6 +99,12 @@ def label_plan(corpus: Corpus, cfg: Config) -> TrainingPlan:
     task, splits = corpus.task, piece_splits(corpus)
     if not splits["train"]:
         raise UsageError(f"{corpus.path}: no training pieces")
+    if task == "tag":
+        from jazzgen.text.char_tagger import char_tagger_plan, check_tagger_config
+
+        check_tagger_config(cfg)
+        if cfg.text.char_features != "none":
+            return char_tagger_plan(corpus, splits, cfg, _describe)
     labels = corpus.info["labels"]
     arrays = {name: label_windows(corpus, idx, task, labels, cfg.data.seq_len)
               for name, idx in splits.items()}

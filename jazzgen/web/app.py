@@ -45,6 +45,7 @@ EXAMPLE_CHARTS = {  # starting points in the chart box (the tune book adds real 
     "Bossa ii-V": "title: Bossa ii-V\nstyle: bossa\n| Em7b5 | A7b9 | Dm7 | % |",
     "Waltz": "title: Waltz\nstyle: waltz\n| Em7b5 | A7 | Dm7 | % |",
 }
+CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 MAX_MINUTES = 15  # of music in one take or trade: audio memory grows with it (about 30 MB a minute)
 log = logging.getLogger("jazzgen.web")
 
@@ -102,10 +103,13 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         from jazzgen.music.charts import ChartError
 
         try:
-            return read_chart(perf.chart, perf.meter, perf.key, bars or perf.bars)
+            chart = read_chart(perf.chart, perf.meter, perf.key, bars or perf.bars)
         except ChartError as e:
             where = [{"bar": e.bar, "symbol": e.symbol, "message": str(e)}] if e.bar is not None else []
             raise Error(400, str(e), "chart", bars=where) from None
+        if all(span.chord.root is None for span in chart.spans()):
+            raise Error(400, "the chart is N.C. throughout: give it chords to play over", "chart")
+        return chart
 
     @app.before_request
     def clock_in():
@@ -118,6 +122,9 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         if "started" in g:
             wall, cpu = time.perf_counter() - g.started, time.thread_time() - g.cpu_started
             response.headers["Server-Timing"] = f"app;dur={1000 * wall:.2f}, cpu;dur={1000 * cpu:.2f}"
+        # The page loads only its own files, and may not be framed by another site.
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     @app.errorhandler(validate.FieldError)
@@ -140,14 +147,18 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.errorhandler(Exception)
     def unexpected(e):
-        if isinstance(e, JazzgenError):
-            return jsonify({"error": str(e), "field": None}), 422
+        if isinstance(e, JazzgenError):  # the library's own one-line reason, without our folders in it
+            return jsonify({"error": str(e).replace(str(store.root), "<session>"), "field": None}), 422
         log.exception("unexpected error in %s", request.path)
         return jsonify({"error": "internal error (the server log has the details)", "field": None}), 500
 
     @app.get("/")
     def index():
         return send_file(STATIC / "index.html")
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204  # no icon: answered so browsers do not log a missing file
 
     @app.get("/api/health")
     def health():
