@@ -202,6 +202,9 @@ def test_a_session_keeps_its_latest_takes_only(tmp_path):
         session.keep("take", number, object(), limit=3)
     assert sorted(session.takes) == [3, 4, 5]
     assert sorted(p.name for p in session.folder.iterdir()) == ["take-3.mid", "take-4.mid", "take-5.mid"]
+    session.path("take", 6, "wav").write_bytes(b"x" * 1000)
+    session.keep("take", 6, object(), limit=3, max_bytes=1000)  # over its disk budget: only the newest stays
+    assert sorted(session.takes) == [6] and session.bytes() == 1000
     store.close()
 
 
@@ -268,6 +271,9 @@ def test_bad_phrases_are_refused_by_field(client, body, field):
 def test_bad_trade_settings_are_refused_by_field(client):
     r = client.post("/api/trades", json={"chart": CHART, "trade_bars": 3})
     assert r.status_code == 400 and r.get_json()["field"] == "trade_bars"
+    for body in ([CHART], "chart", 4):
+        r = client.post("/api/trades", json=body)
+        assert r.status_code == 400 and r.get_json()["field"] == "body"
 
 
 def _request(url: str, body=None, raw: bytes | None = None):
