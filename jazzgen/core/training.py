@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -144,7 +145,13 @@ def chunks_for(n_batches: int) -> int:
     return min(CHUNKS_PER_EPOCH, math.ceil(n_batches / MIN_BATCHES_PER_CHUNK))
 
 
-def _run_chunks(chunk_fn, X, Y, batch_size: int, progress: bool, label: str):
+def _run_chunks(chunk_fn, X, Y, batch_size: int, progress: bool, label: str,
+                deadline: float = math.inf, log: Callable[[str], None] | None = None):
+    """Mean loss and accuracy over the batches of X, Y, run in chunks.
+
+    Past `deadline` (a `time.perf_counter()` value) the pass ends after the current chunk, so a
+    time limit also stops an epoch that alone would outlast it; `log` says where it stopped.
+    """
     import tensorflow as tf
 
     n_batches = math.ceil(len(X) / batch_size)
@@ -158,6 +165,12 @@ def _run_chunks(chunk_fn, X, Y, batch_size: int, progress: bool, label: str):
         total, count, correct = total + float(t), count + float(n), correct + float(c)
         if progress:
             show_progress(label, int(last), n_batches)
+        if time.perf_counter() > deadline and last < n_batches:
+            if progress:
+                show_progress(label, n_batches, n_batches)  # clears the bar
+            if log:
+                log(f"time limit: epoch cut short after {int(last)} of {n_batches} batches")
+            break
     return total / max(count, 1.0), correct / max(count, 1.0)
 
 
@@ -230,7 +243,8 @@ class KerasBackend(StepBackend):
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         x, y = self.train_xy
         order = np.random.default_rng([self.seed, epoch]).permutation(len(x))  # resumable
-        return _run_chunks(self.train_chunk, x[order], y[order], self.batch_size, self.show_progress, "train")
+        return _run_chunks(self.train_chunk, x[order], y[order], self.batch_size, self.show_progress, "train",
+                           self.deadline, self.log)
 
     def evaluate(self, epoch: int) -> tuple[float, float]:
         return _run_chunks(self.eval_chunk, *self.val_xy, self.batch_size, False, "val")

@@ -101,6 +101,7 @@ def evaluate_jazz(
         (`train --from`) adds `source` and the model it started from on the same held-out
         values: `zero_shot_loss`, `zero_shot_perplexity`, `zero_shot_accuracy`.
     """
+    NumpyEngine.from_export(run.export_path)  # damaged weights: an error naming them, not a note
     problems: list[str] = []
     result: dict = {"run": str(run.path), "problems": problems}
     corpus = _training_corpus(run, corpus_dir, problems)

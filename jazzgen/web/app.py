@@ -59,7 +59,7 @@ class Error(Exception):
 
 
 def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waiting: int = 8,
-               wait_s: float = 30.0, max_sessions: int = 32, temp_root: str | Path | None = None) -> Flask:
+               wait_s: float = 30.0, max_sessions: int = 16, temp_root: str | Path | None = None) -> Flask:
     """The studio application, with its model loaded (once) and its session store ready.
 
     Args:
@@ -228,12 +228,14 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.post("/api/trades")
     def start_trade():
-        data = body()
-        per_turn, rounds = validate.trade_bars(data if isinstance(data, dict) else {})
-        fields = {k: v for k, v in data.items() if k not in ("trade_bars", "rounds")}
         from jazzgen.music.band import accompany, default_swing
         from jazzgen.music.instruments import find_instrument
 
+        data = body()
+        if not isinstance(data, dict):
+            raise Error(400, "the request body must be a JSON object", "body")
+        per_turn, rounds = validate.trade_bars(data)
+        fields = {k: v for k, v in data.items() if k not in ("trade_bars", "rounds")}
         perf = validate.performance(fields, models)
         chart = changes(perf, bars=2 * per_turn * rounds)
         style = perf.style or chart.style or "swing"
@@ -257,9 +259,9 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
             raise Error(404, f"no trade {number} in this session", "trade")
         if round_ >= trade.rounds:
             raise Error(400, f"round {round_} is past the trade's {trade.rounds} rounds", "round")
-        if round_ in trade.answered:
-            raise Error(409, f"round {round_} was answered already", "round")
-        with queue.slot():
+        with queue.slot():  # one generation at a time: two answers to one round cannot both pass
+            if round_ in trade.answered:
+                raise Error(409, f"round {round_} was answered already", "round")
             notes, wav = answer_phrase(studio, trade, round_, phrase)
         return answer({"round": round_, "start": trade.turn_beats(round_)[1],
                        "person": notes_json(notes[0], trade.chords), "notes": notes_json(notes[1], trade.chords),
