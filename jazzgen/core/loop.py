@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jazzgen.core.files import atomic_open
+from jazzgen.errors import InputError
 
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy", "seconds")
 
@@ -46,6 +47,10 @@ class StepBackend:
     suffix = ""  # appended to each epoch line, e.g. " (numpy)"
     checkpoint_each_epoch = False  # True: ignore `checkpoint_every_s` (workers must agree)
     show_progress = False  # a progress bar on stderr during training epochs
+    # Set by `run_epochs` from max_minutes: a backend that can end an epoch early (between
+    # chunks of batches) does so past this `time.perf_counter()` value and says so with `log`.
+    deadline = math.inf
+    log: Callable[[str], None] = staticmethod(print)
 
     def restore(self, path: Path) -> dict:
         """Load weights and optimizer state from a checkpoint; returns the loop state in it."""
@@ -191,7 +196,7 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
     ckpt_path = run_dir / "checkpoint.npz"
     state = new_loop_state()
     if resume and ckpt_path.is_file():
-        state = backend.restore(ckpt_path)
+        state = _restore(backend, ckpt_path)
         log(f"resuming from epoch {state['epoch']} (best val loss {state['best_val_loss']})")
     elif resume:
         log("nothing to resume (no checkpoint.npz yet); starting from epoch 1")
@@ -199,6 +204,8 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
 
     scalars = ScalarLog(run_dir / "tensorboard")
     start = time.perf_counter()
+    backend.deadline = start + max_minutes * 60 if max_minutes else math.inf
+    backend.log = log
     last_write = -math.inf
     saved_epoch = state["epoch"]
     stopped = "epochs"
@@ -241,3 +248,17 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
         scalars.close()
     return TrainResult(state["epoch"], state["best_epoch"], state["best_val_loss"] or float("nan"),
                        stopped, state["history"])
+
+
+def _restore(backend: StepBackend, path: Path) -> dict:
+    """`backend.restore`, with a damaged checkpoint named in one line instead of a traceback."""
+    import zipfile
+
+    try:
+        state = backend.restore(path)
+    except (KeyError, ValueError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(path, "damaged checkpoint",
+                         f"{type(e).__name__}: {e}"[:160] + "; train into a new -o to start over") from e
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise InputError(path, "damaged checkpoint", "no loop state; train into a new -o to start over")
+    return state

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -144,7 +145,13 @@ def chunks_for(n_batches: int) -> int:
     return min(CHUNKS_PER_EPOCH, math.ceil(n_batches / MIN_BATCHES_PER_CHUNK))
 
 
-def _run_chunks(chunk_fn, X, Y, batch_size: int, progress: bool, label: str):
+def _run_chunks(chunk_fn, X, Y, batch_size: int, progress: bool, label: str,
+                deadline: float = math.inf, log: Callable[[str], None] | None = None):
+    """Mean loss and accuracy over the batches of X, Y, run in chunks.
+
+    Past `deadline` (a `time.perf_counter()` value) the pass ends after the current chunk, so a
+    time limit also stops an epoch that alone would outlast it; `log` says where it stopped.
+    """
     import tensorflow as tf
 
     n_batches = math.ceil(len(X) / batch_size)
@@ -158,6 +165,12 @@ def _run_chunks(chunk_fn, X, Y, batch_size: int, progress: bool, label: str):
         total, count, correct = total + float(t), count + float(n), correct + float(c)
         if progress:
             show_progress(label, int(last), n_batches)
+        if time.perf_counter() > deadline and last < n_batches:
+            if progress:
+                show_progress(label, n_batches, n_batches)  # clears the bar
+            if log:
+                log(f"time limit: epoch cut short after {int(last)} of {n_batches} batches")
+            break
     return total / max(count, 1.0), correct / max(count, 1.0)
 
 
@@ -242,7 +255,8 @@ class KerasBackend(StepBackend):
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         x, y = self.train_xy
         order = np.random.default_rng([self.seed, epoch]).permutation(len(x))  # resumable
-        return _run_chunks(self.train_chunk, x[order], y[order], self.batch_size, self.show_progress, "train")
+        return _run_chunks(self.train_chunk, x[order], y[order], self.batch_size, self.show_progress, "train",
+                           self.deadline, self.log)
 
     def evaluate(self, epoch: int) -> tuple[float, float]:
         return _run_chunks(self.eval_chunk, *self.val_xy, self.batch_size, False, "val")
@@ -258,8 +272,8 @@ class KerasBackend(StepBackend):
 def fit(
     model_config: ModelConfig,
     vocab_size: int,
-    train_xy: tuple[np.ndarray, np.ndarray],
-    val_xy: tuple[np.ndarray, np.ndarray],
+    train_xy,
+    val_xy,
     run_dir: Path,
     *,
     batch_size: int,
@@ -272,12 +286,14 @@ def fit(
     build: Callable[[], object] | None = None,
     threads: int | None = None,
     select: Callable[[object], float] | None = None,
+    strategy: str | None = None,
     **loop,
 ) -> TrainResult:
-    """Train the next-value model (or the head `build` makes) on windows, on one device.
+    """Train the next-value model (or the head `build` makes) on windows.
 
     Args:
-        train_xy, val_xy: (x, y) int32 windows # (N, T) each (y (N,) for a "classify" head).
+        train_xy, val_xy: (x, y) int32 windows # (N, T) each (y (N,) for a "classify" head);
+            with `strategy`, `WindowSource`s (`core.distributed`).
         on_best: called with the Models whenever validation loss improves (export hook).
         num_outputs: classes of a "classify"/"tag" head (target id 0 is padding, masked).
         build: returns the models instead of `build_models` (e.g. an encoder-decoder); its
@@ -286,10 +302,22 @@ def fit(
         select: a validation score of the Models (higher is better, e.g. entity F1) that picks
             the best epoch and stops early instead of the validation loss; the state's
             `best_val_loss` then holds minus the best score.
+        strategy: None for one device; else a tf.distribute strategy (`core.distributed`), where
+            batch_size is per replica and only next-value models train.
         loop: epochs, patience, max_minutes, checkpoint_every_s, resume (`core.loop.run_epochs`).
     Returns:
         TrainResult; run_dir holds checkpoint.npz, history.csv and tensorboard/.
     """
+    if strategy is not None:
+        from jazzgen.core.distributed import distributed_backend
+
+        if num_outputs is not None or build is not None or select is not None:
+            raise ValueError("a tf.distribute strategy trains next-value models only")
+        settings = dict(batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
+                        seed=seed, on_best=on_best, threads=threads)
+        backend = distributed_backend(strategy, model_config, vocab_size, train_xy, val_xy, settings, log)
+        return run_epochs(backend, run_dir, log=log, **loop)
+
     import keras
     import tensorflow as tf
 

@@ -59,7 +59,7 @@ class Error(Exception):
 
 
 def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waiting: int = 8,
-               wait_s: float = 30.0, max_sessions: int = 32, temp_root: str | Path | None = None) -> Flask:
+               wait_s: float = 30.0, max_sessions: int = 16, temp_root: str | Path | None = None) -> Flask:
     """The studio application, with its model loaded (once) and its session store ready.
 
     Args:
