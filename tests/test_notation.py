@@ -73,10 +73,12 @@ def test_rehearsal_marks_at_choruses():
 
 def test_notation_grid_picks_triplets_or_sixteenths_per_beat():
     notes = [Note(60, 0, 1 / 3), Note(62, 1 / 3, 1 / 3), Note(64, 2 / 3, 1 / 3),  # a triplet
-             Note(65, 1, 0.25), Note(67, 1.25 + 1 / 12, 0.5)]  # a 1/12 late sixteenth snaps back
+             Note(65, 1, 0.25), Note(67, 1.5 + 1 / 12, 0.25),  # a 1/12 late sixteenth snaps back
+             Note(69, 2, 0.4), Note(71, 2.5, 0.5)]  # a note cut short is written up to the next
     out = notation_notes(notes, [0.0], 4.0)
-    assert [(s, e) for s, e, _ in out] == [(0, Fraction(1, 3)), (Fraction(1, 3), Fraction(2, 3)),
-                                            (Fraction(2, 3), 1), (1, Fraction(5, 4)), (Fraction(5, 4), Fraction(7, 4))]
+    assert [(s, e) for s, e, _ in out] == [
+        (0, Fraction(1, 3)), (Fraction(1, 3), Fraction(2, 3)), (Fraction(2, 3), 1),
+        (1, Fraction(5, 4)), (Fraction(3, 2), 2), (2, Fraction(5, 2)), (Fraction(5, 2), 3)]
 
 
 def test_harmony_and_key_helpers():

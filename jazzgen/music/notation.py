@@ -44,14 +44,25 @@ def _frac(beat: float) -> Fraction:
 def notation_notes(notes, bar_starts: list[float], total_beats: float) -> list[tuple[Fraction, Fraction, int]]:
     """The solo with notatable rhythms: (start, end, pitch) in beats, each beat on one grid.
 
-    In every beat the onsets and ends that fall inside it snap to the sixteenth grid or to the
+    A lead sheet does not write how short a player cuts a note: a note followed by a gap of at
+    most half a beat, and no longer than the note itself, is written up to the next onset. Then
+    in every beat the onsets and ends that fall inside it snap to the sixteenth grid or to the
     eighth-triplet grid, whichever moves them less (ties: sixteenths). Notes that collapse to
     nothing are dropped; a note never runs into the next.
     """
+    notes = list(notes)
+    ends = []
+    for k, n in enumerate(notes):
+        end = n.start_beat + n.duration_beats
+        if k + 1 < len(notes):
+            gap = notes[k + 1].start_beat - end
+            if 0 < gap <= min(0.5, n.duration_beats) + 1e-9:
+                end = notes[k + 1].start_beat
+        ends.append(end)
     # Floats for the search (Fractions are slow), exact Fractions for what is returned.
     points: dict[int, list[float]] = {}
-    for n in notes:
-        for t in (n.start_beat, n.start_beat + n.duration_beats):
+    for n, e in zip(notes, ends):
+        for t in (n.start_beat, e):
             beat = int(t + 1e-9)
             if t - beat > 1e-9:
                 points.setdefault(beat, []).append(t - beat)
@@ -68,9 +79,9 @@ def notation_notes(notes, bar_starts: list[float], total_beats: float) -> list[t
 
     end_all = _frac(total_beats)
     out: list[tuple[Fraction, Fraction, int]] = []
-    for n in notes:
+    for n, e in zip(notes, ends):
         start = snap(n.start_beat)
-        end = min(snap(n.start_beat + n.duration_beats), end_all)
+        end = min(snap(e), end_all)
         if out and start < out[-1][1]:
             if start <= out[-1][0]:
                 continue
