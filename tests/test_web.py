@@ -353,3 +353,19 @@ def test_jazzgen_serve_end_to_end_and_sigterm_cleans_up(tmp_path):
     assert proc.returncode == 0, out
     assert f"http://127.0.0.1:{port}/" in out
     assert not list(tmp_path.iterdir())
+
+
+def test_lead_sheet_draws_heads_rests_chords_and_bar_layout():
+    from jazzgen.music.charts import parse_chart
+    from jazzgen.music.score import Note, Score
+    from jazzgen.web.leadsheet import engrave
+
+    chart = parse_chart("| C7 | F7 | 3/4 Cmaj7 | G7 |")
+    # Bar 1: C, D, a silent third beat, E tied into bar 2 (whose last three beats are silent).
+    notes = (Note(60, 0, 1), Note(62, 1, 0.5), Note(66, 3, 2))
+    svg, layout = engrave(Score(notes=notes, chords=tuple(chart.spans())), chart)
+    assert svg.count('class="note ') == 3 and svg.count("♯") == 1  # F# is spelled with a sharp
+    assert svg.count('<rect class="rest"') == 2 and svg.count('<path class="rest"') == 4
+    assert [b["start"] for b in layout["bars"]] == [0.0, 4.0, 8.0, 11.0]
+    assert [b["beats"] for b in layout["bars"]] == [4.0, 4.0, 3.0, 3.0]
+    assert ">Cmaj7<" in svg and svg.count('class="chord"') == 4

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from jazzgen.core.corpus import make_windows
-from jazzgen.core.loop import StepBackend, TrainResult, run_epochs, show_progress
+from jazzgen.core.loop import StepBackend, TrainResult, show_progress
 from jazzgen.core.models import ModelConfig
 from jazzgen.core.shards import DEFAULT_SHUFFLE_BUFFER, has_shards, window_count, window_dataset
 from jazzgen.core.training import chunks_for, load_checkpoint, masked_sums, save_checkpoint, set_threads
@@ -353,23 +353,36 @@ class DistributedBackend(StepBackend):
             _check_same_epoch(self.dist, epoch)
 
 
-def fit_distributed(
-    model_config: ModelConfig,
-    vocab_size: int,
-    train: WindowSource,
-    val: WindowSource,
-    run_dir: Path,
-    *,
-    strategy: str = "mirrored",
-    batch_size: int,
-    learning_rate: float,
-    clip_norm: float,
-    seed: int,
-    on_best: Callable[[object], None] | None = None,
-    log: Callable[[str], None] = print,
-    threads: int | None = None,
-    **loop,
-) -> TrainResult:
+def distributed_backend(strategy: str, model_config: ModelConfig, vocab_size: int, train: WindowSource,
+                        val: WindowSource, settings: dict, log: Callable[[str], None]) -> DistributedBackend:
+    """The models, Adam and compiled steps under a tf.distribute strategy, as a loop backend.
+
+    `settings`: batch_size (windows per replica), learning_rate, clip_norm, seed, on_best and
+    threads (intra-op threads when given; None keeps TensorFlow's default: replicas on logical
+    CPUs share the cores between them, so `auto_threads` does not apply).
+    """
+    import keras
+    import tensorflow as tf
+
+    from jazzgen.core.models import build_models
+
+    if settings.get("threads"):
+        set_threads(settings["threads"], log)  # a setting, not TF work: it must precede the strategy
+    dist = make_strategy(strategy)  # first: multi-worker collectives start before any other TF work
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(settings["seed"])
+    with dist.scope():  # variables (model and optimizer) are mirrored on every replica
+        models = build_models(model_config, vocab_size)
+        optimizer = _reduced_gradient_adam(settings["learning_rate"], settings["clip_norm"])
+        optimizer.build(models.train.trainable_variables)
+    batch = settings["batch_size"]
+    log(f"strategy {strategy}: {dist.num_replicas_in_sync} replica(s), global batch "
+        f"{batch * dist.num_replicas_in_sync} ({batch} per replica)")
+    return DistributedBackend(strategy, dist, models, optimizer, train, val, batch, settings.get("on_best"))
+
+
+def fit_distributed(model_config: ModelConfig, vocab_size: int, train: WindowSource, val: WindowSource,
+                    run_dir: Path, *, strategy: str = "mirrored", **settings) -> TrainResult:
     """`core.training.fit` under a tf.distribute strategy, on streamed windows.
 
     The same loop as `fit` (`core.loop.run_epochs`), except that it checkpoints after every
@@ -379,28 +392,11 @@ def fit_distributed(
     Args:
         train, val: the windows (`array_windows`, `shard_windows`).
         strategy: "default", "mirrored" or "multiworker" (module docstring).
-        batch_size: windows per replica; a step takes batch_size × replicas.
-        threads: intra-op threads when given; None keeps TensorFlow's default (replicas on
-            logical CPUs share the cores between them, so `auto_threads` does not apply).
-        loop: epochs, patience, max_minutes, checkpoint_every_s, resume (`core.loop.run_epochs`).
+        settings: as for `fit`; batch_size is windows per replica (a step takes batch_size ×
+            replicas); threads None keeps TensorFlow's default.
     Returns:
         TrainResult; run_dir holds checkpoint.npz, history.csv and tensorboard/ as after `fit`.
     """
-    import keras
-    import tensorflow as tf
+    from jazzgen.core.training import fit
 
-    from jazzgen.core.models import build_models
-
-    if threads:
-        set_threads(threads, log)  # a setting, not TF work: it must precede the strategy
-    dist = make_strategy(strategy)  # first: multi-worker collectives start before any other TF work
-    tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(seed)
-    with dist.scope():  # variables (model and optimizer) are mirrored on every replica
-        models = build_models(model_config, vocab_size)
-        optimizer = _reduced_gradient_adam(learning_rate, clip_norm)
-        optimizer.build(models.train.trainable_variables)
-    backend = DistributedBackend(strategy, dist, models, optimizer, train, val, batch_size, on_best)
-    replicas = dist.num_replicas_in_sync
-    log(f"strategy {strategy}: {replicas} replica(s), global batch {batch_size * replicas} ({batch_size} per replica)")
-    return run_epochs(backend, Path(run_dir), log=log, **loop)
+    return fit(model_config, vocab_size, train, val, run_dir, strategy=strategy, **settings)

@@ -203,10 +203,19 @@ def set_threads(n: int, log: Callable[[str], None]) -> None:
         log(f"note: TensorFlow has started; keeping its intra-op threads (wanted {n or 'default'})")
 
 
+def _seed_states(model) -> list:
+    """The random-number states of the model's dropout layers (not among `get_weights()`)."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
 def save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
-    """Weights, optimizer variables and loop state in one atomically written .npz."""
+    """Weights, optimizer variables, dropout seed states and loop state in one atomically written .npz.
+
+    With the seed states a resumed run with dropout draws the same masks as an uninterrupted one.
+    """
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
+    arrays.update({f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(_seed_states(model))})
     arrays["state"] = np.array(json.dumps(state))
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -219,6 +228,9 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
         model.set_weights([data[f"w{i}"] for i in range(n_w)])
         for i, var in enumerate(optimizer.variables):
             var.assign(data[f"o{i}"])
+        for i, var in enumerate(_seed_states(model)):
+            if f"s{i}" in data.files:  # checkpoints written before seed states were kept lack them
+                var.assign(data[f"s{i}"])
         return json.loads(str(data["state"]))
 
 
@@ -260,8 +272,8 @@ class KerasBackend(StepBackend):
 def fit(
     model_config: ModelConfig,
     vocab_size: int,
-    train_xy: tuple[np.ndarray, np.ndarray],
-    val_xy: tuple[np.ndarray, np.ndarray],
+    train_xy,
+    val_xy,
     run_dir: Path,
     *,
     batch_size: int,
@@ -274,12 +286,14 @@ def fit(
     build: Callable[[], object] | None = None,
     threads: int | None = None,
     select: Callable[[object], float] | None = None,
+    strategy: str | None = None,
     **loop,
 ) -> TrainResult:
-    """Train the next-value model (or the head `build` makes) on windows, on one device.
+    """Train the next-value model (or the head `build` makes) on windows.
 
     Args:
-        train_xy, val_xy: (x, y) int32 windows # (N, T) each (y (N,) for a "classify" head).
+        train_xy, val_xy: (x, y) int32 windows # (N, T) each (y (N,) for a "classify" head);
+            with `strategy`, `WindowSource`s (`core.distributed`).
         on_best: called with the Models whenever validation loss improves (export hook).
         num_outputs: classes of a "classify"/"tag" head (target id 0 is padding, masked).
         build: returns the models instead of `build_models` (e.g. an encoder-decoder); its
@@ -288,10 +302,22 @@ def fit(
         select: a validation score of the Models (higher is better, e.g. entity F1) that picks
             the best epoch and stops early instead of the validation loss; the state's
             `best_val_loss` then holds minus the best score.
+        strategy: None for one device; else a tf.distribute strategy (`core.distributed`), where
+            batch_size is per replica and only next-value models train.
         loop: epochs, patience, max_minutes, checkpoint_every_s, resume (`core.loop.run_epochs`).
     Returns:
         TrainResult; run_dir holds checkpoint.npz, history.csv and tensorboard/.
     """
+    if strategy is not None:
+        from jazzgen.core.distributed import distributed_backend
+
+        if num_outputs is not None or build is not None or select is not None:
+            raise ValueError("a tf.distribute strategy trains next-value models only")
+        settings = dict(batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
+                        seed=seed, on_best=on_best, threads=threads)
+        backend = distributed_backend(strategy, model_config, vocab_size, train_xy, val_xy, settings, log)
+        return run_epochs(backend, run_dir, log=log, **loop)
+
     import keras
     import tensorflow as tf
 
