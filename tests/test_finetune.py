@@ -122,6 +122,14 @@ def test_resume_and_evaluate_tuned_run(tuned):
     assert r.exit_code == 0, r.output
     assert "resuming from epoch 1" in r.output
     assert len((work / "history.csv").read_text().splitlines()) == 3
+    # with dropout (chosen for this small corpus) the resumed run equals an uninterrupted one
+    assert json.loads((work / "config.json").read_text())["model"]["dropout"] > 0
+    r = invoke("train", tmp / "corpus_b", "-o", tmp / "straight", "--from", tmp / "source", "--pipeline", TINY,
+               "--epochs", 2)
+    assert r.exit_code == 0, r.output
+    losses = [[row.split(",")[1:3] for row in (d / "history.csv").read_text().splitlines()[1:]]
+              for d in (work, tmp / "straight")]
+    assert losses[0] == losses[1]
     assert json.loads((work / "run.json").read_text())["source"]["spec"] == str(tmp / "source")
     r = invoke("evaluate", work, "--samples", 0, "--json")
     assert r.exit_code == 0, r.output

@@ -203,10 +203,19 @@ def set_threads(n: int, log: Callable[[str], None]) -> None:
         log(f"note: TensorFlow has started; keeping its intra-op threads (wanted {n or 'default'})")
 
 
+def _seed_states(model) -> list:
+    """The random-number states of the model's dropout layers (not among `get_weights()`)."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
 def save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
-    """Weights, optimizer variables and loop state in one atomically written .npz."""
+    """Weights, optimizer variables, dropout seed states and loop state in one atomically written .npz.
+
+    With the seed states a resumed run with dropout draws the same masks as an uninterrupted one.
+    """
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
+    arrays.update({f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(_seed_states(model))})
     arrays["state"] = np.array(json.dumps(state))
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -219,6 +228,9 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
         model.set_weights([data[f"w{i}"] for i in range(n_w)])
         for i, var in enumerate(optimizer.variables):
             var.assign(data[f"o{i}"])
+        for i, var in enumerate(_seed_states(model)):
+            if f"s{i}" in data.files:  # checkpoints written before seed states were kept lack them
+                var.assign(data[f"s{i}"])
         return json.loads(str(data["state"]))
 
 
