@@ -296,8 +296,9 @@ def test_loopback_burst_is_served_or_refused_and_the_server_stays_healthy(app):
         with ThreadPoolExecutor(max_workers=24) as pool:
             results = list(pool.map(lambda job: _request(*job), good + bad))
         statuses = [s for s, _ in results]
-        assert all(s in (200, 503) for s in statuses[:20]), statuses[:20]
-        assert statuses.count(200) >= 5  # one worker and four waiting places: at least those are served
+        # Served, refused as busy, or (over 4 bars the model may rest throughout) refused by seed.
+        assert all(s in (200, 503) or (s == 422 and body["field"] == "seed") for s, body in results[:20]), statuses
+        assert sum(s in (200, 422) for s in statuses[:20]) >= 5  # one worker, four waiting: at least those served
         assert all(s == 400 and body["field"] for s, body in results[20:])
         assert all(body.get("error") for s, body in results if s == 503)
         status, health = _request(f"{url}/api/health")
