@@ -436,13 +436,13 @@ def test_sigint_during_preprocess_exits_130_with_one_line(tmp_path: Path) -> Non
 
     proc = subprocess.Popen([sys.executable, "-m", "jazzgen", "preprocess", str(WJD), "-o", "corpus",
                              "--workers", "2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
     cache = tmp_path / "corpus" / "cache"
     t0 = time.time()
     while not (cache.is_dir() and any(cache.iterdir())):  # some files read: mid-way
         assert proc.poll() is None and time.time() - t0 < 120, proc.communicate()
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the worker processes get it too
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     assert err.strip().startswith("interrupted: jazzgen preprocess") and len(err.strip().splitlines()) == 1, err
