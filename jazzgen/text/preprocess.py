@@ -77,8 +77,8 @@ def check_text_config(cfg: Config) -> None:
         raise UsageError(f"text.unit must be 'line' or 'block' (got {t.unit!r})")
     if t.unknown not in ("unk", "shape"):
         raise UsageError(f"text.unknown must be 'unk' or 'shape' (got {t.unknown!r})")
-    if t.split not in ("random", "files"):
-        raise UsageError(f"text.split must be 'random' or 'files' (got {t.split!r})")
+    if t.split not in ("random", "files", "official"):
+        raise UsageError(f"text.split must be 'random', 'files' or 'official' (got {t.split!r})")
     if t.min_count < 1:
         raise UsageError(f"text.min_count must be >= 1 (got {t.min_count})")
     if not 0 <= t.test_fraction < 1 or not 0 <= t.test_fraction + cfg.data.val_fraction < 1:
@@ -159,20 +159,22 @@ def assign_splits(sources: list[str], cfg: Config) -> list[str]:
     """"train", "val" or "test" for each piece (given the file it came from), seeded.
 
     split "random": test_fraction of all pieces are test, val_fraction validation.
-    split "files": pieces of a file whose name holds "test" are the test set; those of a file
-    whose name holds "dev" are the validation set (an official split); the others are split into
-    train and validation by val_fraction when no file is "dev".
+    split "files": pieces of a file whose name holds "test" are the test set; the others are
+    split into train and validation by val_fraction.
+    split "official": the same, but the pieces of a file whose name holds "dev" are the
+    validation set (val_fraction then applies only when no file is "dev").
     """
     n = len(sources)
     rng = np.random.default_rng(cfg.data.seed)
     split = np.array(["train"] * n, dtype=object)
     val_fraction = cfg.data.val_fraction
-    if cfg.text.split == "files":
+    if cfg.text.split in ("files", "official"):
         names = [Path(s).name.lower() for s in sources]
         is_test = np.array(["test" in name for name in names])
         if not is_test.any():
-            raise UsageError("text.split = 'files': no source has 'test' in its name")
-        is_dev = np.array(["dev" in name for name in names]) & ~is_test
+            raise UsageError(f"text.split = '{cfg.text.split}': no source has 'test' in its name")
+        is_dev = np.array([cfg.text.split == "official" and "dev" in name for name in names])
+        is_dev &= ~is_test
         split[is_test], split[is_dev] = "test", "val"
         rest = np.flatnonzero(~is_test & ~is_dev)
         n_test, val_fraction = 0, 0.0 if is_dev.any() else val_fraction
