@@ -565,3 +565,16 @@ def test_text_samples_into_a_folder_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stop:
         reports_errors(write_samples)(["a sample"], tmp_path / "samples", echo=lambda line: None)
     assert stop.value.code == 2
+
+
+def test_sample_benchmark_times_what_the_cli_runs(tmp_path: Path) -> None:
+    """The CLI pins OpenBLAS to one thread; the sampling benchmark must measure the same."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["PYTHONPATH"] = str(ROOT)
+    r = subprocess.run([sys.executable, "sample_throughput.py", "--backends", "numpy", "--batches", "1",
+                        "--steps", "4", "--repeats", "1", "--random", "--vocab", "40"],
+                       cwd=ROOT / "benchmarks", env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["blas_threads"] == "1"
+    assert result["numpy"]["batch_1"]["values_per_s"] > 0
