@@ -28,6 +28,46 @@ from jazzgen.stages import TASK_NAMES
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
 
 
+class _QuietTensorFlowImport:
+    """Import hook: the first `import tensorflow` runs with file descriptor 2 sent to /dev/null.
+
+    TensorFlow's C++ side logs through absl before TF_CPP_MIN_LOG_LEVEL is read ("All log messages
+    before absl::InitializeLog() ...", the oneDNN notice) straight to fd 2, on every `train`,
+    `predict` and Keras `generate`. Only the import is silenced: errors raised later still show.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once; find the real spec below without this hook
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        real_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            sys.stderr.flush()
+            saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, 2)
+                real_exec(module)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                os.close(devnull)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _quiet_tensorflow() -> None:
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
 def reports_errors(fn):
     """Turn expected failures into one line on stderr and an exit code.
 
@@ -141,6 +181,7 @@ def performance_options(fn):
 @click.version_option(__version__, prog_name="jazzgen")
 def main() -> None:
     """Learn jazz improvisation from transcriptions and play new solos over chord changes."""
+    _quiet_tensorflow()
 
 
 @main.command()

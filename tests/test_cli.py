@@ -116,6 +116,8 @@ def test_run_tiny_pipeline_end_to_end(tmp_path, monkeypatch):
     (tmp_path / "data").symlink_to(ROOT / "data")  # the recipe names bundled files relative to the root
     r = invoke("run", TINY)
     assert r.exit_code == 0, r.output
+    tail = r.output[r.output.index("wrote 1 solo"):]  # an evaluation follows, judging that solo
+    assert "held-out:" in tail and "music: 1 given sample vs" in tail
     pm = pretty_midi.PrettyMIDI(str(tmp_path / "runs" / "tiny" / "samples" / "solo.mid"))
     assert {i.name for i in pm.instruments} == {"melody", "chords", "bass", "drums"}
     assert (tmp_path / "runs" / "tiny" / "curves.png").is_file()

@@ -122,6 +122,14 @@ def test_resume_and_evaluate_tuned_run(tuned):
     assert r.exit_code == 0, r.output
     assert "resuming from epoch 1" in r.output
     assert len((work / "history.csv").read_text().splitlines()) == 3
+    # with dropout (chosen for this small corpus) the resumed run equals an uninterrupted one
+    assert json.loads((work / "config.json").read_text())["model"]["dropout"] > 0
+    r = invoke("train", tmp / "corpus_b", "-o", tmp / "straight", "--from", tmp / "source", "--pipeline", TINY,
+               "--epochs", 2)
+    assert r.exit_code == 0, r.output
+    losses = [[row.split(",")[1:3] for row in (d / "history.csv").read_text().splitlines()[1:]]
+              for d in (work, tmp / "straight")]
+    assert losses[0] == losses[1]
     assert json.loads((work / "run.json").read_text())["source"]["spec"] == str(tmp / "source")
     r = invoke("evaluate", work, "--samples", 0, "--json")
     assert r.exit_code == 0, r.output
@@ -147,7 +155,7 @@ def test_mismatched_tokenizer_settings_are_one_line(tuned):
 
 def test_size_defaults_apply_only_to_unstated_settings():
     from jazzgen.config import Config, apply_overrides
-    from jazzgen.stages.owndata import apply_size_defaults, size_defaults
+    from jazzgen.music.owndata import apply_size_defaults, size_defaults
 
     small = size_defaults(5_000, finetune=False)
     cfg, chosen = apply_size_defaults(Config(), 5_000, finetune=False, log=lambda m: None)
@@ -164,7 +172,7 @@ def test_size_defaults_apply_only_to_unstated_settings():
 
 
 def test_corpus_report_counts_chords_short_pieces_and_warns():
-    from jazzgen.stages.owndata import corpus_report
+    from jazzgen.music.owndata import corpus_report
 
     pieces = [{"source": "a.mid", "bars": 8, "chords": [["Dm7", 0.0, 4.0]], "chord_source": "chord symbols"},
               {"source": "b.mid", "bars": 4, "chords": [["NC", 0.0, 16.0]], "chord_source": ""}]

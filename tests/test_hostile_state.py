@@ -321,3 +321,260 @@ def test_merge_output_may_not_be_an_input(tmp_path: Path) -> None:
     before = (tmp_path / "part" / "ids.npy").read_bytes()
     cli_error(invoke("merge-corpora", tmp_path / "part", "-o", tmp_path / "part" / "."), 2, "one of the parts")
     assert (tmp_path / "part" / "ids.npy").read_bytes() == before
+
+
+# --------------------------------------------------------------------------------------------
+# A trained run, damaged in every way a disk or a user can damage it
+
+TINY = ROOT / "pipelines" / "tiny.toml"
+SOLOS = ["ArtPepper_Anthropology.mid", "CharlieParker_Ornithology.mid", "MilesDavis_Airegin.mid"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A tiny run trained without validation data and a time limit far shorter than one epoch."""
+    tmp = tmp_path_factory.mktemp("trained")
+    r = jazzgen("preprocess", *[WJD / s for s in SOLOS], "-o", "corpus", cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    r = jazzgen("train", "corpus", "-o", "run", "--pipeline", TINY, "--set", "data.val_fraction=0",
+                "--set", "train.batch_size=2", "--set", "train.max_minutes=0.000001", cwd=tmp, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return tmp, r
+
+
+def test_training_output_is_honest_and_quiet(trained) -> None:
+    """No TensorFlow start-up chatter, the time limit stops inside the first (long) epoch, and no
+    validation loss is claimed without validation data."""
+    _, r = trained
+    assert r.stderr.strip() == "", r.stderr  # absl's "All log messages before ..." and oneDNN's notice
+    assert "time limit: epoch cut short after" in r.stdout, r.stdout
+    assert "best val loss" not in r.stdout and "no validation data; best training loss" in r.stdout, r.stdout
+    assert "epoch 2/" not in r.stdout
+
+
+def _damage_run(tmp_path: Path, trained_dir: Path, damage) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(trained_dir / "run", run)
+    damage(run)
+    return run
+
+
+def _resave(run: Path, change) -> None:
+    import numpy as np
+
+    with np.load(run / "export.npz") as data:
+        arrays = dict(data)
+    change(arrays)
+    with open(run / "export.npz", "wb") as f:
+        np.savez(f, **arrays)
+
+
+RUN_DAMAGE = {
+    "export truncated": (lambda run: (run / "export.npz").write_bytes((run / "export.npz").read_bytes()[:200]),
+                         "export.npz"),
+    "export empty": (lambda run: (run / "export.npz").write_bytes(b""), "export.npz"),
+    "export garbage": (lambda run: (run / "export.npz").write_bytes(b"garbage\n" * 20), "export.npz"),
+    "export wrong shapes": (lambda run: _resave(run, lambda a: a.update({"head/kernel": a["head/kernel"][:, :5]})),
+                            "export.npz"),
+    "export missing key": (lambda run: _resave(run, lambda a: a.pop("head/bias")), "export.npz"),
+    "export unknown format": (lambda run: _resave(run, lambda a: a.update(format=a["format"] * 0 + 99)),
+                              "unknown export format"),
+    "export NaN weights": (lambda run: _resave(run, lambda a: a.update({"head/bias": a["head/bias"] * float("nan")})),
+                           "export.npz"),
+    "config truncated": (lambda run: (run / "config.json").write_text('{"model": {'), "config.json"),
+    "config missing": (lambda run: (run / "config.json").unlink(), "config.json"),
+    "vocab truncated": (lambda run: (run / "vocab.json").write_text('{"tokens": ["a"'), "vocab.json"),
+    "vocab missing": (lambda run: (run / "vocab.json").unlink(), "vocab.json"),
+    "task truncated": (lambda run: (run / "task.json").write_text("{"), "task.json"),
+    "task missing": (lambda run: (run / "task.json").unlink(), "task.json"),
+    "run.json truncated": (lambda run: (run / "run.json").write_text('{"format": 1, '), "run.json"),
+    "run.json a list": (lambda run: (run / "run.json").write_text("[]"), "run.json"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(RUN_DAMAGE))
+def test_damaged_run_is_one_line_in_generate_and_evaluate(damage: str, trained, tmp_path: Path) -> None:
+    change, culprit = RUN_DAMAGE[damage]
+    run = _damage_run(tmp_path, trained[0], change)
+    cli_error(invoke("generate", run, "-o", tmp_path / "solo.mid", "--bars", "2"), 1, culprit)
+    assert not (tmp_path / "solo.mid").exists()
+    cli_error(invoke("evaluate", run, "--samples", "1", "--corpus", trained[0] / "corpus"), 1, culprit)
+
+
+def test_damaged_checkpoint_on_resume_is_one_line(trained, tmp_path: Path) -> None:
+    run = _damage_run(tmp_path, trained[0], lambda run: (run / "checkpoint.npz").write_bytes(b"PK\x03\x04 cut"))
+    r = jazzgen("train", trained[0] / "corpus", "-o", run, "--resume", "--pipeline", TINY,
+                "--set", "data.val_fraction=0", "--set", "train.batch_size=2", "--epochs", "3", cwd=tmp_path,
+                timeout=300)
+    one_line_error(r, 1, "checkpoint.npz", "damaged")
+
+
+def test_plurals_and_text_output_names(tmp_path: Path) -> None:
+    from jazzgen.errors import UsageError
+    from jazzgen.text.inference import write_samples
+
+    r = invoke("generate", "-o", tmp_path / "one.mid", "--bars", "1")
+    assert r.exit_code == 0, r.output
+    assert "wrote 1 solo of 1 bar over" in r.output
+    with pytest.raises(UsageError, match="x.mid"):  # a text run's samples are no MIDI file
+        write_samples(["a sample"], tmp_path / "x.mid", echo=lambda line: None)
+    assert not (tmp_path / "x.mid").exists()
+    lines = []
+    write_samples(["a sample"], tmp_path / "x.txt", echo=lines.append)
+    assert lines == [f"wrote 1 sample to {tmp_path / 'x.txt'}"]
+
+
+def test_predict_on_a_jazz_run_points_nowhere_wrong() -> None:
+    r = invoke("predict", ROOT / "jazzgen" / "assets" / "default_model", "some words")
+    cli_error(r, 2, "predict")
+    assert "--sentence" not in r.output
+
+
+def test_sigint_during_preprocess_exits_130_with_one_line(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "jazzgen", "preprocess", str(WJD), "-o", "corpus",
+                             "--workers", "2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    cache = tmp_path / "corpus" / "cache"
+    t0 = time.time()
+    while not (cache.is_dir() and any(cache.iterdir())):  # some files read: mid-way
+        assert proc.poll() is None and time.time() - t0 < 120, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert err.strip().startswith("interrupted: jazzgen preprocess") and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "corpus" / "corpus.json").exists()
+    assert list(tmp_path.rglob("*.tmp")) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Full and read-only disks: tmpfs mounts (root only), and an output path that is a folder
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """mount(name, size) -> a fresh tmpfs folder; unmounted after the test."""
+    if os.geteuid() != 0:
+        pytest.skip("full and read-only disks are tmpfs mounts, which need root")
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str = "4m") -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount tmpfs here: {r.stderr.strip()}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def _read_only(path: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+def _fill(path: Path) -> None:
+    """Write until the disk is full (ENOSPC), leaving not one free block."""
+    import errno
+
+    try:
+        with open(path / "filler", "wb") as f:
+            while True:
+                f.write(b"\0" * 4096)
+                f.flush()
+    except OSError as e:
+        assert e.errno == errno.ENOSPC
+
+
+def _commands(disk: Path, tmp_path: Path) -> dict[str, list]:
+    """One writing command per stage, each writing under `disk`."""
+    names = tmp_path / "names.txt"
+    names.write_text("ada\nbob\ncy\n" * 5)
+    tiny_corpus(tmp_path / "corpus")
+    return {
+        "generate": ["generate", "-o", disk / "solo.mid", "--bars", "2"],
+        "preprocess": ["preprocess", WJD / GOOD, "-o", disk / "corpus"],
+        "text preprocess": ["preprocess", names, "--task", "chars", "-o", disk / "text"],
+        "train": ["train", tmp_path / "corpus", "-o", disk / "run", "--set", "model.units=4"],
+        "render": ["render", disk / "in.mid", "--no-png"],
+    }
+
+
+@pytest.mark.parametrize("command", ["generate", "preprocess", "text preprocess", "train", "render"])
+def test_read_only_output_is_one_line(command: str, tmpfs, tmp_path: Path) -> None:
+    disk = tmpfs("ro")
+    shutil.copy(WJD / GOOD, disk / "in.mid")
+    args = _commands(disk, tmp_path)[command]
+    _read_only(disk)
+    r = jazzgen(*args, cwd=tmp_path, timeout=300)
+    one_line_error(r, 1, str(disk), "Read-only file system")
+
+
+@pytest.mark.parametrize("command", ["generate", "preprocess", "text preprocess", "train", "render"])
+def test_full_disk_is_one_line_and_leaves_nothing_half_written(command: str, tmpfs, tmp_path: Path) -> None:
+    disk = tmpfs("full", "1m")
+    shutil.copy(WJD / GOOD, disk / "in.mid")
+    args = _commands(disk, tmp_path)[command]
+    _fill(disk)
+    r = jazzgen(*args, cwd=tmp_path, timeout=300)
+    one_line_error(r, 1, str(disk), "No space left on device")
+    assert list(disk.rglob("*.tmp")) == []
+
+
+def test_full_disk_keeps_the_old_corpus(tmpfs, tmp_path: Path) -> None:
+    """A re-preprocess that runs out of space leaves the corpus that was there readable."""
+    from jazzgen.core.corpus import read_corpus
+
+    disk = tmpfs("full", "2m")
+    r = jazzgen("preprocess", WJD / GOOD, "-o", disk / "corpus", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    before = read_corpus(disk / "corpus").hash
+    _fill(disk)
+    r = jazzgen("preprocess", *[WJD / s for s in SOLOS], "-o", disk / "corpus", cwd=tmp_path)
+    one_line_error(r, 1, "No space left on device")
+    assert read_corpus(disk / "corpus").hash == before
+
+
+@pytest.mark.parametrize("args, folder", [
+    (["generate", "-o", "out.mid", "--bars", "2"], "out.mid"),
+    (["render", "in.mid", "--no-png"], "in.wav"),
+    (["render", "in.mid", "--no-wav"], "in.png"),
+])
+def test_output_path_that_is_a_folder_is_a_usage_error(args, folder: str, tmp_path: Path, monkeypatch) -> None:
+    shutil.copy(WJD / GOOD, tmp_path / "in.mid")
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / "keep").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    cli_error(invoke(*args), 2, folder)
+    assert (tmp_path / folder / "keep").read_text() == "mine"
+    assert list(tmp_path.rglob("*.tmp")) == []
+
+
+def test_text_samples_into_a_folder_is_a_usage_error(tmp_path: Path) -> None:
+    from jazzgen.cli import reports_errors
+    from jazzgen.text.inference import write_samples
+
+    (tmp_path / "samples").mkdir()
+    with pytest.raises(SystemExit) as stop:
+        reports_errors(write_samples)(["a sample"], tmp_path / "samples", echo=lambda line: None)
+    assert stop.value.code == 2
+
+
+def test_sample_benchmark_times_what_the_cli_runs(tmp_path: Path) -> None:
+    """The CLI pins OpenBLAS to one thread; the sampling benchmark must measure the same."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["PYTHONPATH"] = str(ROOT)
+    r = subprocess.run([sys.executable, "sample_throughput.py", "--backends", "numpy", "--batches", "1",
+                        "--steps", "4", "--repeats", "1", "--random", "--vocab", "40"],
+                       cwd=ROOT / "benchmarks", env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["blas_threads"] == "1"
+    assert result["numpy"]["batch_1"]["values_per_s"] > 0

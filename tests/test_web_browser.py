@@ -78,14 +78,20 @@ def open_page(browser, server):
     wait_for(browser, "document.body.dataset.ready === '1'")
 
 
-def test_generate_plays_draws_and_downloads(browser, server, tmp_path):
+def test_generate_over_a_tune_plays_draws_and_downloads(browser, server, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
     open_page(browser, server)
-    browser.find_element("id", "example").send_keys("ii-V-I in C")
+    tunes = Select(browser.find_element("id", "tune"))
+    tune = next(o.text for o in tunes.options if o.text == "All the Things You Are")
+    tunes.select_by_visible_text(tune)
+    wait_for(browser, f"document.getElementById('chart').value.startsWith('title: {tune}')")
     browser.find_element("id", "bars").clear()
     browser.find_element("id", "bars").send_keys("8")
     browser.find_element("id", "generate").click()
     take = wait_for(browser, "window.studio.take")
     assert take["bars"] == 8 and take["notes"], "the take came back with notes"
+    assert take["title"] == tune
     assert {n["role"] for n in take["notes"]} <= {"chord", "scale", "approach", "other"}
 
     # The audio element holds a playable WAV: it loads, has the take's length, and plays.

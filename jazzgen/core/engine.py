@@ -48,7 +48,15 @@ class NumpyEngine:
     def from_export(cls, path_npz: str | os.PathLike, dtype: Any = np.float32) -> NumpyEngine:
         """Engine from an `.npz` written by `models.save_export`."""
         cfg, vocab_size, weights = load_export(path_npz)
-        return cls(cfg, weights, vocab_size, dtype)
+        try:
+            engine = cls(cfg, weights, vocab_size, dtype)
+            if cfg.head == "next":  # one step now: missing or misshapen weights fail here, named
+                logits, _ = engine.step(np.zeros(1, np.int64), engine.initial_state(1))
+                if logits.shape != (1, engine.vocab_size):
+                    raise ValueError(f"{logits.shape[-1]} outputs for a vocabulary of {engine.vocab_size}")
+        except (KeyError, ValueError, IndexError) as e:
+            raise _damaged(path_npz, e) from e
+        return engine
 
     def _layer(self, i: int, direction: str = "") -> tuple[np.ndarray, ...]:
         """(kernel, recurrent_kernel, bias) of layer i; direction "forward/" or "backward/"."""
@@ -228,8 +236,17 @@ def load_engine(path_npz, backend: str = "numpy"):
     """The sampling engine over an export file: "numpy" (TF-free) or "keras" (one-step graph)."""
     from jazzgen.errors import UsageError
 
+    if backend not in ("numpy", "keras"):
+        raise UsageError(f"unknown backend {backend!r} (numpy or keras)")
     if backend == "numpy":
         return NumpyEngine.from_export(path_npz)
-    if backend == "keras":
+    try:
         return keras_engine_from_export(path_npz)
-    raise UsageError(f"unknown backend {backend!r} (numpy or keras)")
+    except (KeyError, ValueError, IndexError) as e:  # weights that do not fit the rebuilt graph
+        raise _damaged(path_npz, e) from e
+
+
+def _damaged(path_npz, e: Exception):
+    from jazzgen.errors import InputError
+
+    return InputError(path_npz, "damaged weights file", f"weights do not fit the model: {type(e).__name__}: {e}"[:200])

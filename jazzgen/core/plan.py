@@ -98,7 +98,8 @@ def fit_plan(plan: TrainingPlan, corpus: Corpus, run_dir: Path, cfg: Config, res
         train_xy = make_windows(corpus, plan.splits["train"], d.seq_len, d.stride, bos, eos)
         val_xy = make_windows(corpus, plan.splits["val"], d.seq_len, d.seq_len, bos, eos)
         log(plan.describe(len(train_xy[0])))
-        return fit_numpy(cfg.model, vocab_size, train_xy, val_xy, run_dir, **common)
+        return fit_numpy(cfg.model, vocab_size, train_xy, val_xy, run_dir,
+                         checkpoint_every_s=t.checkpoint_every_s, **common)
 
     from jazzgen.core.training import fit
 

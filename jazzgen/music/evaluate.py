@@ -101,6 +101,7 @@ def evaluate_jazz(
         (`train --from`) adds `source` and the model it started from on the same held-out
         values: `zero_shot_loss`, `zero_shot_perplexity`, `zero_shot_accuracy`.
     """
+    NumpyEngine.from_export(run.export_path)  # damaged weights: an error naming them, not a note
     problems: list[str] = []
     result: dict = {"run": str(run.path), "problems": problems}
     corpus = _training_corpus(run, corpus_dir, problems)
@@ -229,9 +230,9 @@ def _sample_scores(run: Run, samples: Sequence[str | Path], n_generate: int, see
 def _training_scores(run: Run, corpus: Corpus, problems: list[str]) -> list[Score]:
     """The training pieces read from their source files, quantized as the tokenizer saw them."""
     from jazzgen.music.pipeline import read_score
-    from jazzgen.music.values import ValuesTokenizer
+    from jazzgen.music.tokenizers import tokenizer_from_config
 
-    tokenizer = ValuesTokenizer.from_config(run.task["tokenizer"])
+    tokenizer = tokenizer_from_config(run.task["tokenizer"])
     p = run.config.preprocess
     scores, missing = [], []
     for i in run.info.get("train_pieces", []):

@@ -141,8 +141,36 @@ class EventsTokenizer(Tokenizer):
     low_pitch: int = 36
     high_pitch: int = 96
 
+    unit: ClassVar[str] = "events tokens"  # what one token is called in reports
+
     def config(self) -> dict:
         return {"name": self.name, **asdict(self)}
+
+    @classmethod
+    def from_settings(cls, cfg) -> EventsTokenizer:
+        """The tokenizer `preprocess` makes from [preprocess] settings (the defaults)."""
+        return cls()
+
+    def other_keys(self, tokens: list[str], all_keys: bool) -> dict[int, list[str]]:
+        """With `all_keys`, the piece in the other 11 keys {semitones: tokens} (pitches that
+        would leave 0..127 drop that key)."""
+        if not all_keys:
+            return {}
+        return {k: moved for k in KEYS if k and (moved := transpose_tokens(tokens, k))}
+
+    def evaluation(self, run, corpus) -> tuple[str, dict, str]:
+        """("events", pitch and duration perplexities, their report lines) (`events_perplexities`)."""
+        figures = events_perplexities(run, corpus)
+        if figures["pitch_perplexity"] is None:
+            return "events", figures, "events: no held-out piece in its own key to score"
+        mingus = figures["mingus"]
+        return "events", figures, (
+            f"\nevents, held-out pieces in their own key ({figures['pieces']}):\n"
+            f"  {'':<22}{'targets':>10}{'perplexity':>12}{'MINGUS test':>13}\n"
+            f"  {'pitch (and rest)':<22}{figures['pitch_targets']:>10}"
+            f"{figures['pitch_perplexity']:>12.3f}{mingus['pitch']:>13.1f}\n"
+            f"  {'duration':<22}{figures['duration_targets']:>10}"
+            f"{figures['duration_perplexity']:>12.3f}{mingus['duration']:>13.1f}")
 
     def quantize_score(self, score: Score) -> tuple[Score, dict]:
         """Snap the melody to the grid (see `ValuesTokenizer.quantize_score`); returns the report too."""

@@ -159,6 +159,8 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
         notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
                       for n in solo.notes if n.start_beat < total - 1e-9)
         kept = len(start.notes) if start else 0  # the primer keeps its own dynamics
+        if not notes:  # an empty solo is a failure to report, never a file called done
+            raise JazzgenError("the model played no notes (damaged weights or settings); nothing written")
         notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
         out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))
     return out, len(start.notes) if start else 0
@@ -288,7 +290,8 @@ def write_files(performances: list[Performance], out: str | os.PathLike, *, musi
         if png:
             written.append(song.piano_roll(path.with_suffix(".png")))
     first = performances[0]
-    log(f"wrote {len(paths)} solo{'s' if len(paths) > 1 else ''} of {first.bars} bars over {first.description} "
+    bars = f"{first.bars} bar{'s' if first.bars != 1 else ''}"
+    log(f"wrote {len(paths)} solo{'s' if len(paths) != 1 else ''} of {bars} over {first.description} "
         f"({first.instrument.name}, band {first.band}, {first.style} at {first.tempo_qpm:g} bpm, "
         f"seed {first.seed}): " + ", ".join(str(p) for p in written))
     if engrave_note:

@@ -46,7 +46,7 @@ class JazzTask(Task):
         """Own-data diagnostics, a one-piece corpus refused, and settings chosen from its size."""
         import numpy as np
 
-        from jazzgen.stages.owndata import apply_size_defaults, check_trainable, corpus_report
+        from jazzgen.music.owndata import apply_size_defaults, check_trainable, corpus_report
 
         check_trainable(corpus.path, corpus.pieces)
         lines, warnings = corpus_report(corpus.pieces, np.diff(corpus.offsets), cfg.data.seq_len,
@@ -110,8 +110,15 @@ class JazzTask(Task):
                                n_generate=SAMPLES if request.samples is None else request.samples,
                                log=log)
         report = format_report(result)
-        if run.task.get("tokenizer", {}).get("name") == "events" and result.get("corpus_path"):
-            report += "\n" + _events_report(run, result)
+        if result.get("corpus_path"):  # figures of the run's own tokenizer (events: MINGUS's)
+            from jazzgen.core.corpus import read_corpus
+            from jazzgen.music.tokenizers import tokenizer_from_config
+
+            own = tokenizer_from_config(run.task["tokenizer"]).evaluation(run, read_corpus(result["corpus_path"]))
+            if own is not None:
+                key, figures, text = own
+                result[key] = figures
+                report += "\n" + text
         if result.get("corpus_path") and not request.files and request.samples != 0:
             report += "\n\n" + _listening_report(run, result, request.seed, log)
         return result, report
@@ -145,23 +152,6 @@ def _listening_report(run: Run, result: dict, seed: int, log: Log) -> str:
                                      articulation=load_articulation(run))
     result["two_sample"] = listening_test(generated, human)
     return format_listening(result["two_sample"])
-
-
-def _events_report(run: Run, result: dict) -> str:
-    """Adds pitch and duration perplexity (events runs) to `result`; returns their report lines."""
-    from jazzgen.core.corpus import read_corpus
-    from jazzgen.music.events import events_perplexities
-
-    figures = result["events"] = events_perplexities(run, read_corpus(result["corpus_path"]))
-    if figures["pitch_perplexity"] is None:
-        return "events: no held-out piece in its own key to score"
-    mingus = figures["mingus"]
-    return (f"\nevents, held-out pieces in their own key ({figures['pieces']}):\n"
-            f"  {'':<22}{'targets':>10}{'perplexity':>12}{'MINGUS test':>13}\n"
-            f"  {'pitch (and rest)':<22}{figures['pitch_targets']:>10}"
-            f"{figures['pitch_perplexity']:>12.3f}{mingus['pitch']:>13.1f}\n"
-            f"  {'duration':<22}{figures['duration_targets']:>10}"
-            f"{figures['duration_perplexity']:>12.3f}{mingus['duration']:>13.1f}")
 
 
 def render_files(paths: Sequence[Path], wav: bool, png: bool, log: Log) -> None:

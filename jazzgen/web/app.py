@@ -59,7 +59,7 @@ class Error(Exception):
 
 
 def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waiting: int = 8,
-               wait_s: float = 30.0, max_sessions: int = 32, temp_root: str | Path | None = None) -> Flask:
+               wait_s: float = 30.0, max_sessions: int = 16, temp_root: str | Path | None = None) -> Flask:
     """The studio application, with its model loaded (once) and its session store ready.
 
     Args:
@@ -103,10 +103,13 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         from jazzgen.music.charts import ChartError
 
         try:
-            return read_chart(perf.chart, perf.meter, perf.key, bars or perf.bars)
+            chart = read_chart(perf.chart, perf.meter, perf.key, bars or perf.bars)
         except ChartError as e:
             where = [{"bar": e.bar, "symbol": e.symbol, "message": str(e)}] if e.bar is not None else []
             raise Error(400, str(e), "chart", bars=where) from None
+        if all(span.chord.root is None for span in chart.spans()):
+            raise Error(400, "the chart is N.C. throughout: give it chords to play over", "chart")
+        return chart
 
     @app.before_request
     def clock_in():
@@ -144,8 +147,8 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.errorhandler(Exception)
     def unexpected(e):
-        if isinstance(e, JazzgenError):
-            return jsonify({"error": str(e), "field": None}), 422
+        if isinstance(e, JazzgenError):  # the library's own one-line reason, without our folders in it
+            return jsonify({"error": str(e).replace(str(store.root), "<session>"), "field": None}), 422
         log.exception("unexpected error in %s", request.path)
         return jsonify({"error": "internal error (the server log has the details)", "field": None}), 500
 
@@ -204,9 +207,16 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
                      "bars" if perf.bars else "chart")
         sess = session()
         with queue.slot():
-            performance = play(chart=chart, seed=perf.seed, model=model_dir, temperature=perf.temperature,
-                               top_k=perf.top_k, tempo=perf.tempo, instrument=perf.instrument, band=perf.band,
-                               style=perf.style)
+            try:
+                performance = play(chart=chart, seed=perf.seed, model=model_dir, temperature=perf.temperature,
+                                   top_k=perf.top_k, tempo=perf.tempo, instrument=perf.instrument,
+                                   band=perf.band, style=perf.style)
+            except JazzgenError as e:
+                # The library refuses an empty solo; over a few bars the model may simply rest.
+                if "played no notes" not in str(e):
+                    raise
+                raise Error(422, f"the model rested through all {len(chart.bars)} bars with seed {perf.seed}: "
+                                 "try another seed or more bars", "seed") from None
             take = _take(sess, performance)
         return answer(take.to_json(), sess)
 
@@ -225,12 +235,14 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.post("/api/trades")
     def start_trade():
-        data = body()
-        per_turn, rounds = validate.trade_bars(data if isinstance(data, dict) else {})
-        fields = {k: v for k, v in data.items() if k not in ("trade_bars", "rounds")}
         from jazzgen.music.band import accompany, default_swing
         from jazzgen.music.instruments import find_instrument
 
+        data = body()
+        if not isinstance(data, dict):
+            raise Error(400, "the request body must be a JSON object", "body")
+        per_turn, rounds = validate.trade_bars(data)
+        fields = {k: v for k, v in data.items() if k not in ("trade_bars", "rounds")}
         perf = validate.performance(fields, models)
         chart = changes(perf, bars=2 * per_turn * rounds)
         style = perf.style or chart.style or "swing"
@@ -254,9 +266,9 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
             raise Error(404, f"no trade {number} in this session", "trade")
         if round_ >= trade.rounds:
             raise Error(400, f"round {round_} is past the trade's {trade.rounds} rounds", "round")
-        if round_ in trade.answered:
-            raise Error(409, f"round {round_} was answered already", "round")
-        with queue.slot():
+        with queue.slot():  # one generation at a time: two answers to one round cannot both pass
+            if round_ in trade.answered:
+                raise Error(409, f"round {round_} was answered already", "round")
             notes, wav = answer_phrase(studio, trade, round_, phrase)
         return answer({"round": round_, "start": trade.turn_beats(round_)[1],
                        "person": notes_json(notes[0], trade.chords), "notes": notes_json(notes[1], trade.chords),

@@ -85,16 +85,21 @@ class Session:
             self.counter += 1
             return self.counter
 
-    def keep(self, kind: str, number: int, item, limit: int) -> None:
-        """Remember a take or trade; beyond `limit` of that kind the oldest goes, files and all."""
+    def keep(self, kind: str, number: int, item, limit: int, max_bytes: int = 256 * 2**20) -> None:
+        """Remember a take or trade; beyond `limit` of that kind, or `max_bytes` of files in the
+        folder, the oldest go (files and all), never the one just made."""
         items = self.takes if kind == "take" else self.trades
         with self.lock:
             items[number] = item
-            while len(items) > limit:
+            while len(items) > 1 and (len(items) > limit or self.bytes() > max_bytes):
                 old = min(items)
                 del items[old]
                 for path in self.folder.glob(f"{kind}-{old}[.-]*"):
                     path.unlink(missing_ok=True)
+
+    def bytes(self) -> int:
+        """Size of the files in this session's folder."""
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
 
     def path(self, kind: str, number: int, suffix: str) -> Path:
         """The file for take/trade `number`: made only from the server's own words and counter."""
@@ -112,7 +117,7 @@ class SessionStore:
         root: the parent folder (default: a new folder in the system's temporary directory).
     """
 
-    def __init__(self, max_sessions: int = 32, idle_s: float = 3600.0, root: str | Path | None = None):
+    def __init__(self, max_sessions: int = 16, idle_s: float = 3600.0, root: str | Path | None = None):
         self.root = Path(tempfile.mkdtemp(prefix="jazzgen-studio-", dir=root))
         self.max_sessions, self.idle_s = max_sessions, idle_s
         self._sessions: OrderedDict[str, Session] = OrderedDict()

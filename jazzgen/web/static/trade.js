@@ -2,6 +2,10 @@
 // the phrase sent just before jazzgen's turn, the answer played on its downbeat. Uses studio.js.
 "use strict";
 
+// The phrase goes to the server this long before jazzgen's downbeat, so the answer (tens of
+// milliseconds of work) is back in time; keys pressed in that last moment still sound and show.
+const SEND_AHEAD_S = 0.12;
+
 // ---- sound for trading: Web Audio, timed against performance.now() -----------------------
 
 function audioContext() {
@@ -102,7 +106,7 @@ async function startTrade() {
     for (let b = 0; b < trade.count_in_beats; b++) click(zero - (trade.count_in_beats - b) * spb, b === 0);
     playWav(trade.band_wav, zero);
     for (const turn of trade.turns) {
-      const sendAt = zero + turn.jazzgen[0] * spb - 0.08;  // ask just before the answer's downbeat
+      const sendAt = zero + turn.jazzgen[0] * spb - SEND_AHEAD_S;
       studio.trade.timers.push(setTimeout(() => sendPhrase(turn), Math.max(0, sendAt * 1000 - performance.now())));
       studio.trade.timers.push(setTimeout(() => { if (studio.trade === trade) trade.phase = "you"; },
         Math.max(0, (zero + turn.person[0] * spb) * 1000 - performance.now())));
