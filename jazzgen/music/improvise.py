@@ -159,7 +159,9 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
         notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
                       for n in solo.notes if n.start_beat < total - 1e-9)
         kept = len(start.notes) if start else 0  # the primer keeps its own dynamics
-        if not notes:  # an empty solo is a failure to report, never a file called done
+        # An empty solo over four bars or more is a failure to report, never a file called done
+        # (over a bar or two, a player may well rest).
+        if not notes and len(played.bars) >= 4:
             raise JazzgenError("the model played no notes (damaged weights or settings); nothing written")
         notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
         out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))
