@@ -194,6 +194,16 @@ def test_session_folders_are_dropped_and_cleaned(tmp_path):
     assert not store.root.exists()
 
 
+def test_a_session_store_left_open_is_removed_when_the_program_ends(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from jazzgen.web.sessions import SessionStore; "
+            "s = SessionStore(root=sys.argv[1]); (s.get(None).folder / 'take-1.wav').write_bytes(b'x')")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_session_keeps_its_latest_takes_only(tmp_path):
     store = SessionStore(root=tmp_path)
     session = store.get(None)
