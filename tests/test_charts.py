@@ -83,6 +83,7 @@ def test_errors_name_the_bar_and_the_symbol(text, bar, symbol, words):
 
 
 @pytest.mark.parametrize("text, words", [
+    ("|: C x999 | D :| x999", "more than 10000 bars"),
     ("", "empty"), ("foo: bar\nC", "unknown header 'foo'"), ("tempo: fast\nC", "tempo"),
     ("style: polka\nC", "style"), ("key: H\nC", "key"),
 ])
@@ -183,3 +184,14 @@ def test_spans_changing_between_beats_move_to_the_nearest_beat():
     assert [[(c.symbol, b) for c, b in bar.chords] for bar in chart.bars] == [
         [("C7", 2.0), ("F7", 2.0)], [("F7", 4.0)]]
     assert parse_chart(chart_text(chart)).bars == chart.bars
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="|:%.x123456789/ \nABCDEFGbm#-j7o+N()^tile:y", max_size=60))
+def test_any_text_is_a_chart_or_one_chart_error(text):
+    try:
+        chart = parse_chart(text)
+    except ChartError as err:
+        assert "\n" not in str(err)  # one line, naming what is wrong
+        return
+    assert chart.bars and chart.total_beats > 0

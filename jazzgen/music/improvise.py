@@ -17,7 +17,7 @@ import numpy as np
 from jazzgen.errors import JazzgenError, UsageError
 from jazzgen.music.band import BANDS, accompany, default_swing
 from jazzgen.music.chart_writer import chart_from_spans
-from jazzgen.music.charts import STYLES, Chart, key_semitones, parse_chart, parse_meter
+from jazzgen.music.charts import MAX_PLAYED_BARS, STYLES, Chart, key_semitones, parse_chart, parse_meter
 from jazzgen.music.instruments import Instrument, find_instrument, shape_dynamics
 from jazzgen.music.performance import Performance
 from jazzgen.music.score import ChordSpan, Score
@@ -68,6 +68,8 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
         raise UsageError(f"-n must be > 0 (got {count})")
     if bars is not None and bars <= 0:
         raise UsageError(f"--bars must be > 0 (got {bars})")
+    if bars is not None and bars > MAX_PLAYED_BARS:
+        raise UsageError(f"--bars {bars}: at most {MAX_PLAYED_BARS}")
     if temperature <= 0:
         raise UsageError(f"--temperature must be > 0 (got {temperature})")
     if top_k < 0:
