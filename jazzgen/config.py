@@ -115,7 +115,8 @@ class TextConfig:
     #                       "shape" (<unk:Xx>, <unk:d>, <unk:@> ... by its spelling)
     label_names: tuple[str, ...] = ()  # classify: "raw=name" renames, e.g. ["0=negative", ...]
     split: str = "random"  # classify/tag/dates: "random", or "files" (a source whose name holds
-    #                        "test" is the test set; the others are split into train/validation)
+    #                        "test" is the test set; the others are split into train/validation),
+    #                        or "official" (as "files", and a source named "dev" validates)
     test_fraction: float = 0.1  # classify/tag/dates: share of pieces kept for `evaluate` only
     char_features: str = "none"  # tag: what each word's characters add to its embedding:
     #                              "none", "cnn" (Ma & Hovy) or "lstm" (a character BiLSTM)
@@ -123,6 +124,8 @@ class TextConfig:
     char_units: int = 64  # tag: CNN filters, or character LSTM units per direction
     decode: str = "argmax"  # tag: "argmax" per word, or "viterbi" over tag transitions counted
     #                         in training (BIO moves such as O -> I-x are never output)
+    transition_weight: float = 0.5  # tag, viterbi: weight of the counted transition log-probs
+    #                                 (0 = only the BIO rules)
     entity_repeat: int = 1  # tag (BIO): training sentences holding an entity count this many
     #                         times per epoch (most tags are O)
     class_balance: float = 0.0  # tag (character taggers): tau of the logit-adjusted loss, which

@@ -194,6 +194,16 @@ def test_session_folders_are_dropped_and_cleaned(tmp_path):
     assert not store.root.exists()
 
 
+def test_a_session_store_left_open_is_removed_when_the_program_ends(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from jazzgen.web.sessions import SessionStore; "
+            "s = SessionStore(root=sys.argv[1]); (s.get(None).folder / 'take-1.wav').write_bytes(b'x')")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_session_keeps_its_latest_takes_only(tmp_path):
     store = SessionStore(root=tmp_path)
     session = store.get(None)
@@ -296,8 +306,9 @@ def test_loopback_burst_is_served_or_refused_and_the_server_stays_healthy(app):
         with ThreadPoolExecutor(max_workers=24) as pool:
             results = list(pool.map(lambda job: _request(*job), good + bad))
         statuses = [s for s, _ in results]
-        assert all(s in (200, 503) for s in statuses[:20]), statuses[:20]
-        assert statuses.count(200) >= 5  # one worker and four waiting places: at least those are served
+        # Served, refused as busy, or (over 4 bars the model may rest throughout) refused by seed.
+        assert all(s in (200, 503) or (s == 422 and body["field"] == "seed") for s, body in results[:20]), statuses
+        assert sum(s in (200, 422) for s in statuses[:20]) >= 5  # one worker, four waiting: at least those served
         assert all(s == 400 and body["field"] for s, body in results[20:])
         assert all(body.get("error") for s, body in results if s == 503)
         status, health = _request(f"{url}/api/health")

@@ -222,6 +222,7 @@ def _split_header(text: str, source: str) -> tuple[dict, str]:
 
 
 MAX_CHART_BYTES = 1_000_000  # a chart is a page of text; anything larger is not one
+MAX_PLAYED_BARS = 10_000  # repeats inside repeats could ask for millions
 
 
 def read_chart_file(path, time_signature: tuple[int, int] | None = None) -> Chart:
@@ -410,5 +411,9 @@ def _play_out(written: list[_Written], source: str) -> list[ChartBar]:
             # skips them all and goes on to the bars after the repeat (the final ending).
             if p < passes and segments:
                 played += segments.get(p, segments[max(segments)])
+            if len(played) > MAX_PLAYED_BARS:
+                raise ChartError(f"the repeats play more than {MAX_PLAYED_BARS} bars", source=source)
         i = j + 1
+    if sum(b.times for b in played) > MAX_PLAYED_BARS:
+        raise ChartError(f"the repeats play more than {MAX_PLAYED_BARS} bars", source=source)
     return [ChartBar(tuple(b.chords), b.time_signature, b.number) for b in played for _ in range(b.times)]

@@ -28,7 +28,7 @@ from jazzgen.core.corpus import Corpus
 from jazzgen.core.files import atomic_open
 from jazzgen.core.models import ModelConfig
 from jazzgen.errors import UsageError
-from jazzgen.text.decoding import transition_scores, viterbi
+from jazzgen.text.decoding import transition_scores, viterbi, weighted
 from jazzgen.text.metrics import accuracy, entity_f1, is_bio
 
 MAX_CHARS = 16   # characters kept per word (first 8 + last 8 of a longer word)
@@ -47,6 +47,8 @@ def check_tagger_config(cfg: Config) -> None:
     for name in ("char_dim", "char_units", "entity_repeat"):
         if getattr(t, name) < 1:
             raise UsageError(f"text.{name} must be >= 1 (got {getattr(t, name)})")
+    if t.transition_weight < 0:
+        raise UsageError(f"text.transition_weight must be >= 0 (got {t.transition_weight})")
     if not 0 <= t.class_balance <= 2:
         raise UsageError(f"text.class_balance must be in [0, 2] (got {t.class_balance})")
     if t.char_features != "none" and cfg.model.embedding_dim < 1:
@@ -169,7 +171,8 @@ def char_tagger_plan(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, 
 
     def select(models) -> float:  # the best epoch finds entities (F1), or tags right
         return validation_score(models.train.get_layer("batch").tagger, *arrays["val"], labels,
-                                start, move, t.decode)
+                                weighted(start, t.transition_weight),
+                                weighted(move, t.transition_weight), t.decode)
     return TrainingPlan(splits, describe(corpus, splits, shape), task_info=task_info,
                         arrays=arrays, build=build, export=export, batch_size=1,
                         select=select if len(arrays["val"][0]) else None)

@@ -4,10 +4,12 @@ A tagger's per-word probabilities are decoded one word at a time by `argmax`, wh
 sequences no annotator would write (`O I-person`: an entity that never began). Here the tag
 sequence as a whole is chosen: the path maximising
 
-    sum_t log P(tag_t | words) + log P(tag_1 | start) + sum_t log P(tag_t | tag_t-1)
+    sum_t log P(tag_t | words) + w (log P(tag_1 | start) + sum_t log P(tag_t | tag_t-1))
 
 where the transition probabilities are counted on the training tags (add-one smoothed) and
-moves that BIO forbids get probability 0, so they are never output. Plain numpy.
+moves that BIO forbids get probability 0, so they are never output. The weight w < 1 keeps the
+transitions from counting twice what a bidirectional tagger's per-word probabilities already
+know about the neighbours (w = 0 keeps only the BIO rules). Plain numpy.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ def transition_scores(sequences: Sequence[Sequence[str]], labels: Sequence[str]
         start = np.log(first / first.sum())
         move = np.log(pairs / pairs.sum(axis=1, keepdims=True))
     return np.where(ok_start, start, NEVER), np.where(ok_move, move, NEVER)
+
+
+def weighted(scores: np.ndarray, weight: float) -> np.ndarray:
+    """Transition scores times `weight`, forbidden moves staying forbidden (also for weight 0)."""
+    return np.where(scores <= NEVER / 2, NEVER, weight * scores)
 
 
 def viterbi(log_probs: np.ndarray, start: np.ndarray, move: np.ndarray) -> list[int]:

@@ -27,7 +27,7 @@ def _lm_engine(run: Run, backend: str = "numpy"):
 def primer_ids(run: Run, tokenizer, primer: str) -> list[int]:
     tokens = tokenizer.encode(primer)
     unknown = sorted({t for t in tokens if t not in run.vocab})
-    if unknown and tokenizer.name == "chars":
+    if unknown and not tokenizer.unknown_ok:
         raise UsageError(f"the model never saw {', '.join(map(repr, unknown))}; change the primer")
     return run.vocab.encode(tokens)
 

@@ -19,7 +19,7 @@ import numpy as np
 from jazzgen.core.corpus import Corpus
 from jazzgen.core.rundir import Run
 from jazzgen.core.vocab import UNK
-from jazzgen.text.decoding import transition_scores, viterbi
+from jazzgen.text.decoding import transition_scores, viterbi, weighted
 
 
 def uses_chars(run: Run) -> bool:
@@ -55,13 +55,15 @@ def transitions(run: Run, corpus: Corpus | None = None) -> tuple[np.ndarray, np.
 
 def decode(run: Run, probs: Sequence[np.ndarray], corpus: Corpus | None = None,
            method: str | None = None) -> list[list[str]]:
-    """Tag strings for each sentence: per-word argmax, or Viterbi over `transitions`
-    (method None: the run's `text.decode`)."""
+    """Tag strings for each sentence: per-word argmax, or Viterbi over `transitions` weighted
+    by `text.transition_weight` (method None: the run's `text.decode`)."""
     labels = run.task["labels"]
     method = method or run.config.text.decode
     if method != "viterbi":
         return [[labels[int(k)] for k in p.argmax(axis=-1)] if len(p) else [] for p in probs]
     start, move = transitions(run, corpus)
+    w = run.config.text.transition_weight
+    start, move = weighted(start, w), weighted(move, w)
     return [[labels[k] for k in viterbi(np.log(np.maximum(p, 1e-12)), start, move)]
             for p in probs]
 

@@ -207,9 +207,16 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
                      "bars" if perf.bars else "chart")
         sess = session()
         with queue.slot():
-            performance = play(chart=chart, seed=perf.seed, model=model_dir, temperature=perf.temperature,
-                               top_k=perf.top_k, tempo=perf.tempo, instrument=perf.instrument, band=perf.band,
-                               style=perf.style)
+            try:
+                performance = play(chart=chart, seed=perf.seed, model=model_dir, temperature=perf.temperature,
+                                   top_k=perf.top_k, tempo=perf.tempo, instrument=perf.instrument,
+                                   band=perf.band, style=perf.style)
+            except JazzgenError as e:
+                # The library refuses an empty solo; over a few bars the model may simply rest.
+                if "played no notes" not in str(e):
+                    raise
+                raise Error(422, f"the model rested through all {len(chart.bars)} bars with seed {perf.seed}: "
+                                 "try another seed or more bars", "seed") from None
             take = _take(sess, performance)
         return answer(take.to_json(), sess)
 

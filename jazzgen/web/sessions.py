@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -119,6 +120,9 @@ class SessionStore:
 
     def __init__(self, max_sessions: int = 16, idle_s: float = 3600.0, root: str | Path | None = None):
         self.root = Path(tempfile.mkdtemp(prefix="jazzgen-studio-", dir=root))
+        # Removed at the latest when the store is collected or the interpreter exits, so even a
+        # program that never calls close() leaves no folder behind.
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
         self.max_sessions, self.idle_s = max_sessions, idle_s
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
@@ -156,4 +160,4 @@ class SessionStore:
         """Remove every session and the root folder."""
         with self._lock:
             self._sessions.clear()
-            shutil.rmtree(self.root, ignore_errors=True)
+            self._finalizer()
