@@ -103,7 +103,8 @@ def choose_chart(run, chords, chart, tune, time, style, rng,
     """(the chart, where it came from, the corpus piece's tempo or None)."""
     meter = parse_meter(time) if time else ((3, 4) if style == "waltz" else None)
     if chords is not None:
-        return parse_chart(chords, time_signature=meter), "typed changes", None
+        typed = parse_chart(chords, time_signature=meter)
+        return typed, typed.title or "typed changes", None
     if chart is not None:
         if isinstance(chart, Chart):
             return chart, chart.title or "a chart", None
