@@ -51,7 +51,7 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
         played = played.looped(bars)
     elif found_tempo is not None:  # a corpus piece: 32 bars of its changes (or the recipe's)
         played = played.looped(corpus_bars)
-    tempo = tempo or played.tempo_qpm or found_tempo or STYLE_TEMPOS[style]
+    tempo = tempo or played.tempo_qpm or (round(found_tempo) if found_tempo else 0) or STYLE_TEMPOS[style]
     played = replace(played, style=style, tempo_qpm=tempo)
     swing = default_swing(tempo, style) if swing is None else swing
     solos, primed = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
