@@ -364,6 +364,9 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
 
     app = create_app(model_dir, **app_options)
     store = app.extensions["jazzgen"]["store"]
+    # One short take through the app first: imports, the library's caches and the synthesizer's
+    # tones are ready before the first person clicks (its files go with its session, unused).
+    app.test_client().post("/api/generate", json={"chart": "Dm7 G7 | Cmaj7", "bars": 2})
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(f"warning: listening on {host}: anyone who can reach this machine can use the studio")
