@@ -436,13 +436,13 @@ def test_sigint_during_preprocess_exits_130_with_one_line(tmp_path: Path) -> Non
 
     proc = subprocess.Popen([sys.executable, "-m", "jazzgen", "preprocess", str(WJD), "-o", "corpus",
                              "--workers", "2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
     cache = tmp_path / "corpus" / "cache"
     t0 = time.time()
     while not (cache.is_dir() and any(cache.iterdir())):  # some files read: mid-way
         assert proc.poll() is None and time.time() - t0 < 120, proc.communicate()
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the worker processes get it too
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     assert err.strip().startswith("interrupted: jazzgen preprocess") and len(err.strip().splitlines()) == 1, err
@@ -578,3 +578,39 @@ def test_sample_benchmark_times_what_the_cli_runs(tmp_path: Path) -> None:
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["blas_threads"] == "1"
     assert result["numpy"]["batch_1"]["values_per_s"] > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Bad settings: one usage line before any work, and nothing written
+
+BUNDLED = ROOT / "jazzgen" / "assets" / "default_model"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["generate", "-o", "x.mid", "--seed", "-1"], "--seed"),
+    (["generate", "-o", "x.mid", "--temperature", "nan"], "--temperature"),
+    (["generate", "-o", "x.mid", "--set", "generate.temperature=1e999"], "--temperature"),
+    (["generate", "-o", "x.mid", "--length", "0"], "--length"),
+    (["generate", "-o", "x.mid", "--chords", ""], "--chords"),
+    (["generate", "-o", "x.mid", "--chords", " | "], "--chords"),
+    (["generate", "-o", "x.mid", "-n", "-2"], "-n"),
+    (["evaluate", BUNDLED, "--seed", "-1"], "--seed"),
+    (["evaluate", BUNDLED, "--samples", "-1"], "--samples"),
+    (["train", "corpus", "-o", "run", "--set", "train.threads=-1"], "train.threads"),
+    (["train", "corpus", "-o", "run", "--set", "model.units=0"], "units"),
+    (["train", "corpus", "-o", "run", "--set", "model.layers=0"], "layers"),
+    (["train", "corpus", "-o", "run", "--set", "model.dropout=1.5"], "dropout"),
+    (["train", "corpus", "-o", "run", "--set", "train.max_minutes=-1"], "train.max_minutes"),
+    (["train", "corpus", "-o", "run", "--set", "train.learning_rate=NaN"], "train.learning_rate"),
+    (["preprocess", WJD / GOOD, "-o", "c", "--workers", "-1"], "--workers"),
+    (["preprocess", WJD / GOOD, "-o", "c", "--set", "preprocess.max_file_mb=0"], "preprocess.max_file_mb"),
+])
+def test_bad_settings_are_usage_errors_before_any_work(args, words, tmp_path: Path, monkeypatch) -> None:
+    tiny_corpus(tmp_path / "corpus")
+    monkeypatch.chdir(tmp_path)
+    if args[0] == "train":  # in a child: a setting that reached TensorFlow could abort the process
+        one_line_error(jazzgen(*args, cwd=tmp_path), 2, words)
+    else:
+        cli_error(invoke(*args), 2, words)
+    assert not (tmp_path / "x.mid").exists() and not (tmp_path / "run").exists()
+    assert not (tmp_path / "c").exists()

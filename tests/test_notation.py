@@ -100,3 +100,8 @@ def test_engraving_makes_a_picture(tmp_path):
     xml = jazzgen.generate(chords="C7 | F7", seed=0, band="none").write_musicxml(tmp_path / "a.musicxml")
     used = engrave(xml, tmp_path / "a.svg")
     assert (tmp_path / "a.svg").read_text().lstrip().startswith(("<?xml", "<svg")) and used
+
+
+def test_slash_chords_keep_their_kind():
+    assert "<kind text=\"\">major</kind><bass><bass-step>E</bass-step>" in harmony_xml(parse_chord("C/E"))
+    assert "<degree-value>9</degree-value>" in harmony_xml(parse_chord("C/D"))  # D is added
