@@ -346,8 +346,11 @@ def engravers() -> list[str]:
     return found
 
 
-def engrave(musicxml: str | Path, out: str | Path) -> str:
+def engrave(musicxml: str | Path, out: str | Path, engraver: str | None = None) -> str:
     """Engrave a MusicXML file to `out` (.pdf or .svg); returns the engraver used.
+
+    Args:
+        engraver: one of `engravers()` to use (default: the first that makes this format).
 
     Raises:
         JazzgenError: no engraver that makes this format is installed (the message says what
@@ -356,7 +359,7 @@ def engrave(musicxml: str | Path, out: str | Path) -> str:
     musicxml, out = Path(musicxml), Path(out)
     fmt = out.suffix.lower().lstrip(".")
     for name in engravers():
-        if name == "verovio" and fmt != "svg":
+        if (name == "verovio" and fmt != "svg") or engraver not in (None, name):
             continue
         try:
             _run_engraver(name, musicxml, out, fmt)
