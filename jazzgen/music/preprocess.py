@@ -273,7 +273,7 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbos
         + (f" ({by_reason})" if by_reason else "") + f"; {cached} from cache")
     for line in summary_lines(originals):
         log(line)
-    if not cfg.part:  # what training will get, and what will not train well (stages/owndata.py)
+    if not cfg.part:  # what training will get, and what will not train well (music/owndata.py)
         from jazzgen.config import DataConfig
         from jazzgen.music.owndata import corpus_report
 
