@@ -157,6 +157,7 @@ def main() -> None:
                                   cwd=ROOT, env=child_env()), f"train {name} {n}")
             scored = score_run(run_dir, test)
             row[f"{name}_seconds"] = round(r["seconds"], 1)
+            row[f"{name}_peak_rss_mib"] = r["peak_rss_mib"]
             row[f"{name}_perplexity"] = scored.pop("perplexity")
             if "zero_shot_perplexity" in scored:
                 row["zero_shot_perplexity"] = scored.pop("zero_shot_perplexity")

@@ -74,7 +74,7 @@ class TrainConfig:
     auto_size: bool = True  # jazz: settings left at these defaults (model size and dropout,
     #                         learning rate, batch size, epochs and patience, data.stride) are chosen
     #                         from the corpus size, logged and stored in the run
-    #                         (jazzgen/stages/owndata.py); false = exactly as written here
+    #                         (jazzgen/music/owndata.py); false = exactly as written here
     checkpoint_every_s: float = 10.0  # write checkpoint + history at most this often (0 = every epoch)
     threads: int = 0  # TensorFlow intra-op threads; 0 = auto: 1 for small models (one step's
     #                   matmuls too small to split across cores), else TensorFlow's default

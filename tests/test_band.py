@@ -187,3 +187,10 @@ def test_builtin_mix_keeps_the_solo_on_top_and_every_part_audible(tmp_path):
     others = [level[p] for p in ("chords", "bass", "drums")]
     assert level["melody"] > max(others)  # the solo leads
     assert level["melody"] - min(others) < 20  # and no part is lost under it (dB)
+
+
+def test_piano_roll_names_chords_in_lead_sheet_spelling():
+    from jazzgen.music.render import _lead_sheet_name
+
+    assert [_lead_sheet_name(t) for t in ("Ebj7", "F-7", "D79b", "NC", "Chorus 2")] == [
+        "Ebmaj7", "Fm7", "D7b9", "N.C.", "Chorus 2"]

@@ -187,11 +187,27 @@ def test_session_folders_are_dropped_and_cleaned(tmp_path):
     store = SessionStore(max_sessions=2, root=tmp_path)
     first = store.get(None)
     (first.folder / "take-1.mid").write_bytes(b"x")
-    store.get(None), store.get(None)
-    assert not first.folder.exists() and len(store) == 2
+    busy = [store.get(None), store.get(None)]  # all three serving requests: none is dropped meanwhile
+    assert len(store) == 3 and first.folder.exists()
+    for session in [first, *busy]:
+        store.release(session)
+    store.release(store.get(None))  # the least recently used idle ones go
+    assert not first.folder.exists() and not busy[0].folder.exists() and busy[1].folder.exists()
+    assert len(store) == 2
     assert store.get(first.token).token != first.token
+    assert store.get("no-such-token", create=False) is None
     store.close()
     assert not store.root.exists()
+
+
+def test_a_session_store_left_open_is_removed_when_the_program_ends(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from jazzgen.web.sessions import SessionStore; "
+            "s = SessionStore(root=sys.argv[1]); (s.get(None).folder / 'take-1.wav').write_bytes(b'x')")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_session_keeps_its_latest_takes_only(tmp_path):

@@ -158,10 +158,19 @@ def test_regenerate_keeps_the_other_bars(browser, server):
     assert outside and outside == [n for n in second["notes"] if n["start"] >= 32]
 
 
-def test_one_trading_round_with_key_presses(browser, server):
+# A Web MIDI keyboard the page finds through navigator.requestMIDIAccess, played from the test.
+FAKE_MIDI = """
+window.fakeMidiInput = { onmidimessage: null };
+navigator.requestMIDIAccess = () => Promise.resolve({ inputs: new Map([["fake", window.fakeMidiInput]]) });
+"""
+
+
+def test_one_trading_round_with_key_presses_and_a_midi_keyboard(browser, server):
     from selenium.webdriver.common.action_chains import ActionChains
 
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAKE_MIDI})
     open_page(browser, server)
+    assert wait_for(browser, "document.getElementById('midi-status').textContent").startswith("MIDI: 1 input")
     browser.find_element("id", "example").send_keys("ii-V-I in C")
     tempo = browser.find_element("id", "tempo")
     tempo.clear()
@@ -178,13 +187,18 @@ def test_one_trading_round_with_key_presses(browser, server):
     for key in "adgk":  # C E G C: four notes in about a second, well inside the 3 s turn
         actions.key_down(key).pause(0.15).key_up(key).pause(0.1)
     actions.perform()
+    play = "window.fakeMidiInput.onmidimessage({data: [%d, 74, %d]})"
+    browser.execute_script(play % (0x90, 100))  # D5 from the MIDI keyboard, after the keys
+    time.sleep(0.15)
+    browser.execute_script(play % (0x80, 0))
     answer = wait_for(browser, "window.studio.trade.answers.length && window.studio.trade.answers[0]", timeout=10)
     played = browser.execute_script("return window.studio.trade.played")
-    assert [p[0] for p in played] == [60, 64, 67, 72], "the person's notes were recorded"
-    assert [n["pitch"] for n in answer["person"]] == [60, 64, 67, 72], "and sent as the phrase"
+    assert [p[0] for p in played] == [60, 64, 67, 72, 74], "the person's notes were recorded"
+    assert [p[3] for p in played] == [90, 90, 90, 90, 100], "with the MIDI keyboard's velocity"
+    assert [n["pitch"] for n in answer["person"]] == [60, 64, 67, 72, 74], "and sent as the phrase"
     assert answer["start"] == 8.0, "the answer starts at bar 3 (2 bars of 4 beats after beat 0)"
     assert answer["notes"] and all(8.0 <= n["start"] < 16.0 for n in answer["notes"])
     wait_for(browser, "window.studio.trade.done", timeout=10)
     recording = mido.MidiFile(file=io.BytesIO(fetch(browser, wait_for(browser, "window.studio.trade.recording"))))
     tracks = {t.name: [m for m in t if m.type == "note_on" and m.velocity > 0] for t in recording.tracks}
-    assert len(tracks["you"]) == 4 and len(tracks["melody"]) == len(answer["notes"])
+    assert len(tracks["you"]) == 5 and len(tracks["melody"]) == len(answer["notes"])

@@ -99,19 +99,18 @@ def split_cpu(n: int) -> None:
 
 
 def make_strategy(name: str):
-    """The tf.distribute strategy called `name` (one of STRATEGIES)."""
+    """The tf.distribute strategy called `name` (one of STRATEGIES; UsageError otherwise)."""
     import tensorflow as tf
 
+    check_strategy(name)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
-    if name == "multiworker":
-        if not os.environ.get("TF_CONFIG"):
-            raise UsageError("strategy multiworker: set TF_CONFIG on every worker (docs/scaling.md)")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    check_strategy(name)
+    if not os.environ.get("TF_CONFIG"):  # multiworker
+        raise UsageError("strategy multiworker: set TF_CONFIG on every worker (docs/scaling.md)")
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 # --- windows, epoch by epoch ----------------------------------------------------------------------

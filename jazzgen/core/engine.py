@@ -10,21 +10,12 @@ so with one seed the two engines draw the same sequences.
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from jazzgen.core.models import ModelConfig, load_export
 from jazzgen.core.numpy_rnn import keras_sequence, keras_step
-
-
-class Engine(Protocol):
-    cfg: ModelConfig
-
-    def initial_state(self, batch_size: int) -> list[np.ndarray]: ...
-
-    def step(self, ids: np.ndarray, state: list[np.ndarray]
-             ) -> tuple[np.ndarray, list[np.ndarray]]: ...
 
 
 class NumpyEngine:
@@ -189,37 +180,6 @@ def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
     inner_cdf = np.cumsum(blocks[rows, block], axis=1)                    # (B, S)
     inner = np.minimum((inner_cdf <= (target - before)[:, None]).sum(axis=1), _BLOCK - 1)
     return np.minimum(block * _BLOCK + inner, V - 1)
-
-
-def sample_batch(engine: Engine, start_ids: np.ndarray, steps: int, rng: np.random.Generator,
-                 temperature: float = 1.0, top_k: int | None = None,
-                 mask: np.ndarray | None = None, stop_id: int | None = None) -> np.ndarray:
-    """Sample B sequences at once, feeding each draw back in.
-
-    Args:
-        engine: a `NumpyEngine` or `KerasEngine` (anything with `initial_state` and `step`).
-        start_ids: (B,) the id fed at the first step (not part of the result).
-        steps: number of ids to draw per sequence.
-        rng, temperature, top_k, mask: as in `choose`.
-        stop_id: a sequence that draws it is finished; its later positions hold `stop_id`.
-    Returns:
-        ids (B, steps) int64.
-    """
-    ids = np.asarray(start_ids)
-    out = np.full((len(ids), steps), 0 if stop_id is None else stop_id, np.int64)
-    done = np.zeros(len(ids), bool)                                       # drew stop_id already
-    state = engine.initial_state(len(ids))
-    for t in range(steps):
-        logits, state = engine.step(ids, state)                           # (B, V)
-        ids = choose(logits, rng, temperature, top_k, mask)               # (B,)
-        if stop_id is not None:
-            ids = np.where(done, stop_id, ids)
-        out[:, t] = ids
-        if stop_id is not None:
-            done |= ids == stop_id
-            if done.all():
-                break
-    return out
 
 
 def keras_engine_from_export(path_npz) -> KerasEngine:

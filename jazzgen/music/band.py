@@ -105,6 +105,7 @@ def _beat_unit(ts: tuple[int, int]) -> float:
 
 
 def _chord_at(chart_spans, beat: float):
+    """The span sounding at `beat` (None in a gap)."""
     for span in chart_spans:
         if span.start_beat <= beat + 1e-9 < span.end_beat:
             return span
@@ -325,8 +326,9 @@ def _groove_beat(t: float, k: int, beats: int, unit: float, style: str, rng) -> 
         out.append(MidiNote(HIHAT, t, 0.25, 58 + jitter))
         out.append(MidiNote(HIHAT, t + 0.5, 0.25, 46 + jitter))
         out.append(MidiNote(KICK, t, 0.4, 64 if k % 2 == 0 else 50))
-        if (k % 4, 0) in ((0, 0), (1, 0)) or k % 4 == 3:  # a clave-like cross-stick figure
-            out.append(MidiNote(STICK, t + (0.5 if k % 4 == 1 else 0.0), 0.25, 62))
+        stick = {0: 0.0, 1: 0.5, 3: 0.0}.get(k % 4)  # cross-stick on 1, the and of 2, and 4
+        if stick is not None:
+            out.append(MidiNote(STICK, t + stick, 0.25, 62))
         return out
     if style == "ballad":  # brushes: a soft stroke every beat, the hi-hat foot on 2 and 4
         out.append(MidiNote(SNARE, t, 0.5 * unit, 34 + jitter))

@@ -60,7 +60,9 @@ def _bar_words(bar: ChartBar, spelled: bool = False) -> str:
 def chart_from_spans(spans: list[ChordSpan], time_signature: tuple[int, int] = (4, 4), **header) -> Chart:
     """Chord spans (from beat 0) cut into bars of one meter; a chord over a bar line is split.
 
-    Gaps between spans become N.C.; the last bar is filled with the last chord (or N.C.).
+    Gaps between spans become N.C.; the last bar is filled with the last chord (or N.C.); a
+    change between beats moves to the nearest beat (a chart counts beats), unless the bar's
+    chords split it evenly.
     Keyword arguments (title, key, tempo_qpm, style) go into the Chart.
     """
     length = time_signature[0] * 4.0 / time_signature[1]
@@ -83,11 +85,42 @@ def chart_from_spans(spans: list[ChordSpan], time_signature: tuple[int, int] = (
         if cursor < hi - 1e-9:
             last = pieces[-1][0] if pieces else no_chord
             pieces.append((last, hi - cursor))
-        merged: list[tuple[Chord, float]] = []
-        for chord, b in pieces:
-            if merged and merged[-1][0] == chord:
-                merged[-1] = (chord, merged[-1][1] + b)
-            else:
-                merged.append((chord, b))
+        # Equal neighbours merge when the bar stays writable; else the pieces stay apart, and
+        # pieces no chart can write (a change off the beat) move to the nearest beat.
+        slot = 4.0 / time_signature[1]
+        for option in (_merged(pieces), pieces, _merged(_on_beats(pieces, slot))):
+            if _writable(option, slot):
+                merged = option
+                break
         bars.append(ChartBar(tuple(merged), time_signature, k + 1))
     return Chart(tuple(bars), form_bars=len(bars), **header)
+
+
+def _merged(pieces: list[tuple[Chord, float]]) -> list[tuple[Chord, float]]:
+    """Neighbouring pieces of the same chord as one."""
+    out: list[tuple[Chord, float]] = []
+    for chord, b in pieces:
+        if out and out[-1][0] == chord:
+            out[-1] = (chord, out[-1][1] + b)
+        else:
+            out.append((chord, b))
+    return out
+
+
+def _on_beats(pieces: list[tuple[Chord, float]], slot: float) -> list[tuple[Chord, float]]:
+    """The pieces with every change moved to the nearest beat (pieces left empty are dropped)."""
+    out, edge, at = [], 0.0, 0
+    for chord, b in pieces:
+        edge += b
+        nxt = round(edge / slot)
+        if nxt > at:
+            out.append((chord, (nxt - at) * slot))
+            at = nxt
+    return out
+
+
+def _writable(pieces: list[tuple[Chord, float]], slot: float) -> bool:
+    """Whether chart text can say these lengths: all equal, or each a whole number of beats."""
+    lengths = [b for _, b in pieces]
+    return bool(lengths) and (all(abs(b - lengths[0]) < 1e-9 for b in lengths) or
+                              all(abs(b / slot - round(b / slot)) < 1e-9 for b in lengths))

@@ -17,7 +17,7 @@ import numpy as np
 from jazzgen.errors import JazzgenError, UsageError
 from jazzgen.music.band import BANDS, accompany, default_swing
 from jazzgen.music.chart_writer import chart_from_spans
-from jazzgen.music.charts import STYLES, Chart, key_semitones, parse_chart, parse_meter
+from jazzgen.music.charts import MAX_PLAYED_BARS, STYLES, Chart, key_semitones, parse_chart, parse_meter
 from jazzgen.music.instruments import Instrument, find_instrument, shape_dynamics
 from jazzgen.music.performance import Performance
 from jazzgen.music.score import ChordSpan, Score
@@ -30,13 +30,18 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
             bars: int | None = None, seed: int = 0, model=None, temperature: float = 1.0, top_k: int = 0,
             tempo: float | None = None, time: str | None = None, key: str | None = None,
             instrument: str | int | None = None, band: str = "trio", style: str | None = None,
-            swing: float | None = None, primer=None, backend: str = "numpy") -> list[Performance]:
-    """`count` performances (see `jazzgen.generate` for the options); deterministic for a seed."""
+            swing: float | None = None, primer=None, backend: str = "numpy",
+            corpus_bars: int = CORPUS_BARS) -> list[Performance]:
+    """`count` performances (see `jazzgen.generate` for the options); deterministic for a seed.
+
+    `corpus_bars` is how long to play over a corpus piece's changes when `bars` is not given
+    (a recipe's generate.bars).
+    """
     _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, chart, tune)
     soloist = find_instrument(instrument)
     run = open_model(model)
     rng = np.random.default_rng(seed)
-    played, description, found_tempo = choose_chart(run, chords, chart, tune, time, style, rng)
+    played, description, found_tempo = choose_chart(run, chords, chart, tune, time, style, rng, corpus_bars)
     style = style or played.style or "swing"
     if key:
         from jazzgen.music.tunes import estimate_key
@@ -44,9 +49,9 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
         played = replace(played.transposed(key_semitones(played.key or estimate_key(played), key)), key=key)
     if bars:
         played = played.looped(bars)
-    elif found_tempo is not None:  # a corpus piece: 32 bars of its changes
-        played = played.looped(CORPUS_BARS)
-    tempo = tempo or played.tempo_qpm or found_tempo or STYLE_TEMPOS[style]
+    elif found_tempo is not None:  # a corpus piece: 32 bars of its changes (or the recipe's)
+        played = played.looped(corpus_bars)
+    tempo = tempo or played.tempo_qpm or (round(found_tempo) if found_tempo else 0) or STYLE_TEMPOS[style]
     played = replace(played, style=style, tempo_qpm=tempo)
     swing = default_swing(tempo, style) if swing is None else swing
     solos, primed = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
@@ -63,6 +68,8 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
         raise UsageError(f"-n must be > 0 (got {count})")
     if bars is not None and bars <= 0:
         raise UsageError(f"--bars must be > 0 (got {bars})")
+    if bars is not None and bars > MAX_PLAYED_BARS:
+        raise UsageError(f"--bars {bars}: at most {MAX_PLAYED_BARS}")
     if temperature <= 0:
         raise UsageError(f"--temperature must be > 0 (got {temperature})")
     if top_k < 0:
@@ -91,11 +98,13 @@ def open_model(model):
     return run
 
 
-def choose_chart(run, chords, chart, tune, time, style, rng) -> tuple[Chart, str, float | None]:
+def choose_chart(run, chords, chart, tune, time, style, rng,
+                 corpus_bars: int = CORPUS_BARS) -> tuple[Chart, str, float | None]:
     """(the chart, where it came from, the corpus piece's tempo or None)."""
     meter = parse_meter(time) if time else ((3, 4) if style == "waltz" else None)
     if chords is not None:
-        return parse_chart(chords, time_signature=meter), "typed changes", None
+        typed = parse_chart(chords, time_signature=meter)
+        return typed, typed.title or "typed changes", None
     if chart is not None:
         if isinstance(chart, Chart):
             return chart, chart.title or "a chart", None
@@ -110,10 +119,10 @@ def choose_chart(run, chords, chart, tune, time, style, rng) -> tuple[Chart, str
 
         entry = find_tune(tune)
         return tune_chart(entry), entry["title"], None
-    return _corpus_chart(run, rng)
+    return _corpus_chart(run, rng, corpus_bars)
 
 
-def _corpus_chart(run, rng) -> tuple[Chart, str, float]:
+def _corpus_chart(run, rng, bars: int) -> tuple[Chart, str, float]:
     """A corpus piece's changes, picked by the seed (as jazzgen always did)."""
     from jazzgen.core.files import read_json
     from jazzgen.music.pipeline import has_changes, piece_changes
@@ -126,7 +135,7 @@ def _corpus_chart(run, rng) -> tuple[Chart, str, float]:
         raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords, --chart or --tune")
     piece = pieces[int(rng.integers(len(pieces)))]
     stem = Path(piece["source"]).stem
-    spans, ts, tempo = piece_changes(piece, CORPUS_BARS)
+    spans, ts, tempo = piece_changes(piece, bars)
     title = title_of(stem)
     played = chart_from_spans(spans, tuple(ts), title=title)
     return played, f"the changes of {title} ({Path(piece['source']).name})", tempo
@@ -153,7 +162,9 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
         notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
                       for n in solo.notes if n.start_beat < total - 1e-9)
         kept = len(start.notes) if start else 0  # the primer keeps its own dynamics
-        if not notes:  # an empty solo is a failure to report, never a file called done
+        # An empty solo over four bars or more is a failure to report, never a file called done
+        # (over a bar or two, a player may well rest).
+        if not notes and len(played.bars) >= 4:
             raise JazzgenError("the model played no notes (damaged weights or settings); nothing written")
         notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
         out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))

@@ -100,6 +100,10 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
     return result
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _cache_key(path: Path, cfg: PreprocessConfig) -> str:
     h = hashlib.sha256()
     h.update(CACHE_VERSION.encode())
@@ -205,10 +209,17 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbos
             print(_progress_line(len(results), len(jobs), kept, skipped), end="", file=sys.stderr, flush=True)
 
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:  # map keeps input order
-            for r in pool.map(_process_cached, jobs, chunksize=4):
+        # Workers ignore Ctrl-C: on an interrupt the parent cancels what has not started and waits
+        # for the files in hand, so every cache entry is whole and no worker prints a traceback.
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+        try:
+            for r in pool.map(_process_cached, jobs, chunksize=4):  # map keeps input order
                 results.append(r)
                 note(r[0])
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
     else:
         for job in jobs:
             results.append(_process_cached(job))
@@ -262,7 +273,7 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbos
         + (f" ({by_reason})" if by_reason else "") + f"; {cached} from cache")
     for line in summary_lines(originals):
         log(line)
-    if not cfg.part:  # what training will get, and what will not train well (stages/owndata.py)
+    if not cfg.part:  # what training will get, and what will not train well (music/owndata.py)
         from jazzgen.config import DataConfig
         from jazzgen.music.owndata import corpus_report
 

@@ -544,6 +544,7 @@ def render_png(
         if text == previous:
             continue
         previous = text
+        text = _lead_sheet_name(text)
         y = 0.975 - 0.04 * row
         ax.text(tick / tpb, y, text, transform=at_bottom_top, fontsize=8, va="top", clip_on=True)
         row = 1 - row
@@ -555,3 +556,15 @@ def render_png(
     ax.set_title(title if title is not None else Path(midi_path).name)
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, format="png")
+
+
+def _lead_sheet_name(text: str) -> str:
+    """A chord marker in lead-sheet spelling ("Ebj7" -> "Ebmaj7"); other text as it is."""
+    from jazzgen.errors import ChordParseError
+    from jazzgen.music.chords import parse_chord
+    from jazzgen.music.spelling import spell
+
+    try:
+        return spell(parse_chord(text))
+    except ChordParseError:
+        return text

@@ -32,7 +32,7 @@ class JazzTask(Task):
     generate_options = frozenset({"chords", "bars", "primer", "wav", "png", "chart", "tune", "tempo", "time", "key",
                                   "instrument", "band", "style", "swing", "musicxml", "pdf", "svg"})
     evaluate_options = frozenset({"files", "samples"})
-    preprocess_settings = frozenset({"tokenizer", "all_keys", "window", "melody_track", "max_file_mb",
+    preprocess_settings = frozenset({"verbose", "tokenizer", "all_keys", "window", "melody_track", "max_file_mb",
                                      "max_notes", "file_timeout_s", "workers", "shard_size", "part"})
     samples_file = "samples/solo.mid"
 
@@ -93,7 +93,7 @@ class JazzTask(Task):
                         bars=request.bars, seed=g.seed, model=run, temperature=g.temperature, top_k=g.top_k,
                         tempo=request.tempo, time=request.time, key=request.key, instrument=request.instrument,
                         band=request.band or "trio", style=request.style, swing=request.swing,
-                        primer=request.primer, backend=g.backend)
+                        primer=request.primer, backend=g.backend, corpus_bars=g.bars)
         if request.wav:
             from jazzgen.music.render import choose_synth
 
