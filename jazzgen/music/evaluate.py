@@ -168,7 +168,15 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
                         "held-out figures skipped")
         return out
     bos, eos = run.vocab.id(BOS), run.vocab.id(EOS)
-    loss, accuracy, count = heldout_nll(NumpyEngine.from_export(run.export_path), val, bos, eos)
+    engine = NumpyEngine.from_export(run.export_path)
+    if engine.cfg.condition_dim:  # told the beat and the harmony: each piece's own features
+        from jazzgen.music.conditioning import ConditionedPieces, piece_rows, value_ticks
+
+        ticks = value_ticks(run.vocab.tokens)
+        engine = ConditionedPieces(engine, [
+            piece_rows(np.concatenate([[bos], corpus.piece_ids(i), [eos]]).astype(np.int64), ticks,
+                       corpus.pieces[i]) for i in run.info.get("val_pieces", [])])
+    loss, accuracy, count = heldout_nll(engine, val, bos, eos)
     out.update(loss=loss, perplexity=math.exp(loss), accuracy=accuracy, val_pieces=len(val),
                val_values=count)
     if run.info.get("source"):  # fine-tuned: the source model as it was, on the same pieces
