@@ -173,10 +173,22 @@ class ValuesCondition:
         self.ticks = value_ticks(tokens)
         self.spans, self.bars = list(spans), list(beats_per_bar)
         self.now = np.zeros(len(self.spans), np.int64)                    # onset ticks
+        # Features of every tick up to a length, per sequence, computed once (and again for
+        # twice the length when a sequence runs past it): a lookup per step instead of a search.
+        self.tables = [self._table(b, self._length(b)) for b in range(len(self.spans))]
+
+    def _length(self, b: int) -> int:
+        end = max((round(s.end_beat * GRID) for s in self.spans[b]), default=0)
+        return end + round(8 * self.bars[b] * GRID)
+
+    def _table(self, b: int, length: int) -> np.ndarray:
+        return features_at(np.arange(length), self.spans[b], self.bars[b])   # (length, F)
 
     def _features(self) -> np.ndarray:
-        return np.concatenate([features_at(self.now[b:b + 1], s, bar)
-                               for b, (s, bar) in enumerate(zip(self.spans, self.bars, strict=True))])
+        for b, table in enumerate(self.tables):
+            while self.now[b] >= len(table):
+                table = self.tables[b] = self._table(b, 2 * len(table))
+        return np.stack([table[t] for table, t in zip(self.tables, self.now, strict=True)])
 
     def start(self) -> np.ndarray:
         """Features beside the start id: the first value's onset, beat 0 # (B, F)."""
