@@ -142,7 +142,7 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
                     ) % tokenizer.grid_per_beat
     budgets = np.asarray(budgets, float)
     condition = None
-    if getattr(engine.cfg, "condition_dim", 0):
+    if getattr(getattr(engine, "cfg", None), "condition_dim", 0):
         from jazzgen.music.conditioning import ValuesCondition
 
         spans = [()] * len(budgets) if spans is None else spans
