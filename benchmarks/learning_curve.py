@@ -42,8 +42,11 @@ NGRAM_ORDER = 3
 
 
 def default_source() -> Path:
-    full = ROOT.parent / "shared" / "data" / "openewld"
-    return full if full.is_dir() else ROOT / "data" / "leadsheets"
+    """The full OpenEWLD set where it is usually put, else the sample the project ships."""
+    for full in (ROOT.parent / "shared" / "data" / "openewld", ROOT / "data" / "leadsheets" / "openewld"):
+        if full.is_dir():
+            return full
+    return ROOT / "data" / "leadsheets"
 
 
 def checked(r: dict, what: str) -> dict:
@@ -65,7 +68,7 @@ def score_run(run_dir: Path, test: Corpus) -> dict:
     from jazzgen.core.engine import NumpyEngine
     from jazzgen.core.finetune import reindex_corpus, source_engine
     from jazzgen.core.rundir import open_run
-    from jazzgen.music.evaluate import heldout_nll
+    from jazzgen.core.scoring import mean_nll as heldout_nll
 
     run = open_run(run_dir, warn=lambda m: None)
     test = reindex_corpus(test, run.vocab)
@@ -154,6 +157,7 @@ def main() -> None:
                                   cwd=ROOT, env=child_env()), f"train {name} {n}")
             scored = score_run(run_dir, test)
             row[f"{name}_seconds"] = round(r["seconds"], 1)
+            row[f"{name}_peak_rss_mib"] = r["peak_rss_mib"]
             row[f"{name}_perplexity"] = scored.pop("perplexity")
             if "zero_shot_perplexity" in scored:
                 row["zero_shot_perplexity"] = scored.pop("zero_shot_perplexity")

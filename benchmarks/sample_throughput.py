@@ -14,9 +14,15 @@ Prints ONE JSON object on stdout:
 
 from __future__ import annotations
 
+import os
+
+# Measure what the command line runs: `jazzgen` pins OpenBLAS to one thread before numpy loads
+# (jazzgen/cli.py), which is 3-5x faster for these (1, H) x (H, 4H) products than a thread pool.
+# Set OPENBLAS_NUM_THREADS yourself to time another setting; the JSON says which was used.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import json
-import os
 import statistics
 import sys
 import time

@@ -78,37 +78,45 @@ def tunes(query: str = "") -> list[dict]:
     return [dict(t) for t in search_tunes(query)]
 
 
-def preprocess(sources, output: str, **settings) -> dict:
-    """`jazzgen preprocess`: files -> a corpus directory. `settings` are [preprocess] keys."""
-    from jazzgen.config import load_config
+def preprocess(sources, output: str | os.PathLike, *, pipeline: str | None = None, sets: tuple[str, ...] = (),
+               verbose: bool = False, log=None, **settings) -> dict:
+    """`jazzgen preprocess`: music (or text) files -> a corpus directory; returns its summary.
 
-    cfg = load_config()
-    pre = replace(cfg.preprocess, sources=tuple(str(s) for s in sources), output=str(output), **settings)
+    Args:
+        sources: files and folders to read; output: the corpus directory to write.
+        pipeline, sets: a TOML recipe and `section.key=value` overrides, as on the command line.
+        settings: further [preprocess] keys (task="chars", tokenizer="events", workers=2 ...).
+        log: called with each progress line (default: silent).
+    """
+    from jazzgen.config import load_config
     from jazzgen.stages.preprocess import preprocess as run_preprocess
 
-    return run_preprocess(pre, log=lambda m: None)
+    config = load_config(pipeline, sets)
+    pre = replace(config.preprocess, sources=tuple(str(s) for s in sources), output=str(output), **settings)
+    return run_preprocess(replace(config, preprocess=pre), log=log or (lambda m: None), verbose=verbose)
 
 
-def train(corpus: str | os.PathLike, run: str | os.PathLike, pipeline: str | None = None,
-          sets: tuple[str, ...] = (), resume: bool = False):
-    """`jazzgen train`: fit a model on a corpus directory into a run directory (imports TensorFlow)."""
+def train(corpus: str | os.PathLike, run: str | os.PathLike, *, pipeline: str | None = None,
+          sets: tuple[str, ...] = (), epochs: int | None = None, resume: bool = False,
+          source: str | None = None, log=None):
+    """`jazzgen train`: fit a model on a corpus directory into a run directory (imports TensorFlow).
+
+    Returns:
+        The training result (`stopped_because`, the history ...).
+    """
     from jazzgen.config import load_config
     from jazzgen.stages.train import train as run_train
 
-    return run_train(str(corpus), str(run), load_config(pipeline, sets), resume=resume, log=lambda m: None)
+    cfg = load_config(pipeline, sets)
+    if epochs is not None:
+        cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
+    return run_train(str(corpus), str(run), cfg, resume=resume, log=log or (lambda m: None), source=source)
 
 
-def evaluate(run: str | os.PathLike, files: tuple[str, ...] = (), samples: int | None = None,
-             seed: int = 0) -> dict:
-    """`jazzgen evaluate --json`: held-out loss, perplexity and sample statistics as a dict."""
-    import contextlib
-    import io
-    import json
-
+def evaluate(run: str | os.PathLike, files: tuple[str, ...] = (), *, samples: int | None = None, seed: int = 0,
+             sentence: str | None = None, corpus: str | os.PathLike | None = None) -> dict:
+    """`jazzgen evaluate --json`: held-out loss, perplexity, baselines and sample statistics."""
     from jazzgen.stages.evaluate import evaluate as run_evaluate
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        run_evaluate(str(run), as_json=True, samples=samples, sentence=None, seed=seed, corpus_dir=None,
-                     files=tuple(files), log=print)
-    return json.loads(out.getvalue())
+    return run_evaluate(str(run), samples=samples, sentence=sentence, seed=seed, corpus_dir=corpus,
+                        files=tuple(str(f) for f in files), log=lambda m: None)

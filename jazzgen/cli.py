@@ -28,6 +28,46 @@ from jazzgen.stages import TASK_NAMES
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
 
 
+class _QuietTensorFlowImport:
+    """Import hook: the first `import tensorflow` runs with file descriptor 2 sent to /dev/null.
+
+    TensorFlow's C++ side logs through absl before TF_CPP_MIN_LOG_LEVEL is read ("All log messages
+    before absl::InitializeLog() ...", the oneDNN notice) straight to fd 2, on every `train`,
+    `predict` and Keras `generate`. Only the import is silenced: errors raised later still show.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once; find the real spec below without this hook
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        real_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            sys.stderr.flush()
+            saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, 2)
+                real_exec(module)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                os.close(devnull)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _quiet_tensorflow() -> None:
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
 def reports_errors(fn):
     """Turn expected failures into one line on stderr and an exit code.
 
@@ -69,7 +109,7 @@ def holds_locks(dirs_of):
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(**params):
-            from jazzgen.core.lock import dir_lock
+            from jazzgen.stages import dir_lock
 
             with contextlib.ExitStack() as stack:
                 for path in dict.fromkeys(d for d in dirs_of(params) if d):
@@ -112,11 +152,36 @@ pipeline_option = click.option("--pipeline", "pipeline", type=click.Path(dir_oka
 set_option = click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
                           help="Override one setting, e.g. --set train.epochs=3 (repeatable).")
 
+def performance_options(fn):
+    """The jazz performance options of `generate` (see `jazzgen.generate` and docs/charts.md)."""
+    options = [
+        click.option("--chart", default=None, metavar="FILE", help="A chord chart file (docs/charts.md)."),
+        click.option("--tune", default=None, metavar="NAME", help="A tune of the tune book (jazzgen tunes)."),
+        click.option("--tempo", type=float, default=None, metavar="BPM", help="Quarter notes per minute."),
+        click.option("--time", default=None, metavar="N/D", help="Meter of typed changes, e.g. 3/4."),
+        click.option("--key", default=None, help="Transpose the changes to this key, e.g. Eb or Cm."),
+        click.option("--instrument", default=None, metavar="NAME|PROGRAM",
+                     help="The soloist (tenor sax, alto sax, trumpet, trombone, guitar, piano, vibes, flute ...)."),
+        click.option("--band", type=click.Choice(["trio", "bass", "none"]), default=None,
+                     help="Rhythm section: piano+bass+drums (default), bass, or none (held chords)."),
+        click.option("--style", type=click.Choice(["swing", "ballad", "bossa", "waltz"]), default=None,
+                     help="Groove (default: the chart's style:, else swing)."),
+        click.option("--swing", type=float, default=None, metavar="R",
+                     help="Long-short ratio of eighth pairs (1.0 = straight; default by tempo)."),
+        click.option("--musicxml", is_flag=True, help="Also write a lead sheet (.musicxml) beside the MIDI."),
+        click.option("--pdf", is_flag=True, help="Also engrave the lead sheet as PDF (MuseScore or LilyPond)."),
+        click.option("--svg", is_flag=True, help="Also engrave the lead sheet as SVG."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jazzgen")
 def main() -> None:
     """Learn jazz improvisation from transcriptions and play new solos over chord changes."""
+    _quiet_tensorflow()
 
 
 @main.command()
@@ -187,9 +252,11 @@ def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets)
 @main.command()
 @click.argument("run_dir", required=False)
 @click.option("-o", "--output", default=None,
-              help="MIDI file to write (default solo.mid); text runs: a text file (default stdout).")
-@click.option("--bars", type=int, default=None, help="Bars to generate (default 32, or the typed changes).")
-@click.option("--chords", default=None, help='Changes, e.g. "Dm7 G7 Cmaj7" or "Bb7 | Eb7 | Dm7 G7".')
+              help="MIDI file (default solo.mid) or lead sheet (.musicxml) to write; text runs: a text file.")
+@click.option("--bars", type=int, default=None,
+              help="Bars to play, the form looped or cut (default: the chart or tune once; corpus changes 32).")
+@click.option("--chords", default=None,
+              help='Chord chart text, e.g. "Dm7 G7 Cmaj7" or "|: Bb7 | Eb7 :| Dm7 G7 x2" (docs/charts.md).')
 @click.option("--temperature", type=float, default=None, help="1.0 = as learned, < 1 = safer.")
 @click.option("--top-k", type=int, default=None, help="Sample among the k likeliest values (0 = all).")
 @click.option("--seed", type=int, default=None, help="Same seed, same file.")
@@ -201,11 +268,12 @@ def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets)
 @click.option("--length", type=int, default=None, help="Text runs: most tokens per sample.")
 @click.option("--wav", is_flag=True, help="Also write audio beside each MIDI (FluidSynth, else built-in).")
 @click.option("--png", is_flag=True, help="Also write a piano-roll picture beside each MIDI.")
+@performance_options
 @pipeline_option
 @set_option
 @reports_errors
 def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, backend, primer, length,
-             wav, png, pipeline, sets):
+             wav, png, pipeline, sets, **performance):
     """Play new solos over chord changes (no RUN_DIR: the bundled model), or sample text."""
     from jazzgen.config import load_config
     from jazzgen.stages.generate import generate as run_generate
@@ -219,7 +287,7 @@ def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, bac
                                  ("seed", seed), ("count", count), ("backend", backend)) if v is not None}
     run_generate(run_dir, output, replace(config.generate, **changes), chords_text=chords,
                  bars_given=bars is not None, log=click.echo, primer=primer, length=length,
-                 wav=wav, png=png)
+                 wav=wav, png=png, **{k: v for k, v in performance.items() if v not in (None, False)})
 
 
 @main.command()
@@ -319,3 +387,25 @@ def run_pipeline(pipeline, sets, resume):
     from jazzgen.stages.pipeline import run_pipeline as run_all
 
     run_all(load_config(pipeline, sets), Path(pipeline).stem, resume=resume, log=click.echo)
+
+
+@main.command()
+@click.argument("query", required=False, default="")
+@click.option("--chart", "show_chart", is_flag=True, help="Print the chart of the one tune QUERY names.")
+@reports_errors
+def tunes(query, show_chart):
+    """List the tune book (the tunes of the bundled WJD solos) whose titles contain QUERY."""
+    from jazzgen.stages.tools import tune
+    from jazzgen.stages.tools import tunes as search_tunes
+
+    if show_chart:
+        click.echo(tune(query)["chart"], nl=False)
+        return
+    found = search_tunes(query)
+    if not found:
+        raise UsageError(f"no tune title contains {query!r} (jazzgen tunes lists them all)")
+    width = max(len(t["title"]) for t in found)
+    click.echo(f"{'title':<{width}}  {'key':<4} {'meter':<5} {'bars':>4} {'solos':>5}")
+    for t in found:
+        click.echo(f"{t['title']:<{width}}  {t['key']:<4} {t['time_signature']:<5} {t['bars']:>4} {t['solos']:>5}")
+    click.echo(f"{len(found)} tune{'s' if len(found) != 1 else ''}")

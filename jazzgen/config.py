@@ -73,6 +73,10 @@ class TrainConfig:
     patience: int = 5  # early stopping: epochs without a better validation loss
     seed: int = 0  # weights init and shuffling
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    auto_size: bool = True  # jazz: settings left at these defaults (model size and dropout,
+    #                         learning rate, batch size, epochs and patience, data.stride) are chosen
+    #                         from the corpus size, logged and stored in the run
+    #                         (jazzgen/music/owndata.py); false = exactly as written here
     checkpoint_every_s: float = 10.0  # write checkpoint + history at most this often (0 = every epoch)
     threads: int = 0  # TensorFlow intra-op threads; 0 = auto: 1 for small models (one step's
     #                   matmuls too small to split across cores), else TensorFlow's default
@@ -113,8 +117,22 @@ class TextConfig:
     #                       "shape" (<unk:Xx>, <unk:d>, <unk:@> ... by its spelling)
     label_names: tuple[str, ...] = ()  # classify: "raw=name" renames, e.g. ["0=negative", ...]
     split: str = "random"  # classify/tag/dates: "random", or "files" (a source whose name holds
-    #                        "test" is the test set; the others are split into train/validation)
+    #                        "test" is the test set; the others are split into train/validation),
+    #                        or "official" (as "files", and a source named "dev" validates)
     test_fraction: float = 0.1  # classify/tag/dates: share of pieces kept for `evaluate` only
+    char_features: str = "none"  # tag: what each word's characters add to its embedding:
+    #                              "none", "cnn" (Ma & Hovy) or "lstm" (a character BiLSTM)
+    char_dim: int = 32  # tag: size of the learned character vectors
+    char_units: int = 64  # tag: CNN filters, or character LSTM units per direction
+    decode: str = "argmax"  # tag: "argmax" per word, or "viterbi" over tag transitions counted
+    #                         in training (BIO moves such as O -> I-x are never output)
+    transition_weight: float = 0.5  # tag, viterbi: weight of the counted transition log-probs
+    #                                 (0 = only the BIO rules)
+    entity_repeat: int = 1  # tag (BIO): training sentences holding an entity count this many
+    #                         times per epoch (most tags are O)
+    class_balance: float = 0.0  # tag (character taggers): tau of the logit-adjusted loss, which
+    #                             trains with tau log(tag prior) added to the logits, so rare
+    #                             tags are predicted more often; 0 = plain cross-entropy
     backend: str = "keras"  # chars/words training: "keras" or "numpy" (the course's reference
     #                         RNN: one layer, one-hot input, numpy BPTT, clipping, Adam)
     ngram_order: int = 3  # evaluate: order of the Kneser-Ney n-gram baseline

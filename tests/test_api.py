@@ -140,3 +140,19 @@ def test_read_chart_from_a_file_names_it_in_errors(tmp_path):
     assert jazzgen.read_chart(path).title == "T"
     song = jazzgen.generate(chart=path, seed=0, band="bass")
     assert song.title == "T" and [p.name for p in song.parts] == ["bass"]
+
+
+@pytest.mark.slow
+def test_preprocess_train_evaluate_generate_from_python(tmp_path):
+    root = __import__("pathlib").Path(__file__).parent.parent
+    tiny = root / "pipelines" / "tiny.toml"
+    sources = [root / "data" / "midi" / "wjd" / name for name in
+               ("ArtPepper_Anthropology.mid", "CharlieParker_Ornithology.mid", "MilesDavis_Airegin.mid")]
+    summary = jazzgen.preprocess(sources, tmp_path / "corpus", pipeline=str(tiny))
+    assert summary
+    result = jazzgen.train(tmp_path / "corpus", tmp_path / "run", pipeline=str(tiny), epochs=1)
+    assert result.stopped_because
+    report = jazzgen.evaluate(tmp_path / "run", samples=1)
+    assert report["loss"] > 0
+    song = jazzgen.generate(model=tmp_path / "run", bars=4, seed=1)
+    assert song.solo.notes and song.description.startswith("the changes of ")

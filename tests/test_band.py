@@ -169,3 +169,28 @@ def test_audio_renders_every_part_on_its_own_channel_and_program(tmp_path):
     assert voices == {"chords": ({1}, [0]), "bass": ({2}, [32]), "drums": ({9}, [40])}  # brushes
     wav = perf.to_wav(tmp_path / "band.wav", synth="builtin")
     assert wav.stat().st_size > 44100  # 4 bars at 160 bpm: several seconds of audio
+
+
+def test_builtin_mix_keeps_the_solo_on_top_and_every_part_audible(tmp_path):
+    from dataclasses import replace as swap
+
+    import jazzgen
+    from jazzgen.music import render
+
+    song = jazzgen.generate(chords=RHYTHM, bars=8, seed=2)
+    roll = render._roll(song.write_midi(tmp_path / "mix.mid"))
+    level = {}
+    for name in ("melody", "chords", "bass", "drums"):
+        alone = swap(roll, notes=tuple(n for n in roll.notes if n.part == name))
+        signal = render._synthesize(alone, 8000)
+        level[name] = 20 * np.log10(np.sqrt(np.mean(signal ** 2)))
+    others = [level[p] for p in ("chords", "bass", "drums")]
+    assert level["melody"] > max(others)  # the solo leads
+    assert level["melody"] - min(others) < 20  # and no part is lost under it (dB)
+
+
+def test_piano_roll_names_chords_in_lead_sheet_spelling():
+    from jazzgen.music.render import _lead_sheet_name
+
+    assert [_lead_sheet_name(t) for t in ("Ebj7", "F-7", "D79b", "NC", "Chorus 2")] == [
+        "Ebmaj7", "Fm7", "D7b9", "N.C.", "Chorus 2"]

@@ -10,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from jazzgen.cli import main
+from jazzgen.music.charts import spell
+from jazzgen.music.chords import parse_chord
 from jazzgen.music.midi_io import read_midi
 from jazzgen.music.tracks import score_from_midi
 
@@ -52,7 +54,7 @@ def test_generate_writes_valid_two_track_midi(tiny_run):
     for path in (out.with_name("solo-1.mid"), out.with_name("solo-2.mid")):
         pm = pretty_midi.PrettyMIDI(str(path))
         tracks = {i.name: i for i in pm.instruments}
-        assert set(tracks) == {"melody", "chords"}
+        assert set(tracks) == {"melody", "chords", "bass", "drums"}  # the solo over the default trio
         notes = sorted(tracks["melody"].notes, key=lambda n: n.start)
         assert notes and all(b.start >= a.end - 1e-3 for a, b in zip(notes, notes[1:]))  # monophonic
         assert all(36 <= n.pitch <= 96 for n in notes)
@@ -80,7 +82,7 @@ def test_typed_changes_are_the_chords_track(tiny_run, changes):
     want = []
     for bar, text in enumerate(changes.split("|")):
         symbols = text.split()
-        want += [(sym, bar * 4.0 + k * 4.0 / len(symbols)) for k, sym in enumerate(symbols)]
+        want += [(spell(parse_chord(sym)), bar * 4.0 + k * 4.0 / len(symbols)) for k, sym in enumerate(symbols)]
     assert [(s.chord.symbol, s.start_beat) for s in score.chords] == want
     assert score.notes[-1].end_beat <= 4.0 * len(changes.split("|")) + 1e-6  # the solo ends with the changes
 
@@ -114,6 +116,8 @@ def test_run_tiny_pipeline_end_to_end(tmp_path, monkeypatch):
     (tmp_path / "data").symlink_to(ROOT / "data")  # the recipe names bundled files relative to the root
     r = invoke("run", TINY)
     assert r.exit_code == 0, r.output
+    tail = r.output[r.output.index("wrote 1 solo"):]  # an evaluation follows, judging that solo
+    assert "held-out:" in tail and "music: 1 given sample vs" in tail
     pm = pretty_midi.PrettyMIDI(str(tmp_path / "runs" / "tiny" / "samples" / "solo.mid"))
-    assert {i.name for i in pm.instruments} == {"melody", "chords"}
+    assert {i.name for i in pm.instruments} == {"melody", "chords", "bass", "drums"}
     assert (tmp_path / "runs" / "tiny" / "curves.png").is_file()

@@ -9,8 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from jazzgen.core.engine import NumpyEngine, choose, sample_batch
+from jazzgen.core.engine import NumpyEngine, choose
 from jazzgen.core.models import ModelConfig, save_export
+from jazzgen.core.sampling import sample_sequences
 
 V, B = 11, 8
 
@@ -50,14 +51,14 @@ def test_numpy_and_keras_engines_agree(cell, layers):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_same_seed_same_samples_on_both_engines(cell):
     _, k_engine, n_engine = keras_models(cell, 2)
-    start = np.arange(B) % V
-    kwargs = dict(steps=12, temperature=1.0, top_k=6)
-    from_keras = sample_batch(k_engine, start, rng=np.random.default_rng(7), **kwargs)
-    from_numpy = sample_batch(n_engine, start, rng=np.random.default_rng(7), **kwargs)
-    assert from_numpy.shape == (B, 12)
-    np.testing.assert_array_equal(from_numpy, from_keras)
-    other = sample_batch(n_engine, start, rng=np.random.default_rng(8), **kwargs)
-    assert not np.array_equal(other, from_numpy)
+    for start in (0, 3, V - 1):                        # several first inputs
+        kwargs = dict(start_id=start, max_steps=12, temperature=1.0, top_k=6)
+        from_keras = sample_sequences(k_engine, B, np.random.default_rng(7), **kwargs)
+        from_numpy = sample_sequences(n_engine, B, np.random.default_rng(7), **kwargs)
+        assert np.asarray(from_numpy).shape == (B, 12)
+        np.testing.assert_array_equal(from_numpy, from_keras)
+        other = sample_sequences(n_engine, B, np.random.default_rng(8), **kwargs)
+        assert not np.array_equal(other, from_numpy)
 
 
 def test_choose_validates_and_obeys_top_k_and_mask():
@@ -107,17 +108,14 @@ def random_export(path, cell="lstm", layers=2, embedding_dim=4, units=6, seed=0)
     return cfg
 
 
-def test_sample_batch_stops_and_pads_with_stop_id(tmp_path):
+def test_sampling_stops_each_sequence_at_its_stop_id(tmp_path):
     random_export(tmp_path / "e.npz", cell="gru", layers=1, embedding_dim=0)
     engine = NumpyEngine.from_export(tmp_path / "e.npz")
     assert engine.vocab_size == V
-    ids = sample_batch(engine, np.zeros(64, int), 40, np.random.default_rng(0), stop_id=3)
-    assert ids.shape == (64, 40)
-    for row in ids:
-        hits = np.flatnonzero(row == 3)
-        if len(hits):
-            assert (row[hits[0]:] == 3).all()
-    assert (ids == 3).any()
+    rows = sample_sequences(engine, 64, np.random.default_rng(0), start_id=0, max_steps=40, stop_id=3)
+    assert len(rows) == 64 and all(len(row) <= 40 for row in rows)
+    assert all(3 not in row for row in rows)          # a sequence ends at its first 3 (not kept)
+    assert any(len(row) < 40 for row in rows)  # some did stop early
 
 
 def test_numpy_engine_runs_without_tensorflow(tmp_path):
@@ -126,9 +124,11 @@ def test_numpy_engine_runs_without_tensorflow(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         import numpy as np
-        from jazzgen.core.engine import NumpyEngine, sample_batch
+        from jazzgen.core.engine import NumpyEngine
+        from jazzgen.core.sampling import sample_sequences
         engine = NumpyEngine.from_export({str(path)!r})
-        ids = sample_batch(engine, np.ones(64, int), 20, np.random.default_rng(0), top_k=5)
+        ids = np.asarray(sample_sequences(engine, 64, np.random.default_rng(0), start_id=1,
+                                          max_steps=20, top_k=5))
         assert ids.shape == (64, 20), ids.shape
         loaded = [m for m in ("tensorflow", "keras") if m in sys.modules]
         assert not loaded, loaded

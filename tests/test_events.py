@@ -36,7 +36,8 @@ TOKENIZER = EventsTokenizer()
 
 
 def notes_of(score: Score) -> list[tuple[int, float, float]]:
-    return [(n.pitch, n.start_beat, n.duration_beats) for n in score.notes]
+    """(pitch, onset, length), rounded to the microbeat: a file stores ticks, a quantizer floats."""
+    return [(n.pitch, round(n.start_beat, 6), round(n.duration_beats, 6)) for n in score.notes]
 
 
 def reduced(score: Score, end: float) -> list[tuple[str, float]]:

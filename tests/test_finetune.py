@@ -122,6 +122,14 @@ def test_resume_and_evaluate_tuned_run(tuned):
     assert r.exit_code == 0, r.output
     assert "resuming from epoch 1" in r.output
     assert len((work / "history.csv").read_text().splitlines()) == 3
+    # with dropout (chosen for this small corpus) the resumed run equals an uninterrupted one
+    assert json.loads((work / "config.json").read_text())["model"]["dropout"] > 0
+    r = invoke("train", tmp / "corpus_b", "-o", tmp / "straight", "--from", tmp / "source", "--pipeline", TINY,
+               "--epochs", 2)
+    assert r.exit_code == 0, r.output
+    losses = [[row.split(",")[1:3] for row in (d / "history.csv").read_text().splitlines()[1:]]
+              for d in (work, tmp / "straight")]
+    assert losses[0] == losses[1]
     assert json.loads((work / "run.json").read_text())["source"]["spec"] == str(tmp / "source")
     r = invoke("evaluate", work, "--samples", 0, "--json")
     assert r.exit_code == 0, r.output
@@ -143,3 +151,64 @@ def test_mismatched_tokenizer_settings_are_one_line(tuned):
     assert not (tmp / "never" / "run.json").exists()
     r = invoke("train", tmp / "corpus_b", "-o", tmp / "never", "--from", tmp / "nowhere")
     assert r.exit_code == 2 and "no such run directory" in r.output
+
+
+def test_size_defaults_apply_only_to_unstated_settings():
+    from jazzgen.config import Config, apply_overrides
+    from jazzgen.music.owndata import apply_size_defaults, size_defaults
+
+    small = size_defaults(5_000, finetune=False)
+    cfg, chosen = apply_size_defaults(Config(), 5_000, finetune=False, log=lambda m: None)
+    assert chosen and cfg.model.dropout == small["dropout"] and cfg.train.epochs == small["epochs"]
+    stated = apply_overrides(Config(), {"model": {"units": 32}, "train": {"batch_size": 8}}, "test")
+    cfg, chosen = apply_size_defaults(stated, 5_000, finetune=False, log=lambda m: None)
+    assert cfg.model == stated.model and cfg.train.batch_size == 8  # a stated group is kept
+    assert cfg.train.patience == small["patience"]
+    tuned, _ = apply_size_defaults(Config(), 5_000, finetune=True, log=lambda m: None)
+    assert tuned.model.units == Config().model.units  # fine-tuning keeps the source's shape
+    off = apply_overrides(Config(), {"train": {"auto_size": False}}, "test")
+    assert apply_size_defaults(off, 5_000, finetune=False, log=lambda m: None) == (off, {})
+    assert apply_size_defaults(Config(), 216_672, finetune=False, log=lambda m: None) == (Config(), {})
+
+
+def test_corpus_report_counts_chords_short_pieces_and_warns():
+    from jazzgen.music.owndata import corpus_report
+
+    pieces = [{"source": "a.mid", "bars": 8, "chords": [["Dm7", 0.0, 4.0]], "chord_source": "chord symbols"},
+              {"source": "b.mid", "bars": 4, "chords": [["NC", 0.0, 16.0]], "chord_source": ""}]
+    lines, warnings = corpus_report(pieces, [100, 20], seq_len=64)
+    assert lines[0].startswith("pieces: 2, 12 bars, 120 values")
+    assert "with chords: 1 of 2 (chord symbols 1)" in lines
+    assert any("1 piece shorter than one 64-value" in line for line in lines)
+    assert any("1 piece has no chords" in w for w in warnings)
+    assert any("--from default" in w for w in warnings)
+    _, warnings = corpus_report(pieces[1:], [20], seq_len=64, finetune=True)
+    assert any(w.startswith("one piece") for w in warnings) and any("no piece has chords" in w for w in warnings)
+    assert not any("--from default" in w for w in warnings)
+
+
+def test_one_piece_corpus_is_a_clear_error(tmp_path):
+    shutil.copy(WJD / SOURCE_SOLOS[0], tmp_path / SOURCE_SOLOS[0])
+    r = invoke("preprocess", tmp_path / SOURCE_SOLOS[0], "-o", tmp_path / "one")
+    assert r.exit_code == 0 and "warning: one piece" in r.output, r.output
+    r = invoke("train", tmp_path / "one", "-o", tmp_path / "run")
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and "one piece" in r.output, r.output
+
+
+def test_learning_curve_script_runs_on_the_shipped_sample(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "learning_curve.py"),
+           "--source", str(ROOT / "data" / "leadsheets"), "--test", "2", "--sizes", "all", "--epochs", "1",
+           "--work", str(tmp_path), "--png", str(tmp_path / "c.png")]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["test_pieces"] == 2 and result["pieces"] == 6
+    (row,) = result["sizes"]
+    assert row["pieces"] == 4
+    for key in ("ngram_perplexity", "scratch_perplexity", "finetune_perplexity", "zero_shot_perplexity"):
+        assert np.isfinite(row[key]) and row[key] > 1, key
+    assert row["finetune_seconds"] > 0 and row["scratch_seconds"] > 0
+    assert (tmp_path / "c.png").stat().st_size > 1000

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from jazzgen.config import PreprocessConfig
 from jazzgen.core.files import read_json, write_json
 from jazzgen.core.rundir import open_run
-from jazzgen.errors import JazzgenError, UsageError
+from jazzgen.errors import InputError, JazzgenError
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.score import ChordSpan
 from jazzgen.music.values import ValuesTokenizer
@@ -127,5 +127,5 @@ def test_run_dir_checks_vocabulary_hash_and_warns_on_versions(tmp_path):
     vocab = json.loads((run / "vocab.json").read_text())
     vocab["tokens"].append("C,9,<0,4>")
     (run / "vocab.json").write_text(json.dumps(vocab))
-    with pytest.raises(UsageError, match="vocab.json does not match"):
+    with pytest.raises(InputError, match="vocab.json: does not match"):  # damaged data: exit 1
         open_run(run)

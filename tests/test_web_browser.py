@@ -78,14 +78,20 @@ def open_page(browser, server):
     wait_for(browser, "document.body.dataset.ready === '1'")
 
 
-def test_generate_plays_draws_and_downloads(browser, server, tmp_path):
+def test_generate_over_a_tune_plays_draws_and_downloads(browser, server, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
     open_page(browser, server)
-    browser.find_element("id", "example").send_keys("ii-V-I in C")
+    tunes = Select(browser.find_element("id", "tune"))
+    tune = next(o.text for o in tunes.options if o.text == "All the Things You Are")
+    tunes.select_by_visible_text(tune)
+    wait_for(browser, f"document.getElementById('chart').value.startsWith('title: {tune}')")
     browser.find_element("id", "bars").clear()
     browser.find_element("id", "bars").send_keys("8")
     browser.find_element("id", "generate").click()
     take = wait_for(browser, "window.studio.take")
     assert take["bars"] == 8 and take["notes"], "the take came back with notes"
+    assert take["title"] == tune
     assert {n["role"] for n in take["notes"]} <= {"chord", "scale", "approach", "other"}
 
     # The audio element holds a playable WAV: it loads, has the take's length, and plays.
@@ -117,6 +123,8 @@ def test_generate_plays_draws_and_downloads(browser, server, tmp_path):
     assert next(sheet.iter("harmony"), None) is not None
     assert any(note.find("pitch") is not None for note in sheet.iter("note"))
     browser.execute_script("document.getElementById('player').pause()")
+    # Nothing went wrong in the page: no script errors, no blocked or missing resources.
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     screenshot = Path(os.environ.get("JAZZGEN_SCREENSHOT") or tmp_path / "studio.png")
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
 
@@ -150,14 +158,23 @@ def test_regenerate_keeps_the_other_bars(browser, server):
     assert outside and outside == [n for n in second["notes"] if n["start"] >= 32]
 
 
-def test_one_trading_round_with_key_presses(browser, server):
+# A Web MIDI keyboard the page finds through navigator.requestMIDIAccess, played from the test.
+FAKE_MIDI = """
+window.fakeMidiInput = { onmidimessage: null };
+navigator.requestMIDIAccess = () => Promise.resolve({ inputs: new Map([["fake", window.fakeMidiInput]]) });
+"""
+
+
+def test_one_trading_round_with_key_presses_and_a_midi_keyboard(browser, server):
     from selenium.webdriver.common.action_chains import ActionChains
 
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAKE_MIDI})
     open_page(browser, server)
+    assert wait_for(browser, "document.getElementById('midi-status').textContent").startswith("MIDI: 1 input")
     browser.find_element("id", "example").send_keys("ii-V-I in C")
     tempo = browser.find_element("id", "tempo")
     tempo.clear()
-    tempo.send_keys("240")  # a beat is 0.25 s: count-in 1 s, your 2 bars 2 s, the answer 2 s
+    tempo.send_keys("160")  # a beat is 0.375 s: count-in 1.5 s, your 2 bars 3 s, the answer 3 s
     browser.find_element("id", "trade-bars").send_keys("2")
     rounds = browser.find_element("id", "trade-rounds")
     rounds.clear()
@@ -167,16 +184,21 @@ def test_one_trading_round_with_key_presses(browser, server):
     body = browser.find_element("tag name", "body")
     body.click()
     actions = ActionChains(browser)
-    for key in "adgk":  # C E G C: four notes, a quarter second apart
+    for key in "adgk":  # C E G C: four notes in about a second, well inside the 3 s turn
         actions.key_down(key).pause(0.15).key_up(key).pause(0.1)
     actions.perform()
+    play = "window.fakeMidiInput.onmidimessage({data: [%d, 74, %d]})"
+    browser.execute_script(play % (0x90, 100))  # D5 from the MIDI keyboard, after the keys
+    time.sleep(0.15)
+    browser.execute_script(play % (0x80, 0))
     answer = wait_for(browser, "window.studio.trade.answers.length && window.studio.trade.answers[0]", timeout=10)
     played = browser.execute_script("return window.studio.trade.played")
-    assert [p[0] for p in played] == [60, 64, 67, 72], "the person's notes were recorded"
-    assert [n["pitch"] for n in answer["person"]] == [60, 64, 67, 72], "and sent as the phrase"
+    assert [p[0] for p in played] == [60, 64, 67, 72, 74], "the person's notes were recorded"
+    assert [p[3] for p in played] == [90, 90, 90, 90, 100], "with the MIDI keyboard's velocity"
+    assert [n["pitch"] for n in answer["person"]] == [60, 64, 67, 72, 74], "and sent as the phrase"
     assert answer["start"] == 8.0, "the answer starts at bar 3 (2 bars of 4 beats after beat 0)"
     assert answer["notes"] and all(8.0 <= n["start"] < 16.0 for n in answer["notes"])
     wait_for(browser, "window.studio.trade.done", timeout=10)
     recording = mido.MidiFile(file=io.BytesIO(fetch(browser, wait_for(browser, "window.studio.trade.recording"))))
     tracks = {t.name: [m for m in t if m.type == "note_on" and m.velocity > 0] for t in recording.tracks}
-    assert len(tracks["you"]) == 4 and len(tracks["melody"]) == len(answer["notes"])
+    assert len(tracks["you"]) == 5 and len(tracks["melody"]) == len(answer["notes"])

@@ -154,7 +154,7 @@ def read_corpus(path: str | Path) -> Corpus:
             f"{FORMAT_VERSION}; run `jazzgen preprocess` again"
         )
     again = "run `jazzgen preprocess` again"
-    vocab = _read_vocab(path / "vocab.json")
+    vocab = read_vocab(path / "vocab.json")
     if vocab.hash != info["vocab_hash"]:
         raise InputError(path / "vocab.json", "does not match corpus.json", f"hash differs; {again}")
     ids = _load_array(path / "ids.npy", np.int32, mmap=True)
@@ -184,8 +184,8 @@ def read_corpus(path: str | Path) -> Corpus:
     return Corpus(path, info, vocab, ids, offsets, pieces)
 
 
-def _read_vocab(path: Path) -> Vocab:
-    """vocab.json, or an InputError naming it."""
+def read_vocab(path: Path) -> Vocab:
+    """A vocab.json (of a corpus or a run), or an InputError naming it."""
     try:
         vocab = Vocab.from_json(read_limited(path, 1 << 30).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:

@@ -32,7 +32,6 @@ import json
 import math
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,22 +40,10 @@ from typing import Any
 import numpy as np
 
 from jazzgen.core.corpus import make_windows
+from jazzgen.core.loop import StepBackend, TrainResult, show_progress
 from jazzgen.core.models import ModelConfig
 from jazzgen.core.shards import DEFAULT_SHUFFLE_BUFFER, has_shards, window_count, window_dataset
-from jazzgen.core.training import (
-    TrainResult,
-    _progress,
-    chunks_for,
-    epoch_line,
-    load_checkpoint,
-    masked_sums,
-    new_loop_state,
-    record_epoch,
-    save_checkpoint,
-    set_threads,
-    stop_reason,
-    write_history,
-)
+from jazzgen.core.training import chunks_for, load_checkpoint, masked_sums, save_checkpoint, set_threads
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import UsageError
 
@@ -112,19 +99,18 @@ def split_cpu(n: int) -> None:
 
 
 def make_strategy(name: str):
-    """The tf.distribute strategy called `name` (one of STRATEGIES)."""
+    """The tf.distribute strategy called `name` (one of STRATEGIES; UsageError otherwise)."""
     import tensorflow as tf
 
+    check_strategy(name)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
-    if name == "multiworker":
-        if not os.environ.get("TF_CONFIG"):
-            raise UsageError("strategy multiworker: set TF_CONFIG on every worker (docs/scaling.md)")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    check_strategy(name)
+    if not os.environ.get("TF_CONFIG"):  # multiworker
+        raise UsageError("strategy multiworker: set TF_CONFIG on every worker (docs/scaling.md)")
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 # --- windows, epoch by epoch ----------------------------------------------------------------------
@@ -275,7 +261,7 @@ def _run_chunks(
     source: WindowSource,
     epoch: int,
     per_replica: int,
-    show_progress: bool,
+    progress: bool,
     label: str,
 ):
     import tensorflow as tf
@@ -293,10 +279,8 @@ def _run_chunks(
     for first, last in zip(bounds[:-1], bounds[1:], strict=True):
         t, n, c = chunk_fn(iterator, tf.constant(int(last - first)))
         total, count, correct = total + float(t), count + float(n), correct + float(c)
-        if show_progress:
-            print(f"\r  {label} {_progress(int(last), n_steps)}", end="", file=sys.stderr, flush=True)
-    if show_progress:
-        print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+        if progress:
+            show_progress(label, int(last), n_steps)
     return total / max(count, 1.0), correct / max(count, 1.0)
 
 
@@ -330,113 +314,88 @@ def _check_same_epoch(strategy, epoch: int) -> None:
 # --- the loop -------------------------------------------------------------------------------------
 
 
-def fit_distributed(
-    model_config: ModelConfig,
-    vocab_size: int,
-    train: WindowSource,
-    val: WindowSource,
-    run_dir: Path,
-    *,
-    strategy: str = "mirrored",
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    clip_norm: float,
-    patience: int,
-    seed: int,
-    max_minutes: float = 0.0,
-    checkpoint_every_s: float = 0.0,  # same signature as fit; see the docstring
-    resume: bool = False,
-    on_best: Callable[[object], None] | None = None,
-    log: Callable[[str], None] = print,
-    threads: int | None = None,
-) -> TrainResult:
-    """`core.training.fit` under a tf.distribute strategy, on streamed windows.
+class DistributedBackend(StepBackend):
+    """A tf.distribute strategy's replicas over streamed windows (module docstring)."""
 
-    Unlike `fit`, it checkpoints after every epoch whatever `checkpoint_every_s` says: workers
-    must agree on which epoch a checkpoint holds, and distributed epochs are long anyway.
+    checkpoint_each_epoch = True  # workers must agree on which epoch a checkpoint holds
 
-    Args:
-        train, val: the windows (`array_windows`, `shard_windows`).
-        strategy: "default", "mirrored" or "multiworker" (module docstring).
-        batch_size: windows per replica; a step takes batch_size × replicas.
-        threads: intra-op threads when given; None keeps TensorFlow's default (replicas on
-            logical CPUs share the cores between them, so `auto_threads` does not apply).
-        The others as in `core.training.fit`.
-    Returns:
-        TrainResult; run_dir holds checkpoint.npz and history.csv as after `fit`.
+    def __init__(self, strategy: str, dist, models, optimizer, train: WindowSource, val: WindowSource,
+                 batch_size: int, on_best: Callable[[object], None] | None):
+        self.strategy, self.dist, self.models, self.optimizer = strategy, dist, models, optimizer
+        self.train_chunk, self.eval_chunk = build_distributed_steps(dist, models.train, optimizer)
+        self.train, self.val, self.batch_size, self.on_best = train, val, batch_size, on_best
+        self.show_progress = sys.stderr.isatty() and is_chief(strategy)
+
+    def restore(self, path: Path) -> dict:
+        with self.dist.scope():
+            return load_checkpoint(path, self.models.train, self.optimizer)
+
+    def save(self, path: Path, state: dict) -> None:
+        save_checkpoint(path, self.models.train, self.optimizer, state)
+
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        return _run_chunks(self.dist, self.train_chunk, self.train, epoch, self.batch_size,
+                           self.show_progress, "train")
+
+    def evaluate(self, epoch: int) -> tuple[float, float]:
+        return _run_chunks(self.dist, self.eval_chunk, self.val, epoch, self.batch_size, False, "val")
+
+    def export_best(self) -> None:
+        if self.on_best:
+            self.on_best(self.models)
+
+    def agree(self, flag: bool) -> bool:
+        return _any_worker(self.dist, flag) if self.strategy == "multiworker" else flag
+
+    def check_resume(self, epoch: int) -> None:
+        if self.strategy == "multiworker":
+            _check_same_epoch(self.dist, epoch)
+
+
+def distributed_backend(strategy: str, model_config: ModelConfig, vocab_size: int, train: WindowSource,
+                        val: WindowSource, settings: dict, log: Callable[[str], None]) -> DistributedBackend:
+    """The models, Adam and compiled steps under a tf.distribute strategy, as a loop backend.
+
+    `settings`: batch_size (windows per replica), learning_rate, clip_norm, seed, on_best and
+    threads (intra-op threads when given; None keeps TensorFlow's default: replicas on logical
+    CPUs share the cores between them, so `auto_threads` does not apply).
     """
     import keras
     import tensorflow as tf
 
     from jazzgen.core.models import build_models
 
-    if threads:
-        set_threads(threads, log)  # a setting, not TF work: it must precede the strategy
+    if settings.get("threads"):
+        set_threads(settings["threads"], log)  # a setting, not TF work: it must precede the strategy
     dist = make_strategy(strategy)  # first: multi-worker collectives start before any other TF work
     tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(settings["seed"])
     with dist.scope():  # variables (model and optimizer) are mirrored on every replica
         models = build_models(model_config, vocab_size)
-        model = models.train
-        optimizer = _reduced_gradient_adam(learning_rate, clip_norm)
-        optimizer.build(model.trainable_variables)
-    train_chunk, eval_chunk = build_distributed_steps(dist, model, optimizer)
-    replicas = dist.num_replicas_in_sync
-    log(f"strategy {strategy}: {replicas} replica(s), global batch {batch_size * replicas} ({batch_size} per replica)")
+        optimizer = _reduced_gradient_adam(settings["learning_rate"], settings["clip_norm"])
+        optimizer.build(models.train.trainable_variables)
+    batch = settings["batch_size"]
+    log(f"strategy {strategy}: {dist.num_replicas_in_sync} replica(s), global batch "
+        f"{batch * dist.num_replicas_in_sync} ({batch} per replica)")
+    return DistributedBackend(strategy, dist, models, optimizer, train, val, batch, settings.get("on_best"))
 
-    run_dir = Path(run_dir)
-    ckpt_path = run_dir / "checkpoint.npz"
-    state = new_loop_state()
-    if resume and ckpt_path.is_file():
-        with dist.scope():
-            state = load_checkpoint(ckpt_path, model, optimizer)
-        log(f"resuming from epoch {state['epoch']} (best val loss {state['best_val_loss']})")
-    elif resume:
-        log("nothing to resume (no checkpoint.npz yet); starting from epoch 1")
-    if strategy == "multiworker":
-        _check_same_epoch(dist, state["epoch"])
 
-    start = time.perf_counter()
-    stopped = "epochs"
-    show = sys.stderr.isatty() and is_chief(strategy)
-    try:
-        while state["epoch"] < epochs:
-            epoch = state["epoch"] + 1
-            t0 = time.perf_counter()
-            loss, acc = _run_chunks(dist, train_chunk, train, epoch, batch_size, show, "train")
-            val_loss, val_acc = _run_chunks(dist, eval_chunk, val, epoch, batch_size, False, "val")
-            seconds = time.perf_counter() - t0
-            row = dict(
-                epoch=epoch,
-                loss=round(loss, 5),
-                val_loss=round(val_loss, 5),
-                accuracy=round(acc, 5),
-                val_accuracy=round(val_acc, 5),
-                seconds=round(seconds, 2),
-            )
-            improved = record_epoch(state, row)
-            if improved and on_best:
-                on_best(models)
-            save_checkpoint(ckpt_path, model, optimizer, state)
-            write_history(run_dir / "history.csv", state["history"])
-            log(epoch_line(row, epochs, improved))
-            if stop_reason(state, patience, 0.0, 0.0):  # early stopping; the time limit is agreed below
-                stopped = "early stopping"
-                break
-            over = bool(max_minutes) and time.perf_counter() - start > max_minutes * 60
-            if _any_worker(dist, over) if strategy == "multiworker" else over:  # stop together
-                stopped = "time limit"
-                break
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        log(f"interrupted: checkpoint of epoch {state['epoch']} kept; continue with --resume")
-    if state["history"]:
-        write_history(run_dir / "history.csv", state["history"])
-    return TrainResult(
-        state["epoch"],
-        state["best_epoch"],
-        state["best_val_loss"] or float("nan"),
-        stopped,
-        state["history"],
-    )
+def fit_distributed(model_config: ModelConfig, vocab_size: int, train: WindowSource, val: WindowSource,
+                    run_dir: Path, *, strategy: str = "mirrored", **settings) -> TrainResult:
+    """`core.training.fit` under a tf.distribute strategy, on streamed windows.
+
+    The same loop as `fit` (`core.loop.run_epochs`), except that it checkpoints after every
+    epoch whatever `checkpoint_every_s` says: workers must agree on which epoch a checkpoint
+    holds, and distributed epochs are long anyway.
+
+    Args:
+        train, val: the windows (`array_windows`, `shard_windows`).
+        strategy: "default", "mirrored" or "multiworker" (module docstring).
+        settings: as for `fit`; batch_size is windows per replica (a step takes batch_size ×
+            replicas); threads None keeps TensorFlow's default.
+    Returns:
+        TrainResult; run_dir holds checkpoint.npz, history.csv and tensorboard/ as after `fit`.
+    """
+    from jazzgen.core.training import fit
+
+    return fit(model_config, vocab_size, train, val, run_dir, strategy=strategy, **settings)

@@ -10,21 +10,12 @@ so with one seed the two engines draw the same sequences.
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from jazzgen.core.models import ModelConfig, load_export
 from jazzgen.core.numpy_rnn import keras_sequence, keras_step
-
-
-class Engine(Protocol):
-    cfg: ModelConfig
-
-    def initial_state(self, batch_size: int) -> list[np.ndarray]: ...
-
-    def step(self, ids: np.ndarray, state: list[np.ndarray]
-             ) -> tuple[np.ndarray, list[np.ndarray]]: ...
 
 
 class NumpyEngine:
@@ -48,7 +39,15 @@ class NumpyEngine:
     def from_export(cls, path_npz: str | os.PathLike, dtype: Any = np.float32) -> NumpyEngine:
         """Engine from an `.npz` written by `models.save_export`."""
         cfg, vocab_size, weights = load_export(path_npz)
-        return cls(cfg, weights, vocab_size, dtype)
+        try:
+            engine = cls(cfg, weights, vocab_size, dtype)
+            if cfg.head == "next":  # one step now: missing or misshapen weights fail here, named
+                logits, _ = engine.step(np.zeros(1, np.int64), engine.initial_state(1))
+                if logits.shape != (1, engine.vocab_size):
+                    raise ValueError(f"{logits.shape[-1]} outputs for a vocabulary of {engine.vocab_size}")
+        except (KeyError, ValueError, IndexError) as e:
+            raise _damaged(path_npz, e) from e
+        return engine
 
     def _layer(self, i: int, direction: str = "") -> tuple[np.ndarray, ...]:
         """(kernel, recurrent_kernel, bias) of layer i; direction "forward/" or "backward/"."""
@@ -199,37 +198,6 @@ def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(block * _BLOCK + inner, V - 1)
 
 
-def sample_batch(engine: Engine, start_ids: np.ndarray, steps: int, rng: np.random.Generator,
-                 temperature: float = 1.0, top_k: int | None = None,
-                 mask: np.ndarray | None = None, stop_id: int | None = None) -> np.ndarray:
-    """Sample B sequences at once, feeding each draw back in.
-
-    Args:
-        engine: a `NumpyEngine` or `KerasEngine` (anything with `initial_state` and `step`).
-        start_ids: (B,) the id fed at the first step (not part of the result).
-        steps: number of ids to draw per sequence.
-        rng, temperature, top_k, mask: as in `choose`.
-        stop_id: a sequence that draws it is finished; its later positions hold `stop_id`.
-    Returns:
-        ids (B, steps) int64.
-    """
-    ids = np.asarray(start_ids)
-    out = np.full((len(ids), steps), 0 if stop_id is None else stop_id, np.int64)
-    done = np.zeros(len(ids), bool)                                       # drew stop_id already
-    state = engine.initial_state(len(ids))
-    for t in range(steps):
-        logits, state = engine.step(ids, state)                           # (B, V)
-        ids = choose(logits, rng, temperature, top_k, mask)               # (B,)
-        if stop_id is not None:
-            ids = np.where(done, stop_id, ids)
-        out[:, t] = ids
-        if stop_id is not None:
-            done |= ids == stop_id
-            if done.all():
-                break
-    return out
-
-
 def keras_engine_from_export(path_npz) -> KerasEngine:
     """A KerasEngine over the one-step graph rebuilt from an export file (imports TensorFlow)."""
     from jazzgen.core.models import build_models, import_weights, load_export
@@ -244,8 +212,17 @@ def load_engine(path_npz, backend: str = "numpy"):
     """The sampling engine over an export file: "numpy" (TF-free) or "keras" (one-step graph)."""
     from jazzgen.errors import UsageError
 
+    if backend not in ("numpy", "keras"):
+        raise UsageError(f"unknown backend {backend!r} (numpy or keras)")
     if backend == "numpy":
         return NumpyEngine.from_export(path_npz)
-    if backend == "keras":
+    try:
         return keras_engine_from_export(path_npz)
-    raise UsageError(f"unknown backend {backend!r} (numpy or keras)")
+    except (KeyError, ValueError, IndexError) as e:  # weights that do not fit the rebuilt graph
+        raise _damaged(path_npz, e) from e
+
+
+def _damaged(path_npz, e: Exception):
+    from jazzgen.errors import InputError
+
+    return InputError(path_npz, "damaged weights file", f"weights do not fit the model: {type(e).__name__}: {e}"[:200])

@@ -73,18 +73,47 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         f.write("\n")
 
 
-def read_json(path: str | os.PathLike, max_bytes: int = 1 << 30) -> Any:
-    """Read a JSON file written by `write_json`.
+def read_json(path: str | os.PathLike, max_bytes: int = 1 << 30, expect: type | None = None) -> Any:
+    """Read a JSON file written by `write_json`; with `expect` (dict, list) its top-level type.
 
     Raises:
         InputError: "missing file", "not a regular file", "too long", or "damaged JSON file"
-            (truncated, garbage, not UTF-8); the message names the file.
+            (truncated, garbage, not UTF-8, not the expected type); the message names the file.
     """
     data = read_limited(path, max_bytes)
     try:
-        return json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(path, "damaged JSON file", str(e)[:120]) from e
+    if expect is not None and not isinstance(value, expect):
+        raise InputError(path, "damaged JSON file", f"want a JSON {'object' if expect is dict else 'array'}")
+    return value
+
+
+def read_npz(path: str | os.PathLike, max_bytes: int = 1 << 34) -> dict[str, Any]:
+    """Every array of an `.npz` written by numpy, loaded (no pickled objects allowed).
+
+    Raises:
+        InputError: "missing file", "not a regular file", "too long", or "damaged weights file"
+            (empty, truncated, not an npz, pickled data); the message names the file.
+    """
+    import zipfile
+
+    import numpy as np
+
+    check_input(path, max_bytes)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError as e:
+        raise InputError(path, "missing file") from e
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, AttributeError, TypeError) as e:
+        # A plain .npy instead of an .npz loads as an array, which is no context manager.
+        with open(path, "rb") as f:
+            head = f.read(4)
+        detail = ("empty file" if not head else "not an .npz file" if not head.startswith(b"PK")
+                  else f"{type(e).__name__}: {e}")
+        raise InputError(path, "damaged weights file", detail[:160]) from e
 
 
 def check_input(path: str | os.PathLike, max_bytes: int) -> int:

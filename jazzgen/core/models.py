@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jazzgen.core.files import atomic_open
+from jazzgen.core.files import atomic_open, read_npz
+from jazzgen.errors import InputError
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 HEADS = ("next", "classify", "tag")
@@ -232,11 +233,25 @@ def save_export(path_npz: str | os.PathLike, cfg: ModelConfig, vocab_size: int,
 
 
 def load_export(path_npz: str | os.PathLike) -> Export:
-    """Read an export written by `save_export` -> `Export(cfg, vocab_size, weights)`."""
-    with np.load(path_npz) as data:
-        if int(data["format"]) != EXPORT_FORMAT:
-            raise ValueError(f"{path_npz}: export format {int(data['format'])}, "
-                             f"this jazzgen reads {EXPORT_FORMAT}")
+    """Read an export written by `save_export` -> `Export(cfg, vocab_size, weights)`.
+
+    Raises:
+        InputError: the file is missing, damaged, lacks its metadata, or has another format.
+    """
+    data = read_npz(path_npz)
+    missing = {"format", "config", "vocab_size"} - data.keys()
+    if missing:
+        raise InputError(path_npz, "damaged weights file", f"no {', '.join(sorted(missing))}")
+    try:
+        version = int(data["format"])
         cfg = ModelConfig.from_dict(json.loads(data["config"].item()))
-        weights = {k: data[k] for k in data.files if k not in ("config", "vocab_size", "format")}
-        return Export(cfg, int(data["vocab_size"]), weights)
+        vocab_size = int(data["vocab_size"])
+    except (ValueError, TypeError, AttributeError) as e:  # json errors are ValueErrors
+        raise InputError(path_npz, "damaged weights file", f"{type(e).__name__}: {e}"[:160]) from e
+    if version != EXPORT_FORMAT:
+        raise InputError(path_npz, "unknown export format", f"{version}; this jazzgen reads {EXPORT_FORMAT}")
+    weights = {k: v for k, v in data.items() if k not in ("config", "vocab_size", "format")}
+    bad = [k for k, v in weights.items() if v.dtype.kind != "f" or not np.isfinite(v).all()]
+    if bad:  # NaN weights would sample nothing at all, silently
+        raise InputError(path_npz, "damaged weights file", f"{bad[0]}: not finite numbers")
+    return Export(cfg, vocab_size, weights)

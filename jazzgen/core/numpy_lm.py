@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from jazzgen.core.files import atomic_path
+from jazzgen.core.loop import StepBackend, TrainResult, run_epochs
 from jazzgen.core.models import ModelConfig, save_export
 from jazzgen.core.numpy_rnn import FORWARD, init_params
 from jazzgen.core.numpy_train import (
@@ -27,14 +27,6 @@ from jazzgen.core.numpy_train import (
     loss_and_grads,
     output_forward,
     softmax_cross_entropy,
-)
-from jazzgen.core.training import (
-    TrainResult,
-    epoch_line,
-    new_loop_state,
-    record_epoch,
-    stop_reason,
-    write_history,
 )
 
 
@@ -87,80 +79,81 @@ def _batch_loss(params, cell, x, y, vocab_size, with_grads):
     return loss * m / n_targets, hits / n_targets
 
 
+class NumpyBackend(StepBackend):
+    """The numpy reference RNN: one layer, one-hot input, BPTT, global-norm clipping, Adam."""
+
+    suffix = " (numpy)"
+
+    def __init__(self, model_config: ModelConfig, vocab_size: int, train_xy, val_xy, run_dir: Path,
+                 batch_size: int, learning_rate: float, clip_norm: float, seed: int):
+        self.cell, n_a = model_config.cell, model_config.units
+        self.export_cfg = replace(model_config, embedding_dim=0, layers=1, dropout=0.0)
+        self.vocab_size, self.run_dir = vocab_size, run_dir
+        self.params = init_params(self.cell, vocab_size, n_a, np.random.default_rng(seed),
+                                  n_y=vocab_size, scale=1 / math.sqrt(n_a))
+        if self.cell == "lstm":
+            self.params["bf"] += 1.0                                      # remember by default
+        self.adam = Adam(lr=learning_rate)
+        self.train_xy, self.val_xy = train_xy, val_xy
+        self.batch_size, self.clip_norm, self.seed = batch_size, clip_norm, seed
+
+    def restore(self, path: Path) -> dict:
+        with np.load(path) as data:
+            self.params = {k[2:]: data[k] for k in data.files if k.startswith("p/")}
+            self.adam.m = {k[2:]: data[k] for k in data.files if k.startswith("m/")}
+            self.adam.v = {k[2:]: data[k] for k in data.files if k.startswith("v/")}
+            state = json.loads(str(data["state"]))
+        self.adam.t = state.pop("adam_t")
+        return state
+
+    def save(self, path: Path, state: dict) -> None:
+        arrays = {f"p/{k}": v for k, v in self.params.items()}
+        arrays.update({f"m/{k}": v for k, v in self.adam.m.items()})
+        arrays.update({f"v/{k}": v for k, v in self.adam.v.items()})
+        arrays["state"] = np.array(json.dumps({**state, "adam_t": self.adam.t}))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    def train_epoch(self, epoch: int) -> tuple[float, str]:
+        x, y = self.train_xy
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(x))
+        total = count = 0.0
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b: b + self.batch_size]
+            loss, grads = _batch_loss(self.params, self.cell, x[idx], y[idx], self.vocab_size,
+                                      with_grads=True)
+            grads, _ = clip_by_global_norm(grads, self.clip_norm)
+            self.adam.step(self.params, grads)
+            n = float((y[idx] != 0).sum())
+            total, count = total + loss * n, count + n
+        return total / max(count, 1.0), ""                                # no training accuracy
+
+    def evaluate(self, epoch: int) -> tuple[float, float]:
+        x, y = self.val_xy
+        total = hits = count = 0.0
+        for b in range(0, len(x), 256):
+            n = float((y[b: b + 256] != 0).sum())
+            loss, acc = _batch_loss(self.params, self.cell, x[b: b + 256], y[b: b + 256],
+                                    self.vocab_size, False)
+            total, hits, count = total + loss * n, hits + acc * n, count + n
+        return (total / count if count else float("nan")), hits / max(count, 1.0)
+
+    def export_best(self) -> None:
+        save_export(self.run_dir / "export.npz", self.export_cfg, self.vocab_size,
+                    export_numpy_params(self.cell, self.params))
+
+
 def fit_numpy(model_config: ModelConfig, vocab_size: int, train_xy, val_xy, run_dir: Path, *,
-              epochs: int, batch_size: int, learning_rate: float, clip_norm: float,
-              patience: int, seed: int, max_minutes: float = 0.0, resume: bool = False,
-              log: Callable[[str], None] = print) -> TrainResult:
+              batch_size: int, learning_rate: float, clip_norm: float, seed: int,
+              log: Callable[[str], None] = print, **loop) -> TrainResult:
     """Train a one-layer one-hot model on windows; writes export.npz, checkpoint.npz, history.csv.
 
     Args:
         model_config: cell and units are used; layers must be 1 (one-hot input is implied).
         train_xy, val_xy: (x, y) int32 windows # (N, T); targets 0 are padding.
+        loop: epochs, patience, max_minutes, checkpoint_every_s, resume (`core.loop.run_epochs`).
     """
-    cell, n_a = model_config.cell, model_config.units
-    export_cfg = replace(model_config, embedding_dim=0, layers=1, dropout=0.0)
-    rng = np.random.default_rng(seed)
-    params = init_params(cell, vocab_size, n_a, rng, n_y=vocab_size, scale=1 / math.sqrt(n_a))
-    if cell == "lstm":
-        params["bf"] += 1.0                                               # remember by default
-    adam = Adam(lr=learning_rate)
-    state = new_loop_state()
-    ckpt = run_dir / "checkpoint.npz"
-    if resume and ckpt.is_file():
-        with np.load(ckpt) as data:
-            params = {k[2:]: data[k] for k in data.files if k.startswith("p/")}
-            adam.m = {k[2:]: data[k] for k in data.files if k.startswith("m/")}
-            adam.v = {k[2:]: data[k] for k in data.files if k.startswith("v/")}
-            state = json.loads(str(data["state"]))
-            adam.t = state.pop("adam_t")
-        log(f"resuming from epoch {state['epoch']} (best val loss {state['best_val_loss']})")
-
-    x_train, y_train = train_xy
-    x_val, y_val = val_xy
-    start, stopped = time.perf_counter(), "epochs"
-    try:
-        while state["epoch"] < epochs:
-            epoch, t0 = state["epoch"] + 1, time.perf_counter()
-            order = np.random.default_rng([seed, epoch]).permutation(len(x_train))
-            total = count = 0.0
-            for b in range(0, len(order), batch_size):
-                idx = order[b: b + batch_size]
-                loss, grads = _batch_loss(params, cell, x_train[idx], y_train[idx], vocab_size,
-                                          with_grads=True)
-                grads, _ = clip_by_global_norm(grads, clip_norm)
-                adam.step(params, grads)
-                n = float((y_train[idx] != 0).sum())
-                total, count = total + loss * n, count + n
-            val_total = val_hits = val_count = 0.0
-            for b in range(0, len(x_val), 256):
-                n = float((y_val[b: b + 256] != 0).sum())
-                loss, acc = _batch_loss(params, cell, x_val[b: b + 256], y_val[b: b + 256],
-                                        vocab_size, False)
-                val_total, val_hits, val_count = (val_total + loss * n, val_hits + acc * n,
-                                                  val_count + n)
-            val_loss = val_total / val_count if val_count else float("nan")
-            row = dict(epoch=epoch, loss=round(total / max(count, 1.0), 5),
-                       val_loss=round(val_loss, 5), accuracy="",
-                       val_accuracy=round(val_hits / max(val_count, 1.0), 5),
-                       seconds=round(time.perf_counter() - t0, 2))
-            improved = record_epoch(state, row)
-            if improved:
-                save_export(run_dir / "export.npz", export_cfg, vocab_size,
-                            export_numpy_params(cell, params))
-            arrays = {f"p/{k}": v for k, v in params.items()}
-            arrays.update({f"m/{k}": v for k, v in adam.m.items()})
-            arrays.update({f"v/{k}": v for k, v in adam.v.items()})
-            arrays["state"] = np.array(json.dumps({**state, "adam_t": adam.t}))
-            with atomic_path(ckpt) as tmp, open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-            write_history(run_dir / "history.csv", state["history"])
-            log(epoch_line(row, epochs, improved, " (numpy)"))
-            reason = stop_reason(state, patience, time.perf_counter() - start, max_minutes)
-            if reason:
-                stopped = reason
-                break
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        log(f"interrupted: checkpoint of epoch {state['epoch']} kept; continue with --resume")
-    return TrainResult(state["epoch"], state["best_epoch"], state["best_val_loss"] or float("nan"),
-                       stopped, state["history"])
+    run_dir = Path(run_dir)
+    backend = NumpyBackend(model_config, vocab_size, train_xy, val_xy, run_dir, batch_size,
+                           learning_rate, clip_norm, seed)
+    return run_epochs(backend, run_dir, log=log, **loop)

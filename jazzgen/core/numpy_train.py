@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from jazzgen.core.numpy_rnn import BACKWARD, CELL_FORWARD, FORWARD, hidden_size, lstm_cell_forward
+from jazzgen.core.numpy_rnn import BACKWARD, FORWARD, hidden_size
+from jazzgen.core.scoring import log_softmax
 
 
 def softmax(z: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -50,8 +51,7 @@ def softmax_cross_entropy(logits, targets, mask=None):
     """
     m = targets.shape[0]
     w = np.ones(targets.shape) if mask is None else np.asarray(mask, np.float64)
-    logp = logits - logits.max(axis=0)                                    # log-softmax, stable
-    logp = logp - np.log(np.exp(logp).sum(axis=0))
+    logp = log_softmax(logits, axis=0)                                    # classes are rows
     index = (targets, *np.indices(targets.shape))                         # logp[target, i, t]
     loss = -(w * logp[index]).sum() / m
     dlogits = np.exp(logp)                                                # softmax ...
@@ -136,45 +136,3 @@ class Adam:
             v_hat = self.v[k] / (1 - self.beta2 ** self.t)
             w -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
         return params
-
-
-# ---- sampling -------------------------------------------------------------------------------
-
-def sample(params, cell, seed_ix, n, rng, temperature=1.0, top_k=None, stop_ix=None):
-    """Draw up to `n` ids one step at a time, feeding each draw back as a one-hot input.
-
-    Args:
-        params: one layer's params plus the output layer, with n_x == n_y (the vocabulary).
-        cell: "rnn", "gru" or "lstm".
-        seed_ix: id fed at the first step (it is not part of the result).
-        n: most ids to draw.
-        rng: `np.random.Generator`; the same seed gives the same ids.
-        temperature: divides the logits; 1.0 = no change, < 1.0 = less random, > 0.
-        top_k: if set, draw only among the k most likely ids.
-        stop_ix: stop after drawing this id (it is included).
-    Returns:
-        The drawn ids, a list of ints.
-    Raises:
-        ValueError: temperature <= 0.
-    """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    n_y, n_a = params["Wya"].shape
-    a = np.zeros((n_a, 1))                                                # (n_a, 1)
-    c = np.zeros((n_a, 1))                                                # LSTM memory cell
-    ix, out = seed_ix, []
-    for _ in range(n):
-        x = np.zeros((n_y, 1))                                            # one-hot (n_x, 1)
-        x[ix] = 1
-        if cell == "lstm":
-            a, c, _ = lstm_cell_forward(x, a, c, params)
-        else:
-            a, _ = CELL_FORWARD[cell](x, a, params)
-        z = (params["Wya"] @ a + params["by"]).ravel() / temperature      # (n_y,)
-        if top_k is not None:
-            z[z < np.sort(z)[-min(top_k, n_y)]] = -np.inf                 # keep the k largest
-        ix = int(rng.choice(n_y, p=softmax(z)))
-        out.append(ix)
-        if ix == stop_ix:
-            break
-    return out

@@ -34,6 +34,9 @@ class TrainingPlan:
         export: writes the best weights, `export(models, path)` (None: `save_export` layout).
         backend: "keras", or "numpy" for the numpy reference trainer (windows, one layer).
         run_files: extra JSON files for the run directory, {file name: JSON-able data}.
+        batch_size: overrides `train.batch_size` (1 when each array row is a whole batch).
+        select: a validation score of the models, higher is better, that picks the best epoch
+            instead of the validation loss (see `core.training.fit`).
     """
 
     splits: dict[str, list[int]]
@@ -45,6 +48,8 @@ class TrainingPlan:
     export: Callable[[object, Path], None] | None = None
     backend: str = "keras"
     run_files: dict[str, object] = field(default_factory=dict)
+    batch_size: int | None = None
+    select: Callable[[object], float] | None = None
 
 
 def check_train_config(cfg: Config) -> None:
@@ -93,7 +98,8 @@ def fit_plan(plan: TrainingPlan, corpus: Corpus, run_dir: Path, cfg: Config, res
         train_xy = make_windows(corpus, plan.splits["train"], d.seq_len, d.stride, bos, eos)
         val_xy = make_windows(corpus, plan.splits["val"], d.seq_len, d.seq_len, bos, eos)
         log(plan.describe(len(train_xy[0])))
-        return fit_numpy(cfg.model, vocab_size, train_xy, val_xy, run_dir, **common)
+        return fit_numpy(cfg.model, vocab_size, train_xy, val_xy, run_dir,
+                         checkpoint_every_s=t.checkpoint_every_s, **common)
 
     from jazzgen.core.training import fit
 
@@ -121,6 +127,10 @@ def fit_plan(plan: TrainingPlan, corpus: Corpus, run_dir: Path, cfg: Config, res
         extra["num_outputs"] = plan.num_outputs
     if plan.build is not None:
         extra["build"] = plan.build
+    if plan.select is not None:
+        extra["select"] = plan.select
+    if plan.batch_size is not None:
+        common["batch_size"] = plan.batch_size
     return fit_fn(cfg.model, vocab_size, train_xy, val_xy, run_dir,
                   checkpoint_every_s=t.checkpoint_every_s,
                   on_best=lambda models: export(models, run_dir / "export.npz"),

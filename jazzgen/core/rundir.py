@@ -15,6 +15,7 @@ vocabulary or model), `open_run` reads one back, `finish_run` records how traini
 
 from __future__ import annotations
 
+import math
 import platform
 import sys
 import time
@@ -23,9 +24,10 @@ from importlib import metadata
 from pathlib import Path
 
 from jazzgen.config import Config
+from jazzgen.core.corpus import read_vocab
 from jazzgen.core.files import atomic_open, read_json, write_json
 from jazzgen.core.vocab import Vocab
-from jazzgen.errors import UsageError
+from jazzgen.errors import InputError, UsageError
 
 RUN_FORMAT = 1
 TRACKED_PACKAGES = ("jazzgen", "numpy", "tensorflow", "tensorflow-cpu", "keras", "music21", "pretty_midi", "mido")
@@ -83,16 +85,22 @@ def open_run(path: str | Path | None, warn=lambda msg: print(msg, file=sys.stder
         raise UsageError(f"{path}: no such run directory")
     if not (path / "run.json").is_file():
         raise UsageError(f"{path}: not a run directory (no run.json; train one with `jazzgen train`)")
-    info = read_json(path / "run.json")
+    info = read_json(path / "run.json", expect=dict)  # damaged or missing files: InputError, named
     if info.get("format") != RUN_FORMAT:
         raise UsageError(f"{path}: run format {info.get('format')}, this jazzgen reads {RUN_FORMAT}")
-    vocab = Vocab.from_json((path / "vocab.json").read_text(encoding="utf-8"))
+    vocab = read_vocab(path / "vocab.json")
     if vocab.hash != info.get("vocab_hash"):
-        raise UsageError(f"{path}: vocab.json does not match the run (hash {vocab.hash} != {info.get('vocab_hash')})")
+        raise InputError(path / "vocab.json", "does not match run.json",
+                         f"hash {vocab.hash} != {info.get('vocab_hash')}")
     if not (path / "export.npz").is_file():
         raise UsageError(f"{path}: no trained weights yet (export.npz appears after the first epoch)")
-    config = Config.from_dict(read_json(path / "config.json"), origin=str(path / "config.json"))
-    task = read_json(path / "task.json")
+    try:
+        config = Config.from_dict(read_json(path / "config.json", expect=dict), origin=str(path / "config.json"))
+    except UsageError as e:  # a setting this jazzgen does not know or accept: the file is at fault
+        raise InputError(path / "config.json", "damaged run file", str(e)) from e
+    task = read_json(path / "task.json", expect=dict)
+    if not isinstance(task.get("task"), str):
+        raise InputError(path / "task.json", "damaged run file", "no task name")
     now = library_versions()
     then = info.get("versions", {})
     changed = [f"{k} {then[k]} -> {now[k]}" for k in sorted(then) if k in now and now[k] != then[k] and k != "jazzgen"]
@@ -157,6 +165,8 @@ def finish_run(run_dir: Path, result, log) -> None:
     from jazzgen.core.curves import plot_history
 
     plot_history(run_dir / "history.csv", run_dir / "curves.png")
-    log(f"{result.stopped_because}: {result.epochs_done} epochs, best val loss "
-        f"{result.best_val_loss:.4f} at epoch {result.best_epoch} -> {run_dir}")
+    validated = any(not math.isnan(row.get("val_loss", math.nan)) for row in result.history)
+    best = "best val loss" if validated else "no validation data; best training loss"
+    log(f"{result.stopped_because}: {result.epochs_done} epoch{'s' if result.epochs_done != 1 else ''}, "
+        f"{best} {result.best_val_loss:.4f} at epoch {result.best_epoch} -> {run_dir}")
 

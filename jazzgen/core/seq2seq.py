@@ -26,6 +26,7 @@ import numpy as np
 
 from jazzgen.core.files import atomic_open
 from jazzgen.core.models import ModelConfig
+from jazzgen.core.scoring import log_softmax
 
 EXPORT_FORMAT = 1
 
@@ -153,11 +154,9 @@ def greedy_decode(models: Seq2SeqModels, sources: np.ndarray, bos_id: int, eos_i
     length = np.full(B, max_len)
     for t in range(max_len):
         logits, *states = models.decoder.predict_on_batch([ids, enc_outputs, *states])
-        z = np.asarray(logits, np.float64)                      # (B, V)
-        z = z - z.max(axis=1, keepdims=True)
-        log_softmax = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        best = log_softmax.argmax(axis=1)                       # (B,)
-        logp += np.where(done, 0.0, log_softmax[np.arange(B), best])
+        log_p = log_softmax(logits)                             # (B, V)
+        best = log_p.argmax(axis=1)                             # (B,)
+        logp += np.where(done, 0.0, log_p[np.arange(B), best])
         out[:, t] = best
         ended = (best == eos_id) & ~done
         length[ended] = t

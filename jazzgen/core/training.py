@@ -1,62 +1,31 @@
-"""The training loop: Adam with global-norm clipping, validation by piece, checkpoints, resume.
+"""One-device training with Keras: compiled chunks of batches, Adam with global-norm clipping.
 
-Why a custom loop and not `model.fit`: the course's unrolled model spends most of its time in
+Why a custom step and not `model.fit`: the course's unrolled model spends most of its time in
 Python and graph tracing. Here one graph, traced once per run, runs a whole chunk of batches as
 a `tf.while_loop`, so Python is touched a few times per epoch, not once per batch; the LSTM's
 own time loop is one fused op (`fused_lstm`), and Adam is written out (`adam_step`).
 
-Checkpoints: at most every `checkpoint_every_s` (and after the last epoch) `checkpoint.npz`
-holds weights, optimizer variables and the loop state (epoch, best loss, early-stopping
-counter, history) in ONE atomically written file, so a run killed at any moment (Ctrl-C,
-SIGKILL, a sleeping laptop) resumes from its last checkpoint. The best weights are exported to
-`export.npz` as soon as they improve, so `generate` works while a
-run is still training.
+`KerasBackend` is this step behind the one epoch loop (`core/loop.py`), which owns checkpoints,
+history, TensorBoard, early stopping, interrupt and resume; `fit` puts the two together.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from jazzgen.core.files import atomic_open, atomic_path
+from jazzgen.core.files import atomic_path
+from jazzgen.core.loop import StepBackend, TrainResult, run_epochs, show_progress
 from jazzgen.core.models import ModelConfig
 
 CHUNKS_PER_EPOCH = 20  # progress-bar updates per epoch (each a call into the compiled loop)
 MIN_BATCHES_PER_CHUNK = 4  # an epoch this short is one call: each call costs ~0.3 ms + a sync
-HISTORY_FIELDS = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy", "seconds")
-
-
-@dataclass
-class TrainResult:
-    epochs_done: int
-    best_epoch: int
-    best_val_loss: float
-    stopped_because: str  # "epochs" | "early stopping" | "time limit" | "interrupted"
-    history: list[dict]
-
-
-def _progress(done: int, total: int, width: int = 30) -> str:
-    filled = int(width * done / max(total, 1))
-    return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
-
-
-def write_history(path: Path, history: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: row.get(k, "") for k in HISTORY_FIELDS})
-    with atomic_open(path, "w", encoding="utf-8") as f:
-        f.write(buf.getvalue())
 
 
 def adam_step(optimizer, grads, variables) -> None:
@@ -176,7 +145,13 @@ def chunks_for(n_batches: int) -> int:
     return min(CHUNKS_PER_EPOCH, math.ceil(n_batches / MIN_BATCHES_PER_CHUNK))
 
 
-def _run_chunks(chunk_fn, X, Y, batch_size: int, show_progress: bool, label: str):
+def _run_chunks(chunk_fn, X, Y, batch_size: int, progress: bool, label: str,
+                deadline: float = math.inf, log: Callable[[str], None] | None = None):
+    """Mean loss and accuracy over the batches of X, Y, run in chunks.
+
+    Past `deadline` (a `time.perf_counter()` value) the pass ends after the current chunk, so a
+    time limit also stops an epoch that alone would outlast it; `log` says where it stopped.
+    """
     import tensorflow as tf
 
     n_batches = math.ceil(len(X) / batch_size)
@@ -188,10 +163,14 @@ def _run_chunks(chunk_fn, X, Y, batch_size: int, show_progress: bool, label: str
     for first, last in zip(bounds[:-1], bounds[1:]):
         t, n, c = chunk_fn(Xt, Yt, tf.constant(int(first)), tf.constant(int(last)))
         total, count, correct = total + float(t), count + float(n), correct + float(c)
-        if show_progress:  # a bar on an interactive terminal only; logs get one line per epoch
-            print(f"\r  {label} {_progress(int(last), n_batches)}", end="", file=sys.stderr, flush=True)
-    if show_progress:
-        print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
+        if progress:
+            show_progress(label, int(last), n_batches)
+        if time.perf_counter() > deadline and last < n_batches:
+            if progress:
+                show_progress(label, n_batches, n_batches)  # clears the bar
+            if log:
+                log(f"time limit: epoch cut short after {int(last)} of {n_batches} batches")
+            break
     return total / max(count, 1.0), correct / max(count, 1.0)
 
 
@@ -224,80 +203,19 @@ def set_threads(n: int, log: Callable[[str], None]) -> None:
         log(f"note: TensorFlow has started; keeping its intra-op threads (wanted {n or 'default'})")
 
 
-def new_loop_state() -> dict:
-    """The loop state a checkpoint carries: epochs done, best loss, early-stopping count, history."""
-    return {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
-
-
-def record_epoch(state: dict, row: dict) -> bool:
-    """Add one epoch's history row to the loop state; returns whether it is the best so far.
-
-    The validation loss is watched (the training loss when there is no validation split).
-    """
-    watched = row["val_loss"] if not math.isnan(row["val_loss"]) else row["loss"]
-    best = state["best_val_loss"]
-    improved = best is None or watched < best - 1e-4
-    state["history"].append(row)
-    state["epoch"] = row["epoch"]
-    if improved:
-        state.update(best_val_loss=watched, best_epoch=row["epoch"], bad_epochs=0)
-    else:
-        state["bad_epochs"] += 1
-    return improved
-
-
-def stop_reason(state: dict, patience: int, elapsed_s: float, max_minutes: float) -> str | None:
-    """"early stopping" or "time limit" when the loop should end after this epoch, else None."""
-    if state["bad_epochs"] >= patience > 0:
-        return "early stopping"
-    if max_minutes and elapsed_s > max_minutes * 60:
-        return "time limit"
-    return None
-
-
-def epoch_line(row: dict, epochs: int, improved: bool, suffix: str = "") -> str:
-    """The one line printed per epoch."""
-    acc = f"  acc {row['accuracy']:.3f}" if isinstance(row.get("accuracy"), float) else ""
-    return (f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  val_loss {row['val_loss']:.4f}{acc}  "
-            f"val_acc {row['val_accuracy']:.3f}  {row['seconds']:.1f}s{suffix}" + ("  *best" if improved else ""))
-
-
-class ScalarLog:
-    """Per-epoch figures as TensorBoard scalars (`tensorboard --logdir RUN`).
-
-    Written with TensorBoard's own event writer and protos, not `tf.summary`: each eager
-    `tf.summary.scalar` is a TensorFlow op call (~1 ms), as long as a whole batch at the
-    course's size. The writer queues events on its own thread; `flush` is called with every
-    checkpoint.
-    """
-
-    NAMES = ("loss", "val_loss", "accuracy", "val_accuracy")
-
-    def __init__(self, log_dir: Path):
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-        self._writer = EventFileWriter(str(log_dir))
-
-    def add(self, row: dict) -> None:
-        """One epoch's loss, val_loss, accuracy and val_accuracy at step `row["epoch"]`."""
-        from tensorboard.compat.proto import event_pb2, summary_pb2
-
-        values = [summary_pb2.Summary.Value(tag=name, simple_value=row[name]) for name in self.NAMES
-                  if isinstance(row.get(name), float) and not math.isnan(row[name])]
-        self._writer.add_event(event_pb2.Event(wall_time=time.time(), step=row["epoch"],
-                                               summary=summary_pb2.Summary(value=values)))
-
-    def flush(self) -> None:
-        self._writer.flush()
-
-    def close(self) -> None:
-        self._writer.close()
+def _seed_states(model) -> list:
+    """The random-number states of the model's dropout layers (not among `get_weights()`)."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
 
 
 def save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
-    """Weights, optimizer variables and loop state in one atomically written .npz."""
+    """Weights, optimizer variables, dropout seed states and loop state in one atomically written .npz.
+
+    With the seed states a resumed run with dropout draws the same masks as an uninterrupted one.
+    """
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
+    arrays.update({f"s{i}": np.asarray(v.numpy()) for i, v in enumerate(_seed_states(model))})
     arrays["state"] = np.array(json.dumps(state))
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -310,45 +228,96 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
         model.set_weights([data[f"w{i}"] for i in range(n_w)])
         for i, var in enumerate(optimizer.variables):
             var.assign(data[f"o{i}"])
+        for i, var in enumerate(_seed_states(model)):
+            if f"s{i}" in data.files:  # checkpoints written before seed states were kept lack them
+                var.assign(data[f"s{i}"])
         return json.loads(str(data["state"]))
+
+
+class KerasBackend(StepBackend):
+    """One device: the Keras models, Adam, and the compiled chunk functions over numpy windows."""
+
+    def __init__(self, models, optimizer, train_xy, val_xy, batch_size: int, seed: int,
+                 on_best: Callable[[object], None] | None = None,
+                 select: Callable[[object], float] | None = None):
+        self.models, self.model, self.optimizer = models, models.train, optimizer
+        self.train_chunk, self.eval_chunk = build_step_functions(self.model, optimizer, batch_size)
+        self.train_xy, self.val_xy = train_xy, val_xy
+        self.batch_size, self.seed, self.on_best, self.select = batch_size, seed, on_best, select
+        self.show_progress = sys.stderr.isatty()
+
+    def restore(self, path: Path) -> dict:
+        return load_checkpoint(path, self.model, self.optimizer)
+
+    def save(self, path: Path, state: dict) -> None:
+        save_checkpoint(path, self.model, self.optimizer, state)
+
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        x, y = self.train_xy
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(x))  # resumable
+        return _run_chunks(self.train_chunk, x[order], y[order], self.batch_size, self.show_progress, "train",
+                           self.deadline, self.log)
+
+    def evaluate(self, epoch: int) -> tuple[float, float]:
+        return _run_chunks(self.eval_chunk, *self.val_xy, self.batch_size, False, "val")
+
+    def export_best(self) -> None:
+        if self.on_best:
+            self.on_best(self.models)
+
+    def score(self) -> float | None:
+        return self.select(self.models) if self.select else None
 
 
 def fit(
     model_config: ModelConfig,
     vocab_size: int,
-    train_xy: tuple[np.ndarray, np.ndarray],
-    val_xy: tuple[np.ndarray, np.ndarray],
+    train_xy,
+    val_xy,
     run_dir: Path,
     *,
-    epochs: int,
     batch_size: int,
     learning_rate: float,
     clip_norm: float,
-    patience: int,
     seed: int,
-    max_minutes: float = 0.0,
-    checkpoint_every_s: float = 0.0,
-    resume: bool = False,
     on_best: Callable[[object], None] | None = None,
     log: Callable[[str], None] = print,
     num_outputs: int | None = None,
     build: Callable[[], object] | None = None,
     threads: int | None = None,
+    select: Callable[[object], float] | None = None,
+    strategy: str | None = None,
+    **loop,
 ) -> TrainResult:
-    """Train the next-value model on windows; writes checkpoint.npz and history.csv in run_dir.
+    """Train the next-value model (or the head `build` makes) on windows.
 
     Args:
-        train_xy, val_xy: (x, y) int32 windows # (N, T) each.
+        train_xy, val_xy: (x, y) int32 windows # (N, T) each (y (N,) for a "classify" head);
+            with `strategy`, `WindowSource`s (`core.distributed`).
         on_best: called with the Models whenever validation loss improves (export hook).
-        resume: continue from run_dir/checkpoint.npz (weights, optimizer, epoch, history).
-        checkpoint_every_s: write checkpoint.npz and history.csv at most this often (0 = every
-            epoch), and always after the last epoch. Epochs of milliseconds otherwise spend as
-            long writing as training; an interruption resumes from the last write.
         num_outputs: classes of a "classify"/"tag" head (target id 0 is padding, masked).
         build: returns the models instead of `build_models` (e.g. an encoder-decoder); its
             `.train` maps the x windows to logits for y, like any head.
         threads: TensorFlow intra-op threads (0 = its default; None = `auto_threads`).
+        select: a validation score of the Models (higher is better, e.g. entity F1) that picks
+            the best epoch and stops early instead of the validation loss; the state's
+            `best_val_loss` then holds minus the best score.
+        strategy: None for one device; else a tf.distribute strategy (`core.distributed`), where
+            batch_size is per replica and only next-value models train.
+        loop: epochs, patience, max_minutes, checkpoint_every_s, resume (`core.loop.run_epochs`).
+    Returns:
+        TrainResult; run_dir holds checkpoint.npz, history.csv and tensorboard/.
     """
+    if strategy is not None:
+        from jazzgen.core.distributed import distributed_backend
+
+        if num_outputs is not None or build is not None or select is not None:
+            raise ValueError("a tf.distribute strategy trains next-value models only")
+        settings = dict(batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
+                        seed=seed, on_best=on_best, threads=threads)
+        backend = distributed_backend(strategy, model_config, vocab_size, train_xy, val_xy, settings, log)
+        return run_epochs(backend, run_dir, log=log, **loop)
+
     import keras
     import tensorflow as tf
 
@@ -360,59 +329,7 @@ def fit(
     tf.config.experimental.enable_op_determinism()  # identical history for the same seed on CPU
     keras.utils.set_random_seed(seed)
     models = build() if build else build_models(model_config, vocab_size, num_outputs)
-    model = models.train
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=clip_norm)
-    optimizer.build(model.trainable_variables)
-    train_chunk, eval_chunk = build_step_functions(model, optimizer, batch_size)
-
-    ckpt_path = run_dir / "checkpoint.npz"
-    state = new_loop_state()
-    if resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path, model, optimizer)
-        log(f"resuming from epoch {state['epoch']} (best val loss {state['best_val_loss']})")
-    elif resume:
-        log("nothing to resume (no checkpoint.npz yet); starting from epoch 1")
-
-    x_train, y_train = train_xy
-    x_val, y_val = val_xy
-    scalars = ScalarLog(run_dir / "tensorboard")
-    start = time.perf_counter()
-    last_write = -math.inf
-    saved_epoch = state["epoch"]
-    stopped = "epochs"
-    try:
-        while state["epoch"] < epochs:
-            epoch = state["epoch"] + 1
-            t0 = time.perf_counter()
-            order = np.random.default_rng([seed, epoch]).permutation(len(x_train))  # resumable
-            show = sys.stderr.isatty()
-            loss, acc = _run_chunks(train_chunk, x_train[order], y_train[order], batch_size, show, "train")
-            val_loss, val_acc = _run_chunks(eval_chunk, x_val, y_val, batch_size, False, "val")
-            seconds = time.perf_counter() - t0
-            row = dict(epoch=epoch, loss=round(loss, 5), val_loss=round(val_loss, 5),
-                       accuracy=round(acc, 5), val_accuracy=round(val_acc, 5), seconds=round(seconds, 2))
-            improved = record_epoch(state, row)
-            scalars.add(row)
-            if improved and on_best:
-                on_best(models)
-            reason = stop_reason(state, patience, time.perf_counter() - start, max_minutes)
-            if reason or epoch == epochs or time.perf_counter() - last_write >= checkpoint_every_s:
-                save_checkpoint(ckpt_path, model, optimizer, state)
-                write_history(run_dir / "history.csv", state["history"])
-                scalars.flush()
-                last_write, saved_epoch = time.perf_counter(), epoch
-            log(epoch_line(row, epochs, improved))
-            if reason:
-                stopped = reason
-                break
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        log(f"interrupted: checkpoint of epoch {saved_epoch} kept; continue with --resume")
-        state["epoch"] = saved_epoch
-    else:
-        if state["history"]:  # also after a resume with nothing left to do: history matches the checkpoint
-            write_history(run_dir / "history.csv", state["history"])
-    finally:
-        scalars.close()
-    return TrainResult(state["epoch"], state["best_epoch"], state["best_val_loss"] or float("nan"),
-                       stopped, state["history"])
+    optimizer.build(models.train.trainable_variables)
+    backend = KerasBackend(models, optimizer, train_xy, val_xy, batch_size, seed, on_best, select)
+    return run_epochs(backend, run_dir, log=log, **loop)

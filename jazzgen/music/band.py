@@ -27,7 +27,7 @@ from jazzgen.music.midi_io import MidiNote
 
 BANDS = ("trio", "bass", "none")
 BASS_RANGE = (28, 55)  # E1-G3, the double bass's sounding range in practice
-PIANO_TOP = (62, 79)  # where the top voice of a comping voicing sits
+PIANO_TOP = (60, 74)  # where the top voice of a comping voicing sits (under most solos)
 DRUM_CHANNEL = 9
 KICK, STICK, SNARE, HIHAT_PEDAL, HIHAT, CRASH, RIDE, TOM_LO, TOM_MID, TOM_HI = 36, 37, 38, 44, 42, 49, 51, 45, 47, 50
 
@@ -105,6 +105,7 @@ def _beat_unit(ts: tuple[int, int]) -> float:
 
 
 def _chord_at(chart_spans, beat: float):
+    """The span sounding at `beat` (None in a gap)."""
     for span in chart_spans:
         if span.start_beat <= beat + 1e-9 < span.end_beat:
             return span
@@ -215,13 +216,17 @@ def _voicings(upper: list[int], top_range: tuple[int, int]) -> list[tuple[int, .
 
 
 def voice(chord: Chord, previous: tuple[int, ...] | None) -> tuple[int, ...]:
-    """A voicing of `chord`: its bass (root or slash) in 40-51 under guide tones near `previous`."""
+    """A voicing of `chord`: its bass (root or slash) in 40-51 under guide tones near `previous`
+    (and the root, for a slash chord)."""
     upper = guide_tones(chord)
     bass_pc = chord.bass if chord.bass is not None else chord.root
+    if bass_pc != chord.root:  # a slash chord: the root sounds above the named bass
+        upper = [chord.root] + [pc for pc in upper if pc not in (chord.root, bass_pc)]
     bass = 40 + (bass_pc - 40) % 12
-    options = [v for v in _voicings(upper, PIANO_TOP) if v[0] > bass]
+    options = [v for v in _voicings(upper, PIANO_TOP) if v[0] > bass] or \
+        [v for v in _voicings(upper, (PIANO_TOP[0], PIANO_TOP[1] + 12)) if v[0] > bass]
     if previous is None:
-        best = min(options, key=lambda v: (abs(v[-1] - 70), v))
+        best = min(options, key=lambda v: (abs(v[-1] - 67), v))
     else:
         last = previous[1:]
 
@@ -321,8 +326,9 @@ def _groove_beat(t: float, k: int, beats: int, unit: float, style: str, rng) -> 
         out.append(MidiNote(HIHAT, t, 0.25, 58 + jitter))
         out.append(MidiNote(HIHAT, t + 0.5, 0.25, 46 + jitter))
         out.append(MidiNote(KICK, t, 0.4, 64 if k % 2 == 0 else 50))
-        if (k % 4, 0) in ((0, 0), (1, 0)) or k % 4 == 3:  # a clave-like cross-stick figure
-            out.append(MidiNote(STICK, t + (0.5 if k % 4 == 1 else 0.0), 0.25, 62))
+        stick = {0: 0.0, 1: 0.5, 3: 0.0}.get(k % 4)  # cross-stick on 1, the and of 2, and 4
+        if stick is not None:
+            out.append(MidiNote(STICK, t + stick, 0.25, 62))
         return out
     if style == "ballad":  # brushes: a soft stroke every beat, the hi-hat foot on 2 and 4
         out.append(MidiNote(SNARE, t, 0.5 * unit, 34 + jitter))

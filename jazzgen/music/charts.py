@@ -26,17 +26,20 @@ import re
 from dataclasses import dataclass, field, replace
 
 from jazzgen.errors import ChordParseError, UsageError
-from jazzgen.music.chords import Chord, chord_symbol_text, parse_chord
+from jazzgen.music.chords import Chord, parse_chord
 from jazzgen.music.score import ChordSpan
+from jazzgen.music.spelling import KEY, ROOT_NAMES, key_semitones, pitch_class, spell, transpose_chord
+
+# spell, key_semitones and transpose_chord are part of this module's interface too.
+__all__ = ["STYLES", "HEADERS", "MAX_CHART_BYTES", "Chart", "ChartBar", "ChartError", "key_semitones",
+           "meter_text", "parse_chart", "parse_meter", "read_chart_file", "spell", "transpose_chord"]
 
 STYLES = ("swing", "ballad", "bossa", "waltz")
 HEADERS = ("title", "key", "tempo", "style", "time")
-_ROOTS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _TOKEN = re.compile(r"\n|\|\|:|:\|\||\|:|:\||\|\||\||[^\s|:]+|:")
 _METER = re.compile(r"(\d{1,2})/(\d{1,2})$")
 _ENDING = re.compile(r"(?:\[(\d)\]?|(\d)\.)$")
 _TIMES = re.compile(r"[xX](\d{1,3})$")
-_KEY = re.compile(r"([A-Ga-g][#b]?)\s*(m|min|minor|-|maj|major)?$")
 
 
 class ChartError(UsageError):
@@ -136,86 +139,10 @@ class Chart:
         bars = tuple(replace(bar, chords=tuple((transpose_chord(c, semitones), b) for c, b in bar.chords))
                      for bar in self.bars)
         key = self.key
-        m = _KEY.match(key.strip()) if key else None
+        m = KEY.match(key.strip()) if key else None
         if m:
-            key = _ROOTS[(_pc(m.group(1)) + semitones) % 12] + key.strip()[len(m.group(1)):]
+            key = ROOT_NAMES[(pitch_class(m.group(1)) + semitones) % 12] + key.strip()[len(m.group(1)):]
         return replace(self, bars=bars, key=key)
-
-
-def _pc(name: str) -> int:
-    letter = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[name[0].upper()]
-    return (letter + name[1:].count("#") - name[1:].count("b")) % 12
-
-
-def transpose_chord(chord: Chord, semitones: int) -> Chord:
-    """`chord` moved by `semitones`, named in lead-sheet spelling."""
-    if chord.root is None:
-        return chord
-
-    def move(pcs: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple((pc + semitones) % 12 for pc in pcs)
-
-    bass = None if chord.bass is None else (chord.bass + semitones) % 12
-    moved = Chord("", (chord.root + semitones) % 12, move(chord.pitch_classes), bass, move(chord.scale))
-    return replace(moved, symbol=spell(moved))
-
-
-def key_semitones(from_key: str, to_key: str) -> int:
-    """Semitones (-5..6) that move `from_key` to `to_key`, e.g. ("Bb", "C") -> 2.
-
-    Raises:
-        UsageError: a key that is not a note name (with an optional m/minor).
-    """
-    pcs = []
-    for key in (from_key, to_key):
-        m = _KEY.match(key.strip())
-        if not m:
-            raise UsageError(f"--key {key!r}: want a note name such as Bb, F# or Cm")
-        pcs.append(_pc(m.group(1)))
-    return (pcs[1] - pcs[0] + 5) % 12 - 5
-
-
-def spell(chord: Chord) -> str:
-    """Common lead-sheet spelling: Cmaj7, Em7, Abo7, Eb7sus4, Db7#11, G7b9, Bbm7b5, C6/9, N.C.
-
-    Whatever spelling came in (WJD ``Ebj7``, ``E-7``, ``D79b``), the name returned parses back
-    to the same tones and bass; when no compact name does, the canonical one is kept.
-    """
-    if chord.root is None:
-        return "N.C."
-    name = chord_symbol_text(chord)
-    compact = _compact(name)
-    try:
-        again = parse_chord(compact)
-    except ChordParseError:
-        return name
-    same = set(again.pitch_classes) == set(chord.pitch_classes) and again.bass == chord.bass
-    return compact if same else name
-
-
-def _compact(name: str) -> str:
-    """'Abdim7' -> 'Abo7', 'D7(b9)' -> 'D7b9', 'G7(9,13)' -> 'G13', 'C6(add9)' -> 'C6/9'."""
-    body, slash, bass = name.partition("/")
-    m = re.match(r"([A-G][b#]?)([^(]*)(?:\((.*)\))?$", body)
-    if not m:
-        return name
-    root, quality, tensions = m.group(1), m.group(2), (m.group(3) or "").split(",")
-    if "maj7" in tensions:  # Cm(maj7) stays as it is
-        return name
-    tensions = [t for t in tensions if t]
-    quality = {"dim7": "o7", "dim": "o", "aug": "+", "7#5": "+7"}.get(quality, quality)
-    if quality in ("6", "m6") and tensions == ["add9"]:
-        return root + quality + "/9" + slash + bass
-    # A natural 9 or 13 on a seventh chord names it (G7 9 13 -> G13, Cmaj7 9 -> Cmaj9).
-    naturals = [t for t in ("13", "11", "9") if t in tensions]
-    seventh = re.match(r"(maj|m|)7(sus4)?$", quality)
-    if seventh and naturals and not (naturals[0] == "11" and quality != "m7"):
-        top = naturals[0]
-        tensions = [t for t in tensions if t not in ("9", "11", "13") or int(t) > int(top)]
-        quality = seventh.group(1) + top + (seventh.group(2) or "")
-    if any(t[0] not in "b#" for t in tensions):  # 'G7(9,11)': digits run together otherwise
-        return root + quality + "(" + ",".join(tensions) + ")" + slash + bass
-    return root + quality + "".join(tensions) + slash + bass
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -267,34 +194,42 @@ def parse_chart(text: str, *, time_signature: tuple[int, int] | None = None, sou
     if style and style not in STYLES:
         raise ChartError(f"style {style!r}: want one of {', '.join(STYLES)}", source=source)
     key = header.get("key", "")
-    if key and not _KEY.match(key):
+    if key and not KEY.match(key):
         raise ChartError(f"key {key!r}: want a note name such as Bb, F# or Cm", source=source)
     return Chart(tuple(bars), header.get("title", ""), key, tempo, style, len(bars))
 
 
 def _split_header(text: str, source: str) -> tuple[dict, str]:
-    """Header lines (``name: value``) at the top, comments (`` # ...``) dropped; the rest is the body."""
+    """Header lines (``name: value``) at the top, comments (`` # ...``) dropped; the rest is the body.
+
+    Typed on one line (``--chords "title: Blues | C7 | F7"``), a header's value ends at the first
+    '|', and a typed backslash-n (``\\n``) ends a line, as a shell passes it.
+    """
+    text = text.replace("\r", "\n").replace("\\n", "\n")  # no chord symbol holds a backslash
     # A comment starts with '#' at the start of a line or after a space (F#7 is a chord).
-    lines = [re.sub(r"(^|\s)#.*$", "", line).rstrip() for line in text.replace("\r", "\n").split("\n")]
+    lines = [re.sub(r"(^|\s)#.*$", "", line).rstrip() for line in text.split("\n")]
     header: dict[str, str] = {}
-    body_from = 0
+    body: list[str] = []
     for i, line in enumerate(lines):
-        m = re.match(r"\s*([A-Za-z]+)\s*:(?![|])\s*(.*)$", line)
+        m = re.match(r"\s*([A-Za-z]+)\s*:(?![|])\s*([^|]*)(.*)$", line)
         if not line.strip():
-            body_from = i + 1
             continue
         if not m:
+            body = lines[i:]
             break
         name = m.group(1).lower()
         if name not in HEADERS:
             raise ChartError(f"line {i + 1}: unknown header {name!r} (known: {', '.join(HEADERS)})",
                              source=source)
         header[name] = m.group(2).strip()
-        body_from = i + 1
-    return header, "\n".join(lines[body_from:])
+        if m.group(3):  # bars after the header on the same line
+            body = [m.group(3)] + lines[i + 1:]
+            break
+    return header, "\n".join(body)
 
 
 MAX_CHART_BYTES = 1_000_000  # a chart is a page of text; anything larger is not one
+MAX_PLAYED_BARS = 10_000  # repeats inside repeats could ask for millions
 
 
 def read_chart_file(path, time_signature: tuple[int, int] | None = None) -> Chart:
@@ -418,7 +353,8 @@ def _fill(bar: _Written, words: list[str], bars: list[_Written], source: str) ->
             raise ChartError("'%' repeats the bar before, but there is none", n, "%", source)
         before = bars[-1]
         if abs(sum(b for _, b in before.chords) - length) > 1e-9:
-            raise ChartError(f"'%' repeats a bar of another length than {_ts(bar.time_signature)}", n, "%", source)
+            raise ChartError(f"'%' repeats a bar of another length than {meter_text(bar.time_signature)}",
+                             n, "%", source)
         bar.chords = list(before.chords)
         return
     chords: list[list] = []
@@ -439,7 +375,7 @@ def _fill(bar: _Written, words: list[str], bars: list[_Written], source: str) ->
     if dotted:
         total = sum(b for _, b in chords)
         if abs(total - length) > 1e-9:
-            raise ChartError(f"{round(total / slot)} beats in a {_ts(bar.time_signature)} bar "
+            raise ChartError(f"{round(total / slot)} beats in a {meter_text(bar.time_signature)} bar "
                              f"(want {bar.time_signature[0]})", n, " ".join(words), source)
     else:
         for pair in chords:
@@ -447,7 +383,8 @@ def _fill(bar: _Written, words: list[str], bars: list[_Written], source: str) ->
     bar.chords = [(c, b) for c, b in chords]
 
 
-def _ts(ts: tuple[int, int]) -> str:
+def meter_text(ts: tuple[int, int]) -> str:
+    """(6, 8) -> '6/8'."""
     return f"{ts[0]}/{ts[1]}"
 
 
@@ -481,84 +418,9 @@ def _play_out(written: list[_Written], source: str) -> list[ChartBar]:
             # skips them all and goes on to the bars after the repeat (the final ending).
             if p < passes and segments:
                 played += segments.get(p, segments[max(segments)])
+            if len(played) > MAX_PLAYED_BARS:
+                raise ChartError(f"the repeats play more than {MAX_PLAYED_BARS} bars", source=source)
         i = j + 1
+    if sum(b.times for b in played) > MAX_PLAYED_BARS:
+        raise ChartError(f"the repeats play more than {MAX_PLAYED_BARS} bars", source=source)
     return [ChartBar(tuple(b.chords), b.time_signature, b.number) for b in played for _ in range(b.times)]
-
-
-# -- writing ---------------------------------------------------------------------------------
-
-
-def chart_text(chart: Chart, bars_per_line: int = 4) -> str:
-    """A chart as text that `parse_chart` reads back to the same bars (repeats written out).
-
-    The header is written for the fields that are set; a bar equal to the one before is '%';
-    a meter change is written at the bar it starts; uneven bars are written with '.' per beat.
-    """
-    lines = [f"{name}: {value}" for name, value in (("title", chart.title), ("key", chart.key),
-                                                   ("tempo", _number(chart.tempo_qpm)), ("style", chart.style))
-             if value]
-    cells, before = [], None
-    meter = (3, 4) if chart.style == "waltz" else (4, 4)  # what parse_chart assumes
-    for bar in chart.bars:
-        cell = "" if bar.time_signature == meter else _ts(bar.time_signature) + " "
-        meter = bar.time_signature
-        cell += "%" if before is not None and bar == before else _bar_words(bar)
-        before = bar
-        cells.append(cell)
-    for k in range(0, len(cells), bars_per_line):
-        lines.append("| " + " | ".join(cells[k:k + bars_per_line]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
-
-
-def _bar_words(bar: ChartBar) -> str:
-    beats = [b for _, b in bar.chords]
-    if all(abs(b - beats[0]) < 1e-9 for b in beats):
-        return " ".join(c.symbol for c, _ in bar.chords)
-    slot = 4.0 / bar.time_signature[1]
-    words = []
-    for chord, b in bar.chords:
-        holds = round(b / slot) - 1
-        if holds < 0 or abs((holds + 1) * slot - b) > 1e-9:
-            raise ValueError(f"a chord of {b} beats is not a whole number of {_ts(bar.time_signature)} beats")
-        words += [chord.symbol] + ["."] * holds
-    return " ".join(words)
-
-
-def chart_from_spans(spans: list[ChordSpan], time_signature: tuple[int, int] = (4, 4), **header) -> Chart:
-    """Chord spans (from beat 0) cut into bars of one meter; a chord over a bar line is split.
-
-    Gaps between spans become N.C.; the last bar is filled with the last chord (or N.C.).
-    Keyword arguments (title, key, tempo_qpm, style) go into the Chart.
-    """
-    length = time_signature[0] * 4.0 / time_signature[1]
-    end = max((s.end_beat for s in spans), default=0.0)
-    n_bars = max(1, -int(-round(end / length, 6) // 1))
-    no_chord = parse_chord("N.C.")
-    bars = []
-    for k in range(n_bars):
-        lo, hi = k * length, (k + 1) * length
-        pieces: list[tuple[Chord, float]] = []
-        cursor = lo
-        for s in spans:
-            a, b = max(s.start_beat, lo), min(s.end_beat, hi)
-            if b <= a + 1e-9:
-                continue
-            if a > cursor + 1e-9:
-                pieces.append((no_chord, a - cursor))
-            pieces.append((s.chord, b - a))
-            cursor = b
-        if cursor < hi - 1e-9:
-            last = pieces[-1][0] if pieces else no_chord
-            pieces.append((last, hi - cursor))
-        merged: list[tuple[Chord, float]] = []
-        for chord, b in pieces:
-            if merged and merged[-1][0] == chord:
-                merged[-1] = (chord, merged[-1][1] + b)
-            else:
-                merged.append((chord, b))
-        bars.append(ChartBar(tuple(merged), time_signature, k + 1))
-    return Chart(tuple(bars), form_bars=len(bars), **header)

@@ -204,22 +204,23 @@ class ValuesCondition:
 class ConditionedPieces:
     """An engine over whole held-out pieces that adds each piece's features to the ids it steps.
 
-    `evaluate`'s held-out loss steps pieces longest first and drops finished ones from the end
-    of the batch; this wrapper sorts its rows the same way (a stable sort by length) and keeps
-    its own time step.
+    `core.scoring` steps pieces longest first, in batches, and drops finished ones from the end
+    of a batch; this wrapper sorts its rows the same way (a stable sort by length) and keeps its
+    own batch offset and time step.
     """
 
     def __init__(self, engine, pieces_rows: Sequence[np.ndarray]):
         self.engine, self.cfg = engine, engine.cfg
         self.rows = sorted(pieces_rows, key=len, reverse=True)
-        self.t = 0
+        self.t, self.offset, self.next_offset = 0, 0, 0
 
     def initial_state(self, batch_size: int):
-        self.t = 0
+        self.t, self.offset = 0, self.next_offset
+        self.next_offset += batch_size
         return self.engine.initial_state(batch_size)
 
     def step(self, ids: np.ndarray, state):
-        rows = np.stack([self.rows[b][self.t] for b in range(len(ids))])  # (live, 1 + F)
+        rows = np.stack([self.rows[self.offset + b][self.t] for b in range(len(ids))])  # (live, 1 + F)
         rows[:, 0] = ids
         self.t += 1
         return self.engine.step(rows, state)

@@ -31,6 +31,7 @@ from jazzgen.core.corpus import Corpus, read_corpus
 from jazzgen.core.engine import NumpyEngine
 from jazzgen.core.ngram import NGramModel
 from jazzgen.core.rundir import Run
+from jazzgen.core.scoring import mean_nll
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import InputError, JazzgenError
 from jazzgen.music import stats
@@ -100,6 +101,7 @@ def evaluate_jazz(
         (`train --from`) adds `source` and the model it started from on the same held-out
         values: `zero_shot_loss`, `zero_shot_perplexity`, `zero_shot_accuracy`.
     """
+    NumpyEngine.from_export(run.export_path)  # damaged weights: an error naming them, not a note
     problems: list[str] = []
     result: dict = {"run": str(run.path), "problems": problems}
     corpus = _training_corpus(run, corpus_dir, problems)
@@ -176,14 +178,14 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
         engine = ConditionedPieces(engine, [
             piece_rows(np.concatenate([[bos], corpus.piece_ids(i), [eos]]).astype(np.int64), ticks,
                        corpus.pieces[i]) for i in run.info.get("val_pieces", [])])
-    loss, accuracy, count = heldout_nll(engine, val, bos, eos)
+    loss, accuracy, count = mean_nll(engine, val, bos, eos)
     out.update(loss=loss, perplexity=math.exp(loss), accuracy=accuracy, val_pieces=len(val),
                val_values=count)
     if run.info.get("source"):  # fine-tuned: the source model as it was, on the same pieces
         from jazzgen.core.finetune import source_engine
 
         engine = source_engine(run, problems)
-        zero = heldout_nll(engine, val, bos, eos) if engine else (None, None, 0)
+        zero = mean_nll(engine, val, bos, eos) if engine else (None, None, 0)
         out.update(source=run.info["source"]["spec"], zero_shot_loss=zero[0], zero_shot_accuracy=zero[1],
                    zero_shot_perplexity=math.exp(zero[0]) if engine else None)
     targets = [np.append(p, eos) for p in val]  # the values the network predicts, <eos> included
@@ -192,43 +194,6 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
         nll = ngram.mean_nll(targets)
         out.update({f"{name}_loss": nll, f"{name}_perplexity": math.exp(nll)})
     return out
-
-
-def heldout_nll(engine, pieces: Sequence[np.ndarray], bos: int, eos: int
-                ) -> tuple[float, float, int]:
-    """Mean NLL (nats) and top-1 accuracy of every value of whole pieces, stepped as one batch.
-
-    Each piece is framed as [bos, ids..., eos]; the engine reads x = framed[:-1] from a zero
-    state and predicts y = framed[1:]. Shorter pieces are padded and their padding masked (here
-    the batch simply shrinks: pieces are sorted longest first and a finished one is dropped).
-
-    Args:
-        engine: anything with `initial_state(B)` and `step(ids (B,), state)`.
-        pieces: the ids of each piece (without bos/eos).
-
-    Returns:
-        (mean NLL in nats, accuracy, number of predicted values).
-    """
-    framed = sorted((np.concatenate([[bos], p, [eos]]).astype(np.int64) for p in pieces),
-                    key=len, reverse=True)
-    lengths = np.array([len(f) - 1 for f in framed])                     # predictions per piece
-    x = np.zeros((len(framed), lengths[0]), np.int64)                    # (B, T), 0 = padding
-    y = np.zeros_like(x)
-    for b, f in enumerate(framed):
-        x[b, : lengths[b]], y[b, : lengths[b]] = f[:-1], f[1:]
-    state = engine.initial_state(len(framed))
-    total, correct = 0.0, 0
-    for t in range(x.shape[1]):
-        live = int((lengths > t).sum())                                  # longest first: rows :live
-        state = [s[:live] for s in state]
-        logits, state = engine.step(x[:live, t], state)                  # (live, V)
-        z = np.asarray(logits, np.float64)
-        m = z.max(axis=1)
-        log_norm = m + np.log(np.exp(z - m[:, None]).sum(axis=1))        # log-sum-exp per row
-        total += float((log_norm - z[np.arange(live), y[:live, t]]).sum())
-        correct += int((z.argmax(axis=1) == y[:live, t]).sum())
-    count = int(lengths.sum())
-    return total / count, correct / count, count
 
 
 # ---- samples and the training corpus --------------------------------------------------------
@@ -273,9 +238,9 @@ def _sample_scores(run: Run, samples: Sequence[str | Path], n_generate: int, see
 def _training_scores(run: Run, corpus: Corpus, problems: list[str]) -> list[Score]:
     """The training pieces read from their source files, quantized as the tokenizer saw them."""
     from jazzgen.music.pipeline import read_score
-    from jazzgen.music.values import ValuesTokenizer
+    from jazzgen.music.tokenizers import tokenizer_from_config
 
-    tokenizer = ValuesTokenizer.from_config(run.task["tokenizer"])
+    tokenizer = tokenizer_from_config(run.task["tokenizer"])
     p = run.config.preprocess
     scores, missing = [], []
     for i in run.info.get("train_pieces", []):

@@ -141,8 +141,36 @@ class EventsTokenizer(Tokenizer):
     low_pitch: int = 36
     high_pitch: int = 96
 
+    unit: ClassVar[str] = "events tokens"  # what one token is called in reports
+
     def config(self) -> dict:
         return {"name": self.name, **asdict(self)}
+
+    @classmethod
+    def from_settings(cls, cfg) -> EventsTokenizer:
+        """The tokenizer `preprocess` makes from [preprocess] settings (the defaults)."""
+        return cls()
+
+    def other_keys(self, tokens: list[str], all_keys: bool) -> dict[int, list[str]]:
+        """With `all_keys`, the piece in the other 11 keys {semitones: tokens} (pitches that
+        would leave 0..127 drop that key)."""
+        if not all_keys:
+            return {}
+        return {k: moved for k in KEYS if k and (moved := transpose_tokens(tokens, k))}
+
+    def evaluation(self, run, corpus) -> tuple[str, dict, str]:
+        """("events", pitch and duration perplexities, their report lines) (`events_perplexities`)."""
+        figures = events_perplexities(run, corpus)
+        if figures["pitch_perplexity"] is None:
+            return "events", figures, "events: no held-out piece in its own key to score"
+        mingus = figures["mingus"]
+        return "events", figures, (
+            f"\nevents, held-out pieces in their own key ({figures['pieces']}):\n"
+            f"  {'':<22}{'targets':>10}{'perplexity':>12}{'MINGUS test':>13}\n"
+            f"  {'pitch (and rest)':<22}{figures['pitch_targets']:>10}"
+            f"{figures['pitch_perplexity']:>12.3f}{mingus['pitch']:>13.1f}\n"
+            f"  {'duration':<22}{figures['duration_targets']:>10}"
+            f"{figures['duration_perplexity']:>12.3f}{mingus['duration']:>13.1f}")
 
     def quantize_score(self, score: Score) -> tuple[Score, dict]:
         """Snap the melody to the grid (see `ValuesTokenizer.quantize_score`); returns the report too."""
@@ -449,27 +477,17 @@ def events_perplexities(run, corpus) -> dict:
               "duration_targets": 0, "pieces": len(val), "mingus": MINGUS_TEST_PERPLEXITY}
     if not val:
         return result
-    bos, eos = run.vocab.id(BOS), run.vocab.id(EOS)
-    framed = sorted((np.concatenate([[bos], corpus.piece_ids(i), [eos]]).astype(np.int64) for i in val),
-                    key=len, reverse=True)
-    lengths = np.array([len(f) - 1 for f in framed])
+    from jazzgen.core.scoring import log_softmax, stepped_targets
+
     engine = NumpyEngine.from_export(run.export_path)
-    state = engine.initial_state(len(framed))
     sums = {"pitch": [0.0, 0], "duration": [0.0, 0]}
-    for t in range(int(lengths[0])):
-        live = int((lengths > t).sum())  # longest first: rows :live are still going
-        state = [s[:live] for s in state]
-        x = np.array([f[t] for f in framed[:live]])
-        y = np.array([f[t + 1] for f in framed[:live]])
-        logits, state = engine.step(x, state)
-        z = np.asarray(logits, np.float64)  # (live, V)
+    pieces = [corpus.piece_ids(i) for i in val]
+    for _, _, z, y in stepped_targets(engine, pieces, run.vocab.id(BOS), run.vocab.id(EOS)):
         for name, members in (("pitch", is_pitch), ("duration", is_duration)):
             rows = np.flatnonzero(members[y])
             if rows.size:
-                zc = np.where(members, z[rows], -np.inf)
-                m = zc.max(axis=1)
-                log_norm = m + np.log(np.exp(zc - m[:, None]).sum(axis=1))
-                sums[name][0] += float((log_norm - zc[np.arange(rows.size), y[rows]]).sum())
+                log_p = log_softmax(z[rows], allowed=members)           # renormalised over the class
+                sums[name][0] -= float(log_p[np.arange(rows.size), y[rows]].sum())
                 sums[name][1] += int(rows.size)
     for name, (total, count) in sums.items():
         result[f"{name}_targets"] = count

@@ -15,7 +15,7 @@ import numpy as np
 
 from jazzgen.config import GenerateConfig
 from jazzgen.core.rundir import Run
-from jazzgen.errors import UsageError
+from jazzgen.errors import JazzgenError, UsageError
 
 DEFAULT_TEMPO_QPM = 160.0  # for typed changes; a corpus piece brings its own tempo
 
@@ -99,11 +99,16 @@ def generate_solos(run: Run, out: str | Path, g: GenerateConfig, chords_text: st
                       temperature=g.temperature, top_k=g.top_k, articulation=load_articulation(run))
     paths = output_paths(out, g.count)
     for solo, path in zip(solos, paths):
+        _check_not_empty(solo.notes, path)
         write_midi(solo, path)
-    bars = int(round(total_beats / (ts[0] * 4.0 / ts[1])))
-    log(f"wrote {len(paths)} solo{'s' if len(paths) > 1 else ''} of {bars} bars over {where} "
-        f"({g.backend} backend, seed {g.seed}): " + ", ".join(str(p) for p in paths))
+    _report(log, paths, total_beats, ts, where, g, None)
     return paths
+
+
+def _check_not_empty(notes, path: Path) -> None:
+    """A solo without a note is a failure to report, never a file to write and call done."""
+    if not notes:
+        raise JazzgenError(f"{path}: the model played no notes (damaged weights or settings); nothing written")
 
 
 def read_primer(path: str | Path, spans, ts: tuple[int, int], total_beats: float):
@@ -132,6 +137,7 @@ def _write_solos(solos, spans, ts, tempo, total_beats, out: Path) -> list[Path]:
     for solo, path in zip(solos, paths, strict=True):
         notes = tuple(n for n in solo.notes if n.start_beat < total_beats - 1e-9)
         notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat)) for n in notes)
+        _check_not_empty(notes, path)
         write_midi(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=tempo), path)
     return paths
 
@@ -139,7 +145,8 @@ def _write_solos(solos, spans, ts, tempo, total_beats, out: Path) -> list[Path]:
 def _report(log, paths, total_beats, ts, where, g, primer) -> None:
     bars = int(round(total_beats / (ts[0] * 4.0 / ts[1])))
     primed = f", after the primer {Path(primer).name}" if primer else ""
-    log(f"wrote {len(paths)} solo{'s' if len(paths) > 1 else ''} of {bars} bars over {where}{primed} "
+    log(f"wrote {len(paths)} solo{'s' if len(paths) != 1 else ''} of {bars} bar{'s' if bars != 1 else ''} "
+        f"over {where}{primed} "
         f"({g.backend} backend, seed {g.seed}): " + ", ".join(str(p) for p in paths))
 
 

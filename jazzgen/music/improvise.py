@@ -16,7 +16,8 @@ import numpy as np
 
 from jazzgen.errors import JazzgenError, UsageError
 from jazzgen.music.band import BANDS, accompany, default_swing
-from jazzgen.music.charts import STYLES, Chart, chart_from_spans, key_semitones, parse_chart, parse_meter
+from jazzgen.music.chart_writer import chart_from_spans
+from jazzgen.music.charts import MAX_PLAYED_BARS, STYLES, Chart, key_semitones, parse_chart, parse_meter
 from jazzgen.music.instruments import Instrument, find_instrument, shape_dynamics
 from jazzgen.music.performance import Performance
 from jazzgen.music.score import ChordSpan, Score
@@ -29,13 +30,18 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
             bars: int | None = None, seed: int = 0, model=None, temperature: float = 1.0, top_k: int = 0,
             tempo: float | None = None, time: str | None = None, key: str | None = None,
             instrument: str | int | None = None, band: str = "trio", style: str | None = None,
-            swing: float | None = None, primer=None, backend: str = "numpy") -> list[Performance]:
-    """`count` performances (see `jazzgen.generate` for the options); deterministic for a seed."""
+            swing: float | None = None, primer=None, backend: str = "numpy",
+            corpus_bars: int = CORPUS_BARS) -> list[Performance]:
+    """`count` performances (see `jazzgen.generate` for the options); deterministic for a seed.
+
+    `corpus_bars` is how long to play over a corpus piece's changes when `bars` is not given
+    (a recipe's generate.bars).
+    """
     _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, chart, tune)
     soloist = find_instrument(instrument)
     run = open_model(model)
     rng = np.random.default_rng(seed)
-    played, description, found_tempo = choose_chart(run, chords, chart, tune, time, style, rng)
+    played, description, found_tempo = choose_chart(run, chords, chart, tune, time, style, rng, corpus_bars)
     style = style or played.style or "swing"
     if key:
         from jazzgen.music.tunes import estimate_key
@@ -43,15 +49,17 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
         played = replace(played.transposed(key_semitones(played.key or estimate_key(played), key)), key=key)
     if bars:
         played = played.looped(bars)
-    elif found_tempo is not None:  # a corpus piece: 32 bars of its changes
-        played = played.looped(CORPUS_BARS)
-    tempo = tempo or played.tempo_qpm or found_tempo or STYLE_TEMPOS[style]
+    elif found_tempo is not None:  # a corpus piece: 32 bars of its changes (or the recipe's)
+        played = played.looped(corpus_bars)
+    tempo = tempo or played.tempo_qpm or (round(found_tempo) if found_tempo else 0) or STYLE_TEMPOS[style]
     played = replace(played, style=style, tempo_qpm=tempo)
     swing = default_swing(tempo, style) if swing is None else swing
-    solos = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
-                         backend=backend, primer=primer)
+    solos, primed = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
+                                 backend=backend, primer=primer)
     parts = tuple(accompany(played, band, style, seed))
-    return [Performance(solo, played, parts, soloist, tempo, swing, style, band, seed, description)
+    if primer:
+        description += f", after the primer {Path(primer).name}"
+    return [Performance(solo, played, parts, soloist, tempo, swing, style, band, seed, description, primed)
             for solo in solos]
 
 
@@ -60,6 +68,8 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
         raise UsageError(f"-n must be > 0 (got {count})")
     if bars is not None and bars <= 0:
         raise UsageError(f"--bars must be > 0 (got {bars})")
+    if bars is not None and bars > MAX_PLAYED_BARS:
+        raise UsageError(f"--bars {bars}: at most {MAX_PLAYED_BARS}")
     if temperature <= 0:
         raise UsageError(f"--temperature must be > 0 (got {temperature})")
     if top_k < 0:
@@ -77,22 +87,24 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
 
 
 def open_model(model):
-    """The run directory of `model` (None: the bundled default model), checked to be a jazz run."""
+    """The run of `model` (a run directory, an opened Run, None: the bundled model), checked to be jazz."""
     import sys
 
-    from jazzgen.core.rundir import open_run
+    from jazzgen.core.rundir import Run, open_run
 
-    run = open_run(model, warn=lambda m: print(m, file=sys.stderr))
+    run = model if isinstance(model, Run) else open_run(model, warn=lambda m: print(m, file=sys.stderr))
     if run.task.get("task") != "jazz":
         raise UsageError(f"{run.path}: a {run.task.get('task')} run; jazz generation needs a jazz run")
     return run
 
 
-def choose_chart(run, chords, chart, tune, time, style, rng) -> tuple[Chart, str, float | None]:
+def choose_chart(run, chords, chart, tune, time, style, rng,
+                 corpus_bars: int = CORPUS_BARS) -> tuple[Chart, str, float | None]:
     """(the chart, where it came from, the corpus piece's tempo or None)."""
     meter = parse_meter(time) if time else ((3, 4) if style == "waltz" else None)
     if chords is not None:
-        return parse_chart(chords, time_signature=meter), "typed changes", None
+        typed = parse_chart(chords, time_signature=meter)
+        return typed, typed.title or "typed changes", None
     if chart is not None:
         if isinstance(chart, Chart):
             return chart, chart.title or "a chart", None
@@ -107,10 +119,10 @@ def choose_chart(run, chords, chart, tune, time, style, rng) -> tuple[Chart, str
 
         entry = find_tune(tune)
         return tune_chart(entry), entry["title"], None
-    return _corpus_chart(run, rng)
+    return _corpus_chart(run, rng, corpus_bars)
 
 
-def _corpus_chart(run, rng) -> tuple[Chart, str, float]:
+def _corpus_chart(run, rng, bars: int) -> tuple[Chart, str, float]:
     """A corpus piece's changes, picked by the seed (as jazzgen always did)."""
     from jazzgen.core.files import read_json
     from jazzgen.music.pipeline import has_changes, piece_changes
@@ -123,7 +135,7 @@ def _corpus_chart(run, rng) -> tuple[Chart, str, float]:
         raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords, --chart or --tune")
     piece = pieces[int(rng.integers(len(pieces)))]
     stem = Path(piece["source"]).stem
-    spans, ts, tempo = piece_changes(piece, CORPUS_BARS)
+    spans, ts, tempo = piece_changes(piece, bars)
     title = title_of(stem)
     played = chart_from_spans(spans, tuple(ts), title=title)
     return played, f"the changes of {title} ({Path(piece['source']).name})", tempo
@@ -131,8 +143,9 @@ def _corpus_chart(run, rng) -> tuple[Chart, str, float]:
 
 def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Generator, soloist: Instrument, *,
                  temperature: float = 1.0, top_k: int = 0, backend: str = "numpy",
-                 primer: str | os.PathLike | None = None) -> list[Score]:
-    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics."""
+                 primer: str | os.PathLike | None = None) -> tuple[list[Score], int]:
+    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics, and how
+    many notes each starts with from the primer."""
     from jazzgen.config import GenerateConfig
 
     g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
@@ -148,9 +161,14 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     for solo in solos:
         notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
                       for n in solo.notes if n.start_beat < total - 1e-9)
-        notes = shape_dynamics(notes, played.bars[0].beats)
+        kept = len(start.notes) if start else 0  # the primer keeps its own dynamics
+        # An empty solo over four bars or more is a failure to report, never a file called done
+        # (over a bar or two, a player may well rest).
+        if not notes and len(played.bars) >= 4:
+            raise JazzgenError("the model played no notes (damaged weights or settings); nothing written")
+        notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
         out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))
-    return out
+    return out, len(start.notes) if start else 0
 
 
 def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
@@ -278,7 +296,8 @@ def write_files(performances: list[Performance], out: str | os.PathLike, *, musi
         if png:
             written.append(song.piano_roll(path.with_suffix(".png")))
     first = performances[0]
-    log(f"wrote {len(paths)} solo{'s' if len(paths) > 1 else ''} of {first.bars} bars over {first.description} "
+    bars = f"{first.bars} bar{'s' if first.bars != 1 else ''}"
+    log(f"wrote {len(paths)} solo{'s' if len(paths) != 1 else ''} of {bars} over {first.description} "
         f"({first.instrument.name}, band {first.band}, {first.style} at {first.tempo_qpm:g} bpm, "
         f"seed {first.seed}): " + ", ".join(str(p) for p in written))
     if engrave_note:

@@ -44,30 +44,44 @@ def _frac(beat: float) -> Fraction:
 def notation_notes(notes, bar_starts: list[float], total_beats: float) -> list[tuple[Fraction, Fraction, int]]:
     """The solo with notatable rhythms: (start, end, pitch) in beats, each beat on one grid.
 
-    In every beat the onsets and ends that fall inside it snap to the sixteenth grid or to the
+    A lead sheet does not write how short a player cuts a note: a note followed by a gap of at
+    most half a beat, and no longer than the note itself, is written up to the next onset. Then
+    in every beat the onsets and ends that fall inside it snap to the sixteenth grid or to the
     eighth-triplet grid, whichever moves them less (ties: sixteenths). Notes that collapse to
     nothing are dropped; a note never runs into the next.
     """
-    points: dict[int, list[Fraction]] = {}
-    for n in notes:
-        for t in (_frac(n.start_beat), _frac(n.start_beat + n.duration_beats)):
-            if t.denominator != 1:
-                points.setdefault(int(t), []).append(t - int(t))
+    notes = list(notes)
+    ends = []
+    for k, n in enumerate(notes):
+        end = n.start_beat + n.duration_beats
+        if k + 1 < len(notes):
+            gap = notes[k + 1].start_beat - end
+            if 0 < gap <= min(0.5, n.duration_beats) + 1e-9:
+                end = notes[k + 1].start_beat
+        ends.append(end)
+    # Floats for the search (Fractions are slow), exact Fractions for what is returned.
+    points: dict[int, list[float]] = {}
+    for n, e in zip(notes, ends):
+        for t in (n.start_beat, e):
+            beat = int(t + 1e-9)
+            if t - beat > 1e-9:
+                points.setdefault(beat, []).append(t - beat)
+    floats = {grid: [float(g) for g in grid] + [1.0] for grid in (STRAIGHT, TRIPLET)}
     grids = {}
     for beat, offsets in points.items():
-        cost = [sum(min(abs(o - g) for g in grid + (Fraction(1),)) for o in offsets) for grid in (STRAIGHT, TRIPLET)]
-        grids[beat] = TRIPLET if cost[1] < cost[0] else STRAIGHT
+        cost = [sum(min(abs(o - g) for g in floats[grid]) for o in offsets) for grid in (STRAIGHT, TRIPLET)]
+        grids[beat] = TRIPLET if cost[1] < cost[0] - 1e-9 else STRAIGHT
 
-    def snap(t: Fraction) -> Fraction:
-        beat = int(t)
+    def snap(t: float) -> Fraction:
+        beat = int(t + 1e-9)
         grid = grids.get(beat, STRAIGHT) + (Fraction(1),)
-        return beat + min(grid, key=lambda g: (abs(t - beat - g), g))
+        return beat + min(grid, key=lambda g: (abs(t - beat - float(g)), g))
 
     end_all = _frac(total_beats)
     out: list[tuple[Fraction, Fraction, int]] = []
-    for n in notes:
-        start = snap(_frac(n.start_beat))
-        end = min(snap(_frac(n.start_beat + n.duration_beats)), end_all)
+    for n, e in zip(notes, ends):
+        start = snap(n.start_beat)
+        end = min(snap(e), end_all)
         if out and start < out[-1][1]:
             if start <= out[-1][0]:
                 continue
@@ -138,9 +152,8 @@ def harmony_xml(chord: Chord, flats: bool = True) -> str:
     steps = _STEPS_FLAT if flats else _STEPS_SHARP
     name = spell(chord)
     root_name = name[:2] if len(name) > 1 and name[1] in "b#" else name[:1]
+    # The slash bass counts too: in C/E it is the third, in C/D an added ninth.
     intervals = {(pc - chord.root) % 12 for pc in chord.pitch_classes}
-    if chord.bass is not None and chord.bass != chord.root:
-        intervals.discard((chord.bass - chord.root) % 12)
     kind, covered = _kind(intervals)
     degrees = []
     for i in sorted(intervals - covered):
@@ -166,8 +179,10 @@ def _kind(intervals: set[int]) -> tuple[str, set[int]]:
              ("suspended-second", {0, 2, 7}), ("augmented", {0, 4, 8}), ("diminished", {0, 3, 6}),
              ("minor", {0, 3, 7}), ("major", {0, 4, 7})]
     for kind, tones in kinds:
-        # With a major third, a minor third is a #9 (C7alt is dominant, not half-diminished).
-        if tones <= intervals and not (4 in intervals and 3 in tones):
+        # With a major third, a minor third is a #9 (C7alt is dominant, not half-diminished);
+        # with any third, a second or fourth is a tension (C/D is C add9, not Csus2).
+        sus_with_third = kind.startswith("suspended") and bool({3, 4} & intervals)
+        if tones <= intervals and not (4 in intervals and 3 in tones) and not sus_with_third:
             return kind, tones
     for kind, tones in (("dominant", {0, 4, 10}), ("minor-seventh", {0, 3, 10}), ("major-seventh", {0, 4, 11}),
                         ("dominant", {0, 5, 10}), ("minor", {0, 3}), ("major", {0, 4})):
@@ -331,8 +346,11 @@ def engravers() -> list[str]:
     return found
 
 
-def engrave(musicxml: str | Path, out: str | Path) -> str:
+def engrave(musicxml: str | Path, out: str | Path, engraver: str | None = None) -> str:
     """Engrave a MusicXML file to `out` (.pdf or .svg); returns the engraver used.
+
+    Args:
+        engraver: one of `engravers()` to use (default: the first that makes this format).
 
     Raises:
         JazzgenError: no engraver that makes this format is installed (the message says what
@@ -341,7 +359,7 @@ def engrave(musicxml: str | Path, out: str | Path) -> str:
     musicxml, out = Path(musicxml), Path(out)
     fmt = out.suffix.lower().lstrip(".")
     for name in engravers():
-        if name == "verovio" and fmt != "svg":
+        if (name == "verovio" and fmt != "svg") or engraver not in (None, name):
             continue
         try:
             _run_engraver(name, musicxml, out, fmt)

@@ -19,7 +19,8 @@ import mido
 
 from jazzgen.core.files import atomic_path
 from jazzgen.music.band import Part, swing_notes
-from jazzgen.music.charts import Chart, chart_text, spell
+from jazzgen.music.chart_writer import chart_text
+from jazzgen.music.charts import Chart, spell
 from jazzgen.music.instruments import Instrument
 from jazzgen.music.midi_io import (
     CHORD_RELEASE_BEATS,
@@ -49,6 +50,8 @@ class Performance:
         band: trio, bass or none.
         seed: the seed that made it.
         description: where the changes came from ("typed changes", "All the Things You Are").
+        primer_notes: how many of the solo's first notes came from a primer file; they keep
+            their own timing (they are not swung again).
     """
 
     solo: Score
@@ -61,6 +64,7 @@ class Performance:
     band: str = "trio"
     seed: int = 0
     description: str = ""
+    primer_notes: int = 0
 
     @property
     def notes(self):
@@ -76,8 +80,8 @@ class Performance:
         return len(self.chart.bars)
 
     def chart_text(self) -> str:
-        """The chart played, as chart text (repeats written out)."""
-        return chart_text(self.chart)
+        """The chart played, as chart text in lead-sheet spelling (repeats written out)."""
+        return chart_text(self.chart, spelled=True)
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -159,8 +163,8 @@ class Performance:
             conductor.append((ticks(beat), 0, "time_signature", (("denominator", den), ("numerator", num))))
         tracks = [("conductor", conductor, MELODY_CHANNEL)]
 
-        melody = swing_notes(((n.pitch, n.start_beat, n.duration_beats, n.velocity) for n in self.solo.notes),
-                             self.swing)
+        notes = [(n.pitch, n.start_beat, n.duration_beats, n.velocity) for n in self.solo.notes]
+        melody = notes[:self.primer_notes] + list(swing_notes(notes[self.primer_notes:], self.swing))
         tracks.append(("melody", _events(melody, MELODY_CHANNEL, self.instrument.program, ticks), 0))
 
         parts = {p.name: p for p in self.parts}

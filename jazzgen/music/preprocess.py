@@ -39,14 +39,12 @@ def _alarm(signum, frame):
 
 
 def _tokenizer(cfg: PreprocessConfig):
-    from jazzgen.music.events import EventsTokenizer
-    from jazzgen.music.values import ValuesTokenizer
+    from jazzgen.music.tokenizers import tokenizer_for_preprocess
 
-    if cfg.tokenizer == "events":
-        return EventsTokenizer()
-    if cfg.tokenizer != "values":
-        raise UsageError(f"unknown tokenizer {cfg.tokenizer!r} for jazz (known: values, events)")
-    return ValuesTokenizer(window=cfg.window)
+    try:
+        return tokenizer_for_preprocess(cfg)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def process_file(path: Path, cfg: PreprocessConfig) -> dict:
@@ -96,11 +94,14 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
         "articulation": articulation_counts(score, quantized),  # how long notes sound (recorded)
     }
     result = {"status": "kept", "tokens": tokens, "piece": piece}
-    if tokenizer.name == "events" and cfg.all_keys:  # the other 11 keys, as extra pieces
-        from jazzgen.music.events import KEYS, transpose_tokens
-
-        result["keys"] = {k: moved for k in KEYS if k and (moved := transpose_tokens(tokens, k))}
+    keys = tokenizer.other_keys(tokens, cfg.all_keys)  # e.g. events in the other 11 keys
+    if keys:
+        result["keys"] = keys
     return result
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _cache_key(path: Path, cfg: PreprocessConfig) -> str:
@@ -208,10 +209,17 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbos
             print(_progress_line(len(results), len(jobs), kept, skipped), end="", file=sys.stderr, flush=True)
 
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:  # map keeps input order
-            for r in pool.map(_process_cached, jobs, chunksize=4):
+        # Workers ignore Ctrl-C: on an interrupt the parent cancels what has not started and waits
+        # for the files in hand, so every cache entry is whole and no worker prints a traceback.
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+        try:
+            for r in pool.map(_process_cached, jobs, chunksize=4):  # map keeps input order
                 results.append(r)
                 note(r[0])
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
     else:
         for job in jobs:
             results.append(_process_cached(job))
@@ -265,9 +273,16 @@ def preprocess(cfg: PreprocessConfig, log: Callable[[str], None] = print, verbos
         + (f" ({by_reason})" if by_reason else "") + f"; {cached} from cache")
     for line in summary_lines(originals):
         log(line)
+    if not cfg.part:  # what training will get, and what will not train well (music/owndata.py)
+        from jazzgen.config import DataConfig
+        from jazzgen.music.owndata import corpus_report
+
+        lines, warnings = corpus_report(pieces, [len(t) for t in token_lists], DataConfig().seq_len)
+        for line in lines + [f"warning: {w}" for w in warnings]:
+            log(line)
     if len(pieces) > len(originals):
         log(f"all 12 keys: {len(pieces)} pieces ({len(originals)} as written, the rest transposed)")
-    unit = "values" if tokenizer_config["name"] == "values" else f"{tokenizer_config['name']} tokens"
+    unit = _tokenizer(cfg).unit
     log(f"{info['tokens']} {unit}, vocabulary {len(vocab)}, {seconds:.1f} s -> {out}")
     return {"read": n_read, "kept": len(originals), "pieces": len(pieces), "skipped": len(skipped_rows),
             "by_reason": dict(reasons), "tokens": info["tokens"], "vocab_size": len(vocab), "seconds": seconds,

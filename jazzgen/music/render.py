@@ -391,7 +391,7 @@ def _synthesize(roll: _Roll, sample_rate: int) -> np.ndarray:
     last_s = float(roll.seconds(np.array([roll.end_tick]))[0])
     out = np.zeros(int(math.ceil((last_s + RELEASE_TAIL_S) * sample_rate)))
     # A block chord sums several voices; scale them so the comping sits under the melody.
-    gains = {"melody": 1.0, "chords": 0.35, "bass": 0.8, "drums": 0.3}
+    gains = {"melody": 1.0, "chords": 0.35, "bass": 0.45, "drums": 0.3}  # the solo over the band
     for note, start_s, end_s in zip(roll.notes, starts, ends, strict=True):
         i = int(round(start_s * sample_rate))
         n_hold = max(1, int(round((end_s - start_s) * sample_rate)))
@@ -544,6 +544,7 @@ def render_png(
         if text == previous:
             continue
         previous = text
+        text = _lead_sheet_name(text)
         y = 0.975 - 0.04 * row
         ax.text(tick / tpb, y, text, transform=at_bottom_top, fontsize=8, va="top", clip_on=True)
         row = 1 - row
@@ -555,3 +556,15 @@ def render_png(
     ax.set_title(title if title is not None else Path(midi_path).name)
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, format="png")
+
+
+def _lead_sheet_name(text: str) -> str:
+    """A chord marker in lead-sheet spelling ("Ebj7" -> "Ebmaj7"); other text as it is."""
+    from jazzgen.errors import ChordParseError
+    from jazzgen.music.chords import parse_chord
+    from jazzgen.music.spelling import spell
+
+    try:
+        return spell(parse_chord(text))
+    except ChordParseError:
+        return text

@@ -102,9 +102,24 @@ class ValuesTokenizer(Tokenizer):
         if not 0 <= self.low_pitch <= self.high_pitch - 11 <= 116:
             raise ValueError(f"pitch range {self.low_pitch}..{self.high_pitch} under an octave")
 
+    unit: ClassVar[str] = "values"  # what one token is called in reports
+
     def config(self) -> dict:
         """JSON-able settings; `ValuesTokenizer.from_config(config())` rebuilds this one."""
         return {"name": self.name, **asdict(self)}
+
+    @classmethod
+    def from_settings(cls, cfg) -> ValuesTokenizer:
+        """The tokenizer `preprocess` makes from [preprocess] settings (`window`)."""
+        return cls(window=cfg.window)
+
+    def other_keys(self, tokens: list[str], all_keys: bool) -> dict[int, list[str]]:
+        """Values are relative to the chords, hence key-free: no extra copies."""
+        return {}
+
+    def evaluation(self, run, corpus) -> None:
+        """No figures beyond the common ones."""
+        return None
 
     # -- time grid ------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from jazzgen.core.files import read_json
 from jazzgen.core.finetune import file_sha256, grow_weights, reindex_corpus
 from jazzgen.core.models import ModelConfig, load_export
 from jazzgen.core.rundir import Run, open_run
-from jazzgen.core.vocab import Vocab
+from jazzgen.core.vocab import SPECIALS, Vocab
 from jazzgen.errors import UsageError
 from jazzgen.tasks import default_run_dir
 
@@ -92,10 +92,10 @@ def start_from(spec: str, corpus: Corpus, log: Callable[[str], None] = print) ->
     record = {"spec": spec, "path": str(source.path.resolve()), "vocab_hash": source.vocab.hash,
               "vocab_size": len(source.vocab), "export_sha256": file_sha256(source.export_path),
               "new_tokens": new}
-    known = sum(1 for t in corpus.vocab.tokens if t in source.vocab)
+    known = sum(1 for t in corpus.vocab.tokens[len(SPECIALS):] if t in source.vocab)
     log(f"fine-tuning from {'the bundled model' if spec == DEFAULT else source.path} "
         f"({exported.cfg.cell} {exported.cfg.units} units, vocabulary {len(source.vocab)}): "
-        f"{known} of the corpus's {len(corpus.vocab)} values known, {new} new get fresh rows "
+        f"{known} of the corpus's {len(corpus.vocab) - len(SPECIALS)} values known, {new} new get fresh rows "
         f"-> vocabulary {len(vocab)}")
     return Start(vocab, exported.cfg, weights, record)
 
@@ -131,6 +131,9 @@ def prepare(corpus: Corpus, run_dir: Path, cfg: Config, source: str | None, resu
     if resume and info_path.is_file():
         raise UsageError(f"{run_dir}: was not fine-tuned; resume it without --from")
     start = start_from(source, corpus, log)
+    if getattr(start.model, "condition_dim", 0) and not getattr(cfg.data, "condition", False):
+        raise UsageError(f"--from {source}: the source model also reads beat and harmony features; "
+                         "add --set data.condition=true")
     model = replace(start.model, dropout=cfg.model.dropout)  # the source's shape, this run's dropout
     # A source told the beat and harmony at every step (data.condition) keeps being told them.
     data = replace(cfg.data, condition=bool(model.condition_dim))

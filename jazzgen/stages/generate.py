@@ -20,13 +20,15 @@ from jazzgen.tasks.base import GenerateRequest, given
 def generate(run_dir: str | Path | None, out: str | Path | None = None, g: GenerateConfig | None = None,
              chords_text: str | None = None, bars_given: bool = False,
              log: Callable[[str], None] = print, primer: str | Path | None = None, *,
-             length: int | None = None, wav: bool = False, png: bool = False) -> list:
+             length: int | None = None, wav: bool = False, png: bool = False, **performance) -> list:
     """Sample from a run as its task does; returns what was written (paths, or the texts).
 
     Args:
         g: the [generate] settings (None: the run's own).
         chords_text, primer, length, wav, png: the command-line options of the same names
             (None/False = not given); `bars_given` says whether `g.bars` was given as --bars.
+        performance: the jazz performance options (chart, tune, tempo, time, key, instrument,
+            band, style, swing, musicxml, pdf, svg), fields of `GenerateRequest`.
     """
     run = open_run(run_dir or default_run_dir(), warn=lambda m: print(m, file=sys.stderr))
     task = get_task(run.task.get("task"))
@@ -34,7 +36,7 @@ def generate(run_dir: str | Path | None, out: str | Path | None = None, g: Gener
     request = GenerateRequest(out=Path(out) if out else None, chords=chords_text,
                               bars=g.bars if bars_given else None,
                               primer=str(primer) if primer is not None else None,
-                              length=length, wav=wav, png=png)
+                              length=length, wav=wav, png=png, **performance)
     task.refuse(given(request), task.generate_options, "generate")
     return task.generate(run, replace(run.config, generate=g), request, log)
 

@@ -1,7 +1,8 @@
 """`jazzgen run pipelines/NAME.toml`: every stage of a recipe, ending with an evaluation.
 
 preprocess -> corpora/NAME (or preprocess.output), train -> runs/NAME (resumed when it exists),
-samples into the run directory (tasks that generate), then `evaluate` on the held-out data.
+samples into the run directory (tasks that generate), then `evaluate` on the held-out data
+(and, for tasks that judge files, on the samples just written).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def run_pipeline(cfg: Config, name: str, resume: bool = False, log: Callable[[st
     run_dir = Path(runs_root) / name
     preprocess(replace(cfg, preprocess=replace(cfg.preprocess, output=corpus_dir)), log=log)
     train(corpus_dir, run_dir, cfg, resume=resume or (run_dir / "run.json").is_file(), log=log)
-    if task.samples_file:
-        generate(run_dir, run_dir / task.samples_file, cfg.generate, log=log)
+    written = generate(run_dir, run_dir / task.samples_file, cfg.generate, log=log) if task.samples_file else []
+    if "files" in task.evaluate_options:  # judge the pieces just written
+        return evaluate(run_dir, files=tuple(str(p) for p in written), log=log)
     samples = 0 if "samples" in task.evaluate_options else None  # the samples above suffice
     return evaluate(run_dir, samples=samples, log=log)

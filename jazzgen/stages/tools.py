@@ -32,3 +32,8 @@ def read_chart(text_or_path, time: str | None = None):
 def tunes(query: str = "") -> list:
     """The tune book's entries whose title matches `query` (all when empty)."""
     return get_tool("tunes")(query)
+
+
+def tune(name: str) -> dict:
+    """The one tune `name` names (exact title or unambiguous start); UsageError lists candidates."""
+    return get_tool("tune")(name)

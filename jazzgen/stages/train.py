@@ -31,6 +31,7 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
     check_train_config(cfg)
     run_dir = directory_path(worker_run_dir(run_dir, cfg.train.strategy))  # multi-worker K>0: RUN_DIR.worker-K
     corpus, cfg, start, source_record = prepare_finetune(corpus, run_dir, cfg, source, resume, log)
+    cfg, chosen = task.train_settings(corpus, cfg, finetune=source_record is not None, log=log)
     plan = task.training_plan(corpus, cfg)
     if start is not None:
         # (a conditioned jazz model trains on arrays of rows: --from continues it on them)
@@ -40,7 +41,8 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
         plan.build = lambda: start.build(cfg.model)
     run_dir = start_run(run_dir, corpus, cfg, resume)
     write_run_files(run_dir, corpus, cfg, plan.splits, plan.task_info,
-                    {"source": source_record} if source_record else None)
+                    {**({"source": source_record} if source_record else {}),
+                     **({"size_defaults": chosen} if chosen else {})})
     for name, data in plan.run_files.items():
         write_json(run_dir / name, data)
     result = fit_plan(plan, corpus, run_dir, cfg, resume, log)

@@ -32,6 +32,7 @@ TOOLS = {
     "import-wjd": "jazzgen.tasks.jazz:import_tables",
     "chart": "jazzgen.tasks.jazz:read_chart",
     "tunes": "jazzgen.music.tunes:search_tunes",
+    "tune": "jazzgen.music.tunes:find_tune",
 }
 
 

@@ -36,6 +36,19 @@ class GenerateRequest:
     length: int | None = None  # --length: most tokens per text sample
     wav: bool = False  # --wav: audio beside each file written
     png: bool = False  # --png: a picture beside each file written
+    # Jazz performance options (docs/charts.md; `jazzgen.generate` documents each)
+    chart: str | None = None  # --chart FILE: a chord chart
+    tune: str | None = None  # --tune NAME: a tune of the tune book
+    tempo: float | None = None  # --tempo BPM
+    time: str | None = None  # --time N/D: the meter of typed changes
+    key: str | None = None  # --key K: transpose the changes
+    instrument: str | None = None  # --instrument NAME|PROGRAM
+    band: str | None = None  # --band trio|bass|none
+    style: str | None = None  # --style swing|ballad|bossa|waltz
+    swing: float | None = None  # --swing R
+    musicxml: bool = False  # --musicxml: a lead sheet beside the MIDI
+    pdf: bool = False  # --pdf: the lead sheet engraved
+    svg: bool = False  # --svg: the lead sheet engraved
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,10 @@ class EvaluateRequest:
 
 # How each request field is spelled on the command line, for error messages.
 OPTION_NAMES = {"chords": "--chords", "bars": "--bars", "primer": "--primer", "length": "--length",
-                "wav": "--wav", "png": "--png", "files": "FILES", "sentence": "--sentence",
+                "wav": "--wav", "png": "--png", "chart": "--chart", "tune": "--tune", "tempo": "--tempo",
+                "time": "--time", "key": "--key", "instrument": "--instrument", "band": "--band",
+                "style": "--style", "swing": "--swing", "musicxml": "--musicxml", "pdf": "--pdf", "svg": "--svg",
+                "files": "FILES", "sentence": "--sentence",
                 "samples": "--samples", "melody_track": "--melody-track", "workers": "--workers",
                 "shard_size": "--shard-size", "part": "--part", "tokenizer": "--tokenizer",
                 "verbose": "-v", "all_keys": "preprocess.all_keys", "window": "preprocess.window",
@@ -99,6 +115,10 @@ class Task:
     def preprocess(self, cfg: Config, log: Log, verbose: bool = False) -> dict:
         """Build a corpus directory from `cfg.preprocess.sources`; returns a summary dict."""
         raise NotImplementedError
+
+    def train_settings(self, corpus: Corpus, cfg: Config, finetune: bool, log: Log) -> tuple[Config, dict]:
+        """Report what the corpus holds and fill settings chosen from it -> (config, {key: chosen})."""
+        return cfg, {}
 
     def training_plan(self, corpus: Corpus, cfg: Config) -> TrainingPlan:
         """Check the settings and say what to train (splits, data, heads, export)."""

@@ -29,9 +29,10 @@ def check_no_text_settings(cfg: Config, task: str) -> None:
 
 class JazzTask(Task):
     name = "jazz"
-    generate_options = frozenset({"chords", "bars", "primer", "wav", "png"})
+    generate_options = frozenset({"chords", "bars", "primer", "wav", "png", "chart", "tune", "tempo", "time", "key",
+                                  "instrument", "band", "style", "swing", "musicxml", "pdf", "svg"})
     evaluate_options = frozenset({"files", "samples"})
-    preprocess_settings = frozenset({"tokenizer", "all_keys", "window", "melody_track", "max_file_mb",
+    preprocess_settings = frozenset({"verbose", "tokenizer", "all_keys", "window", "melody_track", "max_file_mb",
                                      "max_notes", "file_timeout_s", "workers", "shard_size", "part"})
     samples_file = "samples/solo.mid"
 
@@ -40,6 +41,19 @@ class JazzTask(Task):
 
         check_no_text_settings(cfg, self.name)
         return preprocess(cfg.preprocess, log=log, verbose=verbose)
+
+    def train_settings(self, corpus: Corpus, cfg: Config, finetune: bool, log: Log) -> tuple[Config, dict]:
+        """Own-data diagnostics, a one-piece corpus refused, and settings chosen from its size."""
+        import numpy as np
+
+        from jazzgen.music.owndata import apply_size_defaults, check_trainable, corpus_report
+
+        check_trainable(corpus.path, corpus.pieces)
+        lines, warnings = corpus_report(corpus.pieces, np.diff(corpus.offsets), cfg.data.seq_len,
+                                        finetune=finetune)
+        for line in lines + [f"warning: {w}" for w in warnings]:
+            log(line)
+        return apply_size_defaults(cfg, int(corpus.info["tokens"]), finetune, log)
 
     def training_plan(self, corpus: Corpus, cfg: Config) -> TrainingPlan:
         from jazzgen.music.pipeline import has_changes
@@ -74,13 +88,23 @@ class JazzTask(Task):
         return plan
 
     def generate(self, run: Run, cfg: Config, request: GenerateRequest, log: Log) -> list:
-        from jazzgen.music.generate import generate_solos
+        """Solos with a band over charts, tunes or corpus changes (`jazzgen.generate`), then files."""
+        from jazzgen.music.improvise import perform, write_files
 
-        paths = generate_solos(run, Path(request.out or "solo.mid"), cfg.generate, chords_text=request.chords,
-                               bars_given=request.bars is not None, log=log, primer=request.primer)
-        if request.wav or request.png:
-            render_files(paths, request.wav, request.png, log)
-        return paths
+        g = cfg.generate
+        songs = perform(count=g.count, chords=request.chords, chart=request.chart, tune=request.tune,
+                        bars=request.bars, seed=g.seed, model=run, temperature=g.temperature, top_k=g.top_k,
+                        tempo=request.tempo, time=request.time, key=request.key, instrument=request.instrument,
+                        band=request.band or "trio", style=request.style, swing=request.swing,
+                        primer=request.primer, backend=g.backend, corpus_bars=g.bars)
+        if request.wav:
+            from jazzgen.music.render import choose_synth
+
+            choice = choose_synth()
+            if choice.name == "builtin":
+                log(f"audio: built-in synthesizer ({choice.reason}; `make audio-deps` installs FluidSynth)")
+        return write_files(songs, request.out or "solo.mid", musicxml=request.musicxml, pdf=request.pdf,
+                           svg=request.svg, wav=request.wav, png=request.png, log=log)
 
     def evaluate(self, run: Run, request: EvaluateRequest, log: Log) -> tuple[dict, str]:
         from jazzgen.music.evaluate import evaluate_jazz, format_report
@@ -89,8 +113,15 @@ class JazzTask(Task):
                                n_generate=SAMPLES if request.samples is None else request.samples,
                                log=log)
         report = format_report(result)
-        if run.task.get("tokenizer", {}).get("name") == "events" and result.get("corpus_path"):
-            report += "\n" + _events_report(run, result)
+        if result.get("corpus_path"):  # figures of the run's own tokenizer (events: MINGUS's)
+            from jazzgen.core.corpus import read_corpus
+            from jazzgen.music.tokenizers import tokenizer_from_config
+
+            own = tokenizer_from_config(run.task["tokenizer"]).evaluation(run, read_corpus(result["corpus_path"]))
+            if own is not None:
+                key, figures, text = own
+                result[key] = figures
+                report += "\n" + text
         if result.get("corpus_path") and not request.files and request.samples != 0:
             report += "\n\n" + _listening_report(run, result, request.seed, log)
         return result, report
@@ -148,23 +179,6 @@ def _listening_report(run: Run, result: dict, seed: int, log: Log) -> str:
                                      articulation=load_articulation(run))
     result["two_sample"] = listening_test(generated, human)
     return format_listening(result["two_sample"])
-
-
-def _events_report(run: Run, result: dict) -> str:
-    """Adds pitch and duration perplexity (events runs) to `result`; returns their report lines."""
-    from jazzgen.core.corpus import read_corpus
-    from jazzgen.music.events import events_perplexities
-
-    figures = result["events"] = events_perplexities(run, read_corpus(result["corpus_path"]))
-    if figures["pitch_perplexity"] is None:
-        return "events: no held-out piece in its own key to score"
-    mingus = figures["mingus"]
-    return (f"\nevents, held-out pieces in their own key ({figures['pieces']}):\n"
-            f"  {'':<22}{'targets':>10}{'perplexity':>12}{'MINGUS test':>13}\n"
-            f"  {'pitch (and rest)':<22}{figures['pitch_targets']:>10}"
-            f"{figures['pitch_perplexity']:>12.3f}{mingus['pitch']:>13.1f}\n"
-            f"  {'duration':<22}{figures['duration_targets']:>10}"
-            f"{figures['duration_perplexity']:>12.3f}{mingus['duration']:>13.1f}")
 
 
 def render_files(paths: Sequence[Path], wav: bool, png: bool, log: Log) -> None:

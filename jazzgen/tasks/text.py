@@ -26,7 +26,11 @@ class TextTask(Task):
     def preprocess(self, cfg: Config, log: Log, verbose: bool = False) -> dict:
         from jazzgen.text.preprocess import preprocess_text
 
-        return preprocess_text(cfg, log=log)
+        return preprocess_text(self.text_kind(), cfg, log=log)
+
+    def text_kind(self):
+        """How this task reads its files (`jazzgen.text.preprocess.TextKind`)."""
+        raise NotImplementedError
 
     def check_train(self, cfg: Config) -> None:
         """Refuse settings this task cannot train with, naming the key."""
@@ -90,19 +94,31 @@ class LanguageModelTask(TextTask):
 class CharsTask(LanguageModelTask):
     name = "chars"
 
+    def text_kind(self):
+        from jazzgen.text.preprocess import TextKind, char_tokenizer, read_units
+
+        return TextKind(self.name, char_tokenizer, read_units)
+
 
 class WordsTask(LanguageModelTask):
     name = "words"
+
+    def text_kind(self):
+        from jazzgen.text.preprocess import TextKind, read_units, word_tokenizer
+
+        return TextKind(self.name, word_tokenizer, read_units)
 
 
 class LabelTask(TextTask):
     """classify and tag: labels from the numpy engine; `generate` points to `predict`."""
 
+    many_to_one = False  # one label per sentence (classify), else one per word (tag)
+
     def training_plan(self, corpus: Corpus, cfg: Config) -> TrainingPlan:
         from jazzgen.text.train import label_plan
 
         self.check_train(cfg)
-        return label_plan(corpus, cfg)
+        return label_plan(corpus, cfg, self.many_to_one)
 
     def generate(self, run: Run, cfg: Config, request: GenerateRequest, log: Log) -> list:
         raise UsageError(f"{run.path}: a {self.name} run labels text and generates none; "
@@ -116,6 +132,13 @@ class LabelTask(TextTask):
 
 class ClassifyTask(LabelTask):
     name = head = "classify"
+    many_to_one = True
+
+    def text_kind(self):
+        from jazzgen.text.preprocess import TextKind, read_labelled, sentence_labels, word_tokenizer
+
+        return TextKind(self.name, word_tokenizer, read_labelled, empty="no labelled lines",
+                        held_out=True, labels=sentence_labels, shapes=True)
 
     def score(self, run: Run, corpus: Corpus, request: EvaluateRequest) -> dict:
         from jazzgen.text.labels import evaluate_classify
@@ -125,6 +148,23 @@ class ClassifyTask(LabelTask):
 
 class TagTask(LabelTask):
     name = head = "tag"
+
+    def text_kind(self):
+        from jazzgen.text.preprocess import TextKind, read_tagged, word_tags, word_tokenizer
+
+        return TextKind(self.name, word_tokenizer, read_tagged, empty="no tagged sentences",
+                        held_out=True, labels=word_tags, shapes=True)
+
+    def training_plan(self, corpus: Corpus, cfg: Config) -> TrainingPlan:
+        """Word-id windows, or (text.char_features) the character tagger's own plan."""
+        from jazzgen.text.char_tagger import char_tagger_plan, check_tagger_config
+        from jazzgen.text.train import describe_plan, training_splits
+
+        self.check_train(cfg)
+        check_tagger_config(cfg)
+        if cfg.text.char_features != "none":
+            return char_tagger_plan(corpus, training_splits(corpus), cfg, describe_plan)
+        return super().training_plan(corpus, cfg)
 
     def score(self, run: Run, corpus: Corpus, request: EvaluateRequest) -> dict:
         from jazzgen.text.labels import evaluate_tag
@@ -136,6 +176,12 @@ class DatesTask(TextTask):
     name = "dates"
     generate_options = frozenset({"primer"})
     samples_file = "samples.txt"
+
+    def text_kind(self):
+        from jazzgen.text.preprocess import TextKind, generated_dates, lowercase_chars, read_pairs
+
+        return TextKind(self.name, lowercase_chars, read_pairs, empty="no source<TAB>target lines",
+                        held_out=True, target_chars=True, generated=generated_dates)
 
     def training_plan(self, corpus: Corpus, cfg: Config) -> TrainingPlan:
         from jazzgen.text.train import dates_plan

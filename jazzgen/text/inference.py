@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from jazzgen.config import GenerateConfig
 from jazzgen.core.corpus import Corpus, read_corpus
 from jazzgen.core.rundir import Run
@@ -33,12 +31,6 @@ def held_out_corpus(run: Run, corpus_dir: str | Path | None = None) -> Corpus:
     if corpus.hash != run.info.get("corpus_hash"):
         raise UsageError(f"{path}: not the corpus {run.path} was trained on (hash differs)")
     return corpus
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def held_out_pieces(run: Run) -> tuple[list[int], str]:
@@ -59,15 +51,22 @@ def check_generate(g: GenerateConfig, length: int) -> None:
         raise UsageError("--top-k must be >= 0, and -n and --length > 0")
 
 
+def check_text_output(out: str | Path | None) -> None:
+    """A text run writes text: an -o named like audio, MIDI or a picture is a mistake, said now."""
+    if out and Path(out).suffix.lower() in (".mid", ".midi", ".wav", ".png", ".npz", ".json"):
+        raise UsageError(f"{out}: a text run writes text samples; give a .txt file, or no -o for the screen")
+
+
 def write_samples(samples: Sequence[str], out: str | Path | None,
                   echo: Callable[[str], None] = print) -> None:
     """Samples one per line (a blank line between samples that hold newlines), to `out` or echo."""
+    check_text_output(out)
     text = ("\n\n" if any("\n" in s for s in samples) else "\n").join(samples) + "\n"
     if out:
         from jazzgen.core.files import atomic_open
 
         with atomic_open(out, "w", encoding="utf-8") as f:
             f.write(text)
-        echo(f"wrote {len(samples)} samples to {out}")
+        echo(f"wrote {len(samples)} sample{'s' if len(samples) != 1 else ''} to {out}")
     else:
         echo(text.rstrip("\n"))

@@ -9,8 +9,9 @@ import numpy as np
 
 from jazzgen.core.corpus import Corpus
 from jazzgen.core.rundir import Run
+from jazzgen.core.scoring import log_softmax
 from jazzgen.errors import UsageError
-from jazzgen.text.inference import held_out_pieces, log_softmax
+from jazzgen.text.inference import held_out_pieces
 from jazzgen.text.tokenizers import map_unknown, tokenizer_from_config
 
 
@@ -56,30 +57,10 @@ def evaluate_classify(run: Run, corpus: Corpus) -> dict:
 
 
 def evaluate_tag(run: Run, corpus: Corpus) -> dict:
-    from jazzgen.text.metrics import MostFrequentTag, accuracy, entity_f1, is_bio
+    """Tag runs (word-only or character taggers, argmax or Viterbi): see `text/tagging.py`."""
+    from jazzgen.text.tagging import evaluate_tag as evaluate
 
-    labels = run.task["labels"]
-    idx, split = held_out_pieces(run)
-    probs = label_probs(run, [corpus.piece_ids(i) for i in idx])
-    gold = [corpus.pieces[i]["tags"] for i in idx]
-    pred = [[labels[int(k)] for k in p.argmax(axis=-1)] if len(p) else [] for p in probs]
-    nll = [-math.log(max(p[t, labels.index(tag)], 1e-12))
-           for p, tags in zip(probs, gold, strict=True) for t, tag in enumerate(tags)]
-    baseline = MostFrequentTag([(corpus.piece_ids(i).tolist(), corpus.pieces[i]["tags"])
-                                for i in run.info["train_pieces"]])
-    base = [baseline.tag(corpus.piece_ids(i).tolist()) for i in idx]
-    flat = lambda seqs: [t for s in seqs for t in s]  # noqa: E731
-    loss = float(np.mean(nll))
-    result = {"split": split, "pieces": len(idx), "tokens": len(nll), "loss": loss,
-              "perplexity": math.exp(loss), "accuracy": accuracy(flat(gold), flat(pred)),
-              "baseline": "most frequent tag per word", "baseline_accuracy":
-              accuracy(flat(gold), flat(base))}
-    if is_bio(labels):
-        e, b = entity_f1(gold, pred), entity_f1(gold, base)
-        result.update(entity_precision=e["precision"], entity_recall=e["recall"],
-                      entity_f1=e["f1"], entities=e["entities"], baseline_entity_f1=b["f1"])
-    return result
-
+    return evaluate(run, corpus)
 
 
 def predict_labels(run: Run, texts: Sequence[str]) -> list[str]:
@@ -94,11 +75,11 @@ def predict_labels(run: Run, texts: Sequence[str]) -> list[str]:
     shapes = run.task.get("unknown") == "shape"
     many_to_one = run.config.model.head == "classify"
     keep = seq_len if many_to_one else None  # the classifier reads the first seq_len words
-    ids = [run.vocab.encode(map_unknown(t, run.vocab, shapes))[:keep] for t in token_lists]
-    probs = label_probs(run, ids)
     if many_to_one:
-        return [f"{labels[int(p.argmax())]}\t{p.max():.4f}" for p in probs]
-    blocks = ["\n".join(f"{tok}\t{labels[int(row.argmax())]}\t{row.max():.4f}"
-                        for tok, row in zip(tokens, p, strict=True))
-              for tokens, p in zip(token_lists, probs, strict=True)]
+        ids = [run.vocab.encode(map_unknown(t, run.vocab, shapes))[:keep] for t in token_lists]
+        return [f"{labels[int(p.argmax())]}\t{p.max():.4f}" for p in label_probs(run, ids)]
+    from jazzgen.text.tagging import predict_tags  # word-only or character tagger, Viterbi
+
+    blocks = ["\n".join(f"{tok}\t{tag}\t{p:.4f}" for tok, (tag, p) in zip(tokens, tagged, strict=True))
+              for tokens, tagged in zip(token_lists, predict_tags(run, token_lists), strict=True)]
     return "\n\n".join(blocks).split("\n")

@@ -6,47 +6,16 @@ They run on the numpy engine, so none of this imports TensorFlow.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
 from jazzgen.config import GenerateConfig
 from jazzgen.core.corpus import Corpus
 from jazzgen.core.rundir import Run
+from jazzgen.core.scoring import sequence_log_probs
 from jazzgen.core.vocab import BOS, EOS, PAD, UNK
 from jazzgen.errors import UsageError
-from jazzgen.text.inference import log_softmax
 from jazzgen.text.tokenizers import tokenizer_from_config
-
-
-def token_log_probs(engine, sequences: Sequence[Sequence[int]], bos_id: int, eos_id: int,
-                    batch_size: int = 256) -> list[np.ndarray]:
-    """log P(y_t | <bos>, y_<t) for every id of every sequence and for the <eos> that ends it.
-
-    Whole sequences, from the zero state (not windows): the same quantity as the probability
-    of a sentence, P(y_1 .. y_T, <eos>) = prod_t P(y_t | y_<t). Batched by similar length.
-
-    Returns:
-        one array per sequence # (T_i + 1,)
-    """
-    out: list[np.ndarray] = [np.zeros(0)] * len(sequences)
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    for b in range(0, len(order), batch_size):
-        idx = order[b: b + batch_size]
-        T = max(len(sequences[i]) for i in idx) + 1
-        inputs = np.full((len(idx), T), bos_id, np.int64)                 # (B, T)
-        targets = np.full((len(idx), T), eos_id, np.int64)
-        for j, i in enumerate(idx):
-            s = np.asarray(sequences[i], np.int64)
-            inputs[j, 1: len(s) + 1], targets[j, : len(s)] = s, s
-        logp = np.zeros((len(idx), T))
-        state = engine.initial_state(len(idx))
-        for t in range(T):
-            logits, state = engine.step(inputs[:, t], state)              # (B, V)
-            logp[:, t] = log_softmax(logits)[np.arange(len(idx)), targets[:, t]]
-        for j, i in enumerate(idx):
-            out[i] = logp[j, : len(sequences[i]) + 1]
-    return out
 
 
 def _lm_engine(run: Run, backend: str = "numpy"):
@@ -58,7 +27,7 @@ def _lm_engine(run: Run, backend: str = "numpy"):
 def primer_ids(run: Run, tokenizer, primer: str) -> list[int]:
     tokens = tokenizer.encode(primer)
     unknown = sorted({t for t in tokens if t not in run.vocab})
-    if unknown and tokenizer.name == "chars":
+    if unknown and not tokenizer.unknown_ok:
         raise UsageError(f"the model never saw {', '.join(map(repr, unknown))}; change the primer")
     return run.vocab.encode(tokens)
 
@@ -90,7 +59,7 @@ def evaluate_lm(run: Run, corpus: Corpus, sentence: str | None, samples: int,
         raise UsageError(f"{run.path}: no validation pieces to score (data.val_fraction = 0)")
     train = [corpus.piece_ids(i) for i in run.info["train_pieces"]]
     engine = _lm_engine(run)
-    logp = token_log_probs(engine, val, bos, eos)
+    logp = sequence_log_probs(engine, val, bos, eos)
     n_tokens = sum(len(lp) for lp in logp)
     loss = float(-sum(lp.sum() for lp in logp) / n_tokens)
     order = run.config.text.ngram_order
@@ -125,7 +94,7 @@ def sentence_probability(run: Run, sentence: str, engine=None, ngram=None) -> di
         raise UsageError("--sentence is empty")
     ids = primer_ids(run, tokenizer, sentence)
     v = run.vocab
-    lp = token_log_probs(engine or _lm_engine(run), [ids], v.id(BOS), v.id(EOS))[0]
+    lp = sequence_log_probs(engine or _lm_engine(run), [ids], v.id(BOS), v.id(EOS))[0]
     out = {"text": sentence, "tokens": len(tokens) + 1, "log_prob": float(lp.sum()),
            "prob": float(np.exp(lp.sum())),
            "per_token": [[t, round(float(np.exp(x)), 6)] for t, x in

@@ -63,6 +63,47 @@ def entity_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]])
     return {"precision": precision, "recall": recall, "f1": f1, "entities": tp + fn}
 
 
+def entity_f1_by_type(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
+    """Entity precision, recall, F1 and gold count per entity type (exact span), sorted by type."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
+    for g, p in zip(gold, predicted, strict=True):
+        gs, ps = bio_spans(g), bio_spans(p)
+        for span in gs & ps:
+            counts[span[2]][0] += 1
+        for span in ps - gs:
+            counts[span[2]][1] += 1
+        for span in gs - ps:
+            counts[span[2]][2] += 1
+    out = {}
+    for kind in sorted(counts):
+        tp, fp, fn = counts[kind]
+        precision, recall, f1 = _f1(tp, fp, fn)
+        out[kind] = {"precision": round(precision, 4), "recall": round(recall, 4),
+                     "f1": round(f1, 4), "entities": tp + fn}
+    return out
+
+
+def invalid_bio(tags: Sequence[str]) -> int:
+    """How many `I-x` tags do not continue an `x` entity (`O I-x`, `B-y I-x`, a first `I-x`)."""
+    bad, prev = 0, "O"
+    for tag in tags:
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            bad += 1
+        prev = tag
+    return bad
+
+
+def split_accuracy(gold: Sequence[str], predicted: Sequence[str], known: Sequence[bool]
+                   ) -> tuple[float | None, float | None]:
+    """Accuracy on the positions whose word was seen in training, and on the others
+    (None where there are none)."""
+    hits = {True: [0, 0], False: [0, 0]}
+    for g, p, k in zip(gold, predicted, known, strict=True):
+        hits[bool(k)][0] += g == p
+        hits[bool(k)][1] += 1
+    return tuple(h / n if n else None for h, n in (hits[True], hits[False]))  # type: ignore
+
+
 def is_bio(labels: Sequence[str]) -> bool:
     """True when the tag set looks like BIO (every tag is O, B-x or I-x, and some are B-x)."""
     return any(t.startswith("B-") for t in labels) and all(

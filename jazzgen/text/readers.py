@@ -45,6 +45,26 @@ class TextFile:
     warnings: list[str] = field(default_factory=list)
 
 
+def gunzip(path: Path, data: bytes, max_bytes: int = MAX_TEXT_BYTES) -> bytes:
+    """The bytes a gzip file holds, at most `max_bytes` (the cap of a plain text file).
+
+    Raises:
+        InputError: corrupt or truncated gzip data, or more than `max_bytes` unpacked.
+    """
+    import zlib
+
+    unpack = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+    try:
+        out = unpack.decompress(data, max_bytes)
+    except zlib.error as e:
+        raise InputError(path, "not a text file", f"corrupt gzip data ({e})") from None
+    if unpack.unconsumed_tail:
+        raise InputError(path, "too long", f"unpacks to more than {max_bytes} bytes")
+    if not unpack.eof:
+        raise InputError(path, "not a text file", "truncated gzip data")
+    return out
+
+
 def normalize_newlines(text: str) -> str:
     """CR LF and lone CR become LF (old Mac files and mixed endings read the same as Unix ones)."""
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -65,6 +85,8 @@ def read_text(path: str | Path, max_bytes: int = MAX_TEXT_BYTES) -> TextFile:
     if path.is_dir():
         raise UsageError(f"{path}: is a folder; give a text file")
     data = read_limited(path, max_bytes)
+    if data[:2] == b"\x1f\x8b":  # gzip: a corpus shipped compressed reads as the text it holds
+        data = gunzip(path, data, max_bytes)
     if not data:
         raise InputError(path, "empty file")
     encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), None)

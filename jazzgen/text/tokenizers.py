@@ -60,6 +60,7 @@ class CharTokenizer(Tokenizer):
     """
 
     name = "chars"
+    unknown_ok = False  # a character the model never saw cannot be fed (no <unk> was trained)
 
     def __init__(self, lowercase: bool = False):
         self.lowercase = lowercase
@@ -82,6 +83,7 @@ class WordTokenizer(Tokenizer):
     """
 
     name = "words"
+    unknown_ok = True  # a word the model never saw is read as <unk>
 
     def __init__(self, lowercase: bool = False):
         self.lowercase = lowercase

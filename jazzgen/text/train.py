@@ -22,6 +22,14 @@ from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import UsageError
 
 
+def training_splits(corpus: Corpus) -> dict[str, list[int]]:
+    """`piece_splits`, refusing a corpus without training pieces."""
+    splits = piece_splits(corpus)
+    if not splits["train"]:
+        raise UsageError(f"{corpus.path}: no training pieces")
+    return splits
+
+
 def piece_splits(corpus: Corpus) -> dict[str, list[int]]:
     """Piece indices per split as drawn at preprocess ("train", "val", "test")."""
     out: dict[str, list[int]] = {"train": [], "val": [], "test": []}
@@ -36,7 +44,7 @@ def check_text_train(cfg: Config) -> None:
         raise UsageError(f"text.backend must be 'keras' or 'numpy' (got {cfg.text.backend!r})")
 
 
-def label_windows(corpus: Corpus, indices: list[int], task: str, labels: list[str],
+def label_windows(corpus: Corpus, indices: list[int], many_to_one: bool, labels: list[str],
                   seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Padded id windows and their label ids (1-based; 0 = padding).
 
@@ -47,7 +55,7 @@ def label_windows(corpus: Corpus, indices: list[int], task: str, labels: list[st
     xs, ys = [], []
     for i in indices:
         ids = np.asarray(corpus.piece_ids(i))
-        if task == "classify":
+        if many_to_one:
             x = np.zeros(seq_len, np.int32)
             x[: min(len(ids), seq_len)] = ids[:seq_len]
             xs.append(x)
@@ -61,7 +69,7 @@ def label_windows(corpus: Corpus, indices: list[int], task: str, labels: list[st
             xs.append(x)
             ys.append(y)
     if not xs:
-        shape = (0,) if task == "classify" else (0, seq_len)
+        shape = (0,) if many_to_one else (0, seq_len)
         return np.zeros((0, seq_len), np.int32), np.zeros(shape, np.int32)
     return np.stack(xs), np.asarray(ys, np.int32)
 
@@ -94,19 +102,18 @@ def lm_plan(corpus: Corpus, cfg: Config) -> TrainingPlan:
     return TrainingPlan(splits, describe)
 
 
-def label_plan(corpus: Corpus, cfg: Config) -> TrainingPlan:
-    """classify/tag: padded id windows and their label ids, on the split drawn at preprocess."""
-    task, splits = corpus.task, piece_splits(corpus)
-    if not splits["train"]:
-        raise UsageError(f"{corpus.path}: no training pieces")
+def label_plan(corpus: Corpus, cfg: Config, many_to_one: bool) -> TrainingPlan:
+    """classify (`many_to_one`: a label per sentence) or tag (a label per word): padded id
+    windows and their label ids, on the split drawn at preprocess."""
+    splits = training_splits(corpus)
     labels = corpus.info["labels"]
-    arrays = {name: label_windows(corpus, idx, task, labels, cfg.data.seq_len)
+    arrays = {name: label_windows(corpus, idx, many_to_one, labels, cfg.data.seq_len)
               for name, idx in splits.items()}
     m = cfg.model
     shape = (f"{'bidirectional ' if m.bidirectional else ''}{m.layers}-layer "
              f"{m.cell} {m.units}, {len(labels)} labels")
     return TrainingPlan(
-        splits, _describe(corpus, splits, shape),
+        splits, describe_plan(corpus, splits, shape),
         task_info={"labels": labels, "unknown": corpus.info.get("text", {}).get("unknown", "unk")},
         arrays=arrays, num_outputs=len(labels) + 1)                       # id 0: padding
 
@@ -115,23 +122,21 @@ def dates_plan(corpus: Corpus, cfg: Config) -> TrainingPlan:
     """dates: packed teacher-forcing arrays for the encoder-decoder, exported with its graphs."""
     from jazzgen.core.seq2seq import build_seq2seq, save_seq2seq
 
-    splits = piece_splits(corpus)
-    if not splits["train"]:
-        raise UsageError(f"{corpus.path}: no training pieces")
+    splits = training_splits(corpus)
     v, m, attention = corpus.vocab, cfg.model, cfg.text.attention
     src_len = int(max(np.diff(corpus.offsets)))
     tgt_len = max(len(p["target"]) for p in corpus.pieces) + 1          # + <eos>
     shape = (f"encoder-decoder ({m.cell} {m.units}, Tx {src_len}, Ty {tgt_len}"
              f"{', attention' if attention else ''})")
     return TrainingPlan(
-        splits, _describe(corpus, splits, shape),
+        splits, describe_plan(corpus, splits, shape),
         task_info={"src_len": src_len, "tgt_len": tgt_len, "attention": attention},
         arrays={name: date_arrays(corpus, idx, src_len, tgt_len) for name, idx in splits.items()},
         build=lambda: build_seq2seq(m, len(v), src_len, tgt_len, attention),
         export=lambda models, path: save_seq2seq(path, models, m, len(v), attention))
 
 
-def _describe(corpus: Corpus, splits: dict[str, list[int]], shape: str):
+def describe_plan(corpus: Corpus, splits: dict[str, list[int]], shape: str):
     def describe(n: int) -> str:
         return (f"corpus {corpus.path}: {corpus.task}, {len(splits['train'])} train / "
                 f"{len(splits['val'])} validation / {len(splits['test'])} test pieces, "

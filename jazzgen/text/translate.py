@@ -10,8 +10,9 @@ import numpy as np
 from jazzgen.config import GenerateConfig
 from jazzgen.core.corpus import Corpus
 from jazzgen.core.rundir import Run
+from jazzgen.core.scoring import log_softmax
 from jazzgen.core.vocab import BOS, EOS
-from jazzgen.text.inference import held_out_corpus, held_out_pieces, log_softmax, source_text
+from jazzgen.text.inference import held_out_corpus, held_out_pieces, source_text
 from jazzgen.text.tokenizers import tokenizer_from_config
 
 

@@ -14,7 +14,9 @@ status, and an unexpected failure is a JSON 500 without a traceback.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -30,15 +32,21 @@ from jazzgen.web.studio import KEYS, METERS, STYLE_TEMPOS, Settings, Studio, rea
 from jazzgen.web.takes import Take, Trade, empty_performance, notes_json
 
 COOKIE = "jazzgen_session"
+MAX_TAKES, MAX_TRADES = 24, 4  # kept per session (with their files); older ones are removed
 MAX_BODY_BYTES = 256 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
 EXAMPLE_CHARTS = {  # starting points in the chart box (the tune book adds real tunes)
-    "Blues in Bb": "Bb7 | Eb7 | Bb7 | Fm7 Bb7 | Eb7 | Edim7 | Bb7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 | Bb7 G7 | Cm7 F7",
-    "ii-V-I in C": "Dm7 | G7 | Cmaj7 | Cmaj7",
-    "Rhythm changes A": "Bbmaj7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 | Fm7 Bb7 | Ebmaj7 Edim7 | Dm7 G7 | Cm7 F7",
-    "Minor blues": "Cm7 | Cm7 | Cm7 | Cm7 | Fm7 | Fm7 | Cm7 | Cm7 | Ab7 | G7 | Cm7 | G7",
-    "Waltz ii-V": "Em7b5 | A7 | Dm7 | Dm7",
+    "Blues in Bb": "title: Blues in Bb\n| Bb7 | Eb7 | Bb7 | Fm7 Bb7 |\n| Eb7 | Edim7 | Bb7 G7 | Cm7 F7 |\n"
+                   "| Dm7 G7 | Cm7 F7 | Bb7 G7 | Cm7 F7 |",
+    "ii-V-I in C": "title: ii-V-I in C\n| Dm7 | G7 | Cmaj7 | % |",
+    "Rhythm changes A": "title: Rhythm changes, A section\n|: Bbmaj7 G7 | Cm7 F7 | Dm7 G7 | Cm7 F7 |\n"
+                        "| Fm7 Bb7 | Ebmaj7 Edim7 |1. Dm7 G7 | Cm7 F7 :|2. Cm7 F7 | Bb6 |",
+    "Minor blues": "title: Minor blues\n| Cm7 | % | % | % |\n| Fm7 | % | Cm7 | % |\n| Ab7 | G7 | Cm7 | G7 |",
+    "Bossa ii-V": "title: Bossa ii-V\nstyle: bossa\n| Em7b5 | A7b9 | Dm7 | % |",
+    "Waltz": "title: Waltz\nstyle: waltz\n| Em7b5 | A7 | Dm7 | % |",
 }
+CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+MAX_MINUTES = 15  # of music in one take or trade: audio memory grows with it (about 30 MB a minute)
 log = logging.getLogger("jazzgen.web")
 
 
@@ -51,7 +59,7 @@ class Error(Exception):
 
 
 def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waiting: int = 8,
-               wait_s: float = 30.0, max_sessions: int = 32, temp_root: str | Path | None = None) -> Flask:
+               wait_s: float = 30.0, max_sessions: int = 16, temp_root: str | Path | None = None) -> Flask:
     """The studio application, with its model loaded (once) and its session store ready.
 
     Args:
@@ -64,14 +72,26 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     app = Flask("jazzgen.web", static_folder=str(STATIC), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     studio = Studio(model_dir)
-    warm_up(studio)
     models = {"default" if model_dir is None else Path(model_dir).name: studio}
     store = SessionStore(max_sessions=max_sessions, root=temp_root)
     queue = GenerationQueue(workers=workers, waiting=max_waiting, wait_s=wait_s)
     app.extensions["jazzgen"] = {"store": store, "queue": queue, "models": models}
 
-    def session():
-        return store.get(request.cookies.get(COOKIE))
+    def session(create: bool = True, field: str | None = None):
+        """This request's session (held until the request ends); without `create`, a 404 (about
+        `field`) when the browser has none."""
+        if "session" not in g:
+            sess = store.get(request.cookies.get(COOKIE), create=create)
+            if sess is None:
+                raise Error(404, "no such session (it expired, or the server restarted): generate again", field)
+            g.session = sess
+        return g.session
+
+    @app.teardown_request
+    def release_session(error=None):
+        sess = g.pop("session", None)
+        if sess is not None:
+            store.release(sess)
 
     def body() -> dict:
         data = request.get_json(silent=True)
@@ -85,26 +105,39 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
         response.set_cookie(COOKIE, sess.token, httponly=True, samesite="Strict")
         return response
 
+    def check_length(chart, tempo: float, field: str) -> None:
+        minutes = chart.total_beats / tempo
+        if minutes > MAX_MINUTES:
+            raise Error(400, f"{len(chart.bars)} bars at {tempo:g} bpm last {minutes:.0f} minutes; the studio plays "
+                             f"at most {MAX_MINUTES} (fewer bars or a faster tempo)", field)
+
     def changes(perf: validate.Performance, bars: int | None = None):
         """The chart a request plays (in its key, looped to its bars); chart errors name the bar."""
         from jazzgen.music.charts import ChartError
 
         try:
-            return read_chart(perf.chart, perf.meter, perf.key, bars or perf.bars)
+            chart = read_chart(perf.chart, perf.meter, perf.key, bars or perf.bars)
         except ChartError as e:
             where = [{"bar": e.bar, "symbol": e.symbol, "message": str(e)}] if e.bar is not None else []
             raise Error(400, str(e), "chart", bars=where) from None
+        if all(span.chord.root is None for span in chart.spans()):
+            raise Error(400, "the chart is N.C. throughout: give it chords to play over", "chart")
+        return chart
 
     @app.before_request
     def clock_in():
-        g.started = time.perf_counter()
+        g.started, g.cpu_started = time.perf_counter(), time.thread_time()
 
     @app.after_request
     def clock_out(response):
-        # Server-Timing: the time spent inside the app, so clients and benchmarks can tell it
-        # from the network's share.
+        # Server-Timing: the wall time spent inside the app (so clients and benchmarks can tell it
+        # from the network's share) and this thread's CPU time (what it costs on an idle core).
         if "started" in g:
-            response.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - g.started):.2f}"
+            wall, cpu = time.perf_counter() - g.started, time.thread_time() - g.cpu_started
+            response.headers["Server-Timing"] = f"app;dur={1000 * wall:.2f}, cpu;dur={1000 * cpu:.2f}"
+        # The page loads only its own files, and may not be framed by another site.
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     @app.errorhandler(validate.FieldError)
@@ -127,14 +160,18 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.errorhandler(Exception)
     def unexpected(e):
-        if isinstance(e, JazzgenError):
-            return jsonify({"error": str(e), "field": None}), 422
+        if isinstance(e, JazzgenError):  # the library's own one-line reason, without our folders in it
+            return jsonify({"error": str(e).replace(str(store.root), "<session>"), "field": None}), 422
         log.exception("unexpected error in %s", request.path)
         return jsonify({"error": "internal error (the server log has the details)", "field": None}), 500
 
     @app.get("/")
     def index():
         return send_file(STATIC / "index.html")
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204  # no icon: answered so browsers do not log a missing file
 
     @app.get("/api/health")
     def health():
@@ -179,18 +216,28 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
         perf = validate.performance(body(), models)
         chart = changes(perf)
+        check_length(chart, perf.tempo or chart.tempo_qpm or STYLE_TEMPOS[perf.style or chart.style or "swing"],
+                     "bars" if perf.bars else "chart")
         sess = session()
         with queue.slot():
-            performance = play(chart=chart, seed=perf.seed, model=model_dir, temperature=perf.temperature,
-                               top_k=perf.top_k, tempo=perf.tempo, instrument=perf.instrument, band=perf.band,
-                               style=perf.style)
+            try:
+                performance = play(chart=chart, seed=perf.seed, model=model_dir, temperature=perf.temperature,
+                                   top_k=perf.top_k, tempo=perf.tempo, instrument=perf.instrument,
+                                   band=perf.band, style=perf.style)
+            except JazzgenError as e:
+                # The library refuses an empty solo; over a few bars the model may simply rest.
+                if "played no notes" not in str(e):
+                    raise
+                raise Error(422, f"the model rested through all {len(chart.bars)} bars with seed {perf.seed}: "
+                                 "try another seed or more bars", "seed") from None
             take = _take(sess, performance)
         return answer(take.to_json(), sess)
 
     @app.post("/api/regenerate")
     def regenerate():
-        sess = session()
-        number, first, last, temperature, seed, top_k = validate.regenerate(body(), sess.takes)
+        data = body()
+        sess = session(create=False, field="take")
+        number, first, last, temperature, seed, top_k = validate.regenerate(data, sess.takes)
         old = sess.takes[number].performance
         if last > old.bars:
             raise Error(400, f"last_bar ({last}) is past the take's {old.bars} bars", "last_bar")
@@ -202,37 +249,40 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.post("/api/trades")
     def start_trade():
-        data = body()
-        per_turn, rounds = validate.trade_bars(data if isinstance(data, dict) else {})
-        fields = {k: v for k, v in data.items() if k not in ("trade_bars", "rounds")}
         from jazzgen.music.band import accompany, default_swing
         from jazzgen.music.instruments import find_instrument
 
+        data = body()
+        if not isinstance(data, dict):
+            raise Error(400, "the request body must be a JSON object", "body")
+        per_turn, rounds = validate.trade_bars(data)
+        fields = {k: v for k, v in data.items() if k not in ("trade_bars", "rounds")}
         perf = validate.performance(fields, models)
         chart = changes(perf, bars=2 * per_turn * rounds)
         style = perf.style or chart.style or "swing"
         tempo = perf.tempo or chart.tempo_qpm or STYLE_TEMPOS[style]
+        check_length(chart, tempo, "rounds")
         band = empty_performance(chart, accompany(chart, perf.band, style, perf.seed), find_instrument(perf.instrument),
                                  tempo, default_swing(tempo, style), style, perf.band, perf.seed)
         sess = session()
         trade = Trade(sess.next_id(), band, per_turn, rounds, perf.temperature, perf.top_k, sess.folder)
         with queue.slot():
             trade.write_band()
-        sess.trades[trade.number] = trade
+        sess.keep("trade", trade.number, trade, MAX_TRADES)
         return answer(trade.to_json(), sess)
 
     @app.post("/api/trades/answer")
     def trade_answer():
-        sess = session()
         number, round_, phrase = validate.phrase(body())
+        sess = session(create=False, field="trade")
         trade: Trade | None = sess.trades.get(number)
         if trade is None:
             raise Error(404, f"no trade {number} in this session", "trade")
         if round_ >= trade.rounds:
             raise Error(400, f"round {round_} is past the trade's {trade.rounds} rounds", "round")
-        if round_ in trade.answered:
-            raise Error(409, f"round {round_} was answered already", "round")
-        with queue.slot():
+        with queue.slot():  # one generation at a time: two answers to one round cannot both pass
+            if round_ in trade.answered:
+                raise Error(409, f"round {round_} was answered already", "round")
             notes, wav = answer_phrase(studio, trade, round_, phrase)
         return answer({"round": round_, "start": trade.turn_beats(round_)[1],
                        "person": notes_json(notes[0], trade.chords), "notes": notes_json(notes[1], trade.chords),
@@ -240,16 +290,16 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.get("/api/trades/<int:number>/recording.mid")
     def recording(number: int):
-        sess = session()
+        sess = session(create=False, field="trade")
         trade = sess.trades.get(number)
         if trade is None:
             raise Error(404, f"no trade {number} in this session", "trade")
-        path = trade.write_recording(sess.path("trade", number, "mid").with_name(f"recording-{number}.mid"))
+        path = trade.write_recording(trade.path("mid").with_name(f"trade-{number}-recording.mid"))
         return send_file(path, mimetype="audio/midi", as_attachment=True, download_name=f"jazzgen-trade-{number}.mid")
 
     @app.get("/api/trades/<int:number>/answers/<int:round_>.wav")
     def answer_audio(number: int, round_: int):
-        sess = session()
+        sess = session(create=False, field="trade")
         trade = sess.trades.get(number)
         if trade is None or round_ not in trade.answered:
             raise Error(404, f"no answer {round_} of trade {number} in this session")
@@ -257,7 +307,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.get("/api/files/<kind>/<int:number>/<suffix>")
     def files(kind: str, number: int, suffix: str):
-        sess = session()
+        sess = session(create=False)
         if kind == "take" and number in sess.takes and suffix in ("mid", "wav", "musicxml"):
             take = sess.takes[number]
             path = take.musicxml() if suffix == "musicxml" else take.path(suffix)
@@ -274,19 +324,10 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     return app
 
 
-def warm_up(studio: Studio) -> None:
-    """Make the answers' tones for every pitch the model plays, so no answer waits for them."""
-    from jazzgen.web.sound import _tone
-    from jazzgen.web.takes import SAMPLE_RATE
-
-    for pitch in range(studio.tokenizer.low_pitch, studio.tokenizer.high_pitch + 1):
-        _tone(pitch, SAMPLE_RATE)
-
-
 def _take(sess, performance) -> Take:
     take = Take(sess.next_id(), performance, sess.folder)
     take.write()
-    sess.takes[take.number] = take
+    sess.keep("take", take.number, take, MAX_TAKES)
     return take
 
 
@@ -337,10 +378,19 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
 
     app = create_app(model_dir, **app_options)
     store = app.extensions["jazzgen"]["store"]
+    # One short take through the app first: imports, the library's caches and the synthesizer's
+    # tones are ready before the first person clicks (its files go with its session, unused).
+    app.test_client().post("/api/generate", json={"chart": "Dm7 G7 | Cmaj7", "bars": 2})
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(f"warning: listening on {host}: anyone who can reach this machine can use the studio")
     echo(f"jazzgen studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/ (Ctrl-C stops it)")
+
+    def stop(signum, frame):  # SIGTERM ends the server like Ctrl-C: through the cleanup below
+        raise SystemExit(0)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
     try:
         # threads: requests in flight (generation itself is bounded by the queue);
         # connection_limit: sockets held open at once; channel_timeout: idle sockets closed after.
@@ -348,13 +398,13 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
                        max_request_body_size=MAX_BODY_BYTES, ident="jazzgen", _quiet=True)
     finally:
         store.close()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
 def background_server(app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
     """Serve `app` with waitress on a background thread; yields its base URL (tests, benchmarks)."""
-    import threading
-
     import waitress
     from waitress import wasyncore
 

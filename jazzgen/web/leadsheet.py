@@ -91,6 +91,7 @@ def engrave(score: Score, chart) -> tuple[str, dict]:
     for note, role_name in zip(score.notes, roles(score.notes, score.chords), strict=True):
         if note.start_beat < end - 1e-9:
             out += _note(note, role_name, boxes, octave)
+    out += _rests(score.notes, boxes)
     out.append("</svg>")
     return "\n".join(out), {"bars": boxes, "pad": PAD, "staff_top": STAFF_TOP, "staff_height": 4 * SPACE}
 
@@ -100,6 +101,35 @@ def _place(beat: float, boxes: list[dict]) -> tuple[float, float]:
     i = max(0, bisect_right(_Starts(boxes), beat + 1e-9) - 1)
     box = boxes[i]
     return box["x"] + PAD + (beat - box["start"]) / box["beats"] * (BAR_WIDTH - 2 * PAD), box["y"]
+
+
+def _rests(notes, boxes: list[dict]) -> list[str]:
+    """A whole rest in each silent bar, and a quarter rest on each silent beat of the others."""
+    sounding: list[list[tuple[float, float]]] = [[] for _ in boxes]  # per bar: (start, end) in beats
+    for n in notes:
+        first = max(0, bisect_right(_Starts(boxes), n.start_beat + 1e-9) - 1)
+        for i in range(first, len(boxes)):
+            a, b = boxes[i]["start"], boxes[i]["start"] + boxes[i]["beats"]
+            if a >= n.end_beat - 1e-9:
+                break
+            sounding[i].append((max(n.start_beat, a), min(n.end_beat, b)))
+    out = []
+    for box, spans in zip(boxes, sounding, strict=True):
+        top = box["y"] + STAFF_TOP
+        if not spans:
+            cx = box["x"] + BAR_WIDTH / 2
+            out.append(f'<rect class="rest" x="{cx - 6:.1f}" y="{top + SPACE}" width="12" height="{SPACE / 2}" '
+                       f'fill="#444"/>')
+            continue
+        beat = box["start"]
+        while beat + 1 <= box["start"] + box["beats"] + 1e-9:
+            if not any(s < beat + 1 - 1e-9 and e > beat + 1e-9 for s, e in spans):
+                x, _ = _place(beat + 0.35, boxes)
+                y = top + 2 * SPACE
+                out.append(f'<path class="rest" d="M{x - 2:.1f},{y - 11} l4,5 l-4,5 l4,5 q-6,-2 -3,6" fill="none" '
+                           f'stroke="#444" stroke-width="1.6"/>')
+            beat += 1
+    return out
 
 
 class _Starts:

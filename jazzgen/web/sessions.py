@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class Session:
     takes: dict = field(default_factory=dict)  # take id -> studio take
     trades: dict = field(default_factory=dict)  # trade id -> trade
     counter: int = 0
+    users: int = 0  # requests being served for this session right now (it is not dropped meanwhile)
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -84,6 +86,22 @@ class Session:
         with self.lock:
             self.counter += 1
             return self.counter
+
+    def keep(self, kind: str, number: int, item, limit: int, max_bytes: int = 256 * 2**20) -> None:
+        """Remember a take or trade; beyond `limit` of that kind, or `max_bytes` of files in the
+        folder, the oldest go (files and all), never the one just made."""
+        items = self.takes if kind == "take" else self.trades
+        with self.lock:
+            items[number] = item
+            while len(items) > 1 and (len(items) > limit or self.bytes() > max_bytes):
+                old = min(items)
+                del items[old]
+                for path in self.folder.glob(f"{kind}-{old}[.-]*"):
+                    path.unlink(missing_ok=True)
+
+    def bytes(self) -> int:
+        """Size of the files in this session's folder."""
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
 
     def path(self, kind: str, number: int, suffix: str) -> Path:
         """The file for take/trade `number`: made only from the server's own words and counter."""
@@ -101,35 +119,54 @@ class SessionStore:
         root: the parent folder (default: a new folder in the system's temporary directory).
     """
 
-    def __init__(self, max_sessions: int = 32, idle_s: float = 3600.0, root: str | Path | None = None):
+    def __init__(self, max_sessions: int = 16, idle_s: float = 3600.0, root: str | Path | None = None):
         self.root = Path(tempfile.mkdtemp(prefix="jazzgen-studio-", dir=root))
+        # Removed at the latest when the store is collected or the interpreter exits, so even a
+        # program that never calls close() leaves no folder behind.
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
         self.max_sessions, self.idle_s = max_sessions, idle_s
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, token: str | None) -> Session:
-        """The session for a cookie value, or a new one (unknown or missing tokens start afresh)."""
+    def get(self, token: str | None, create: bool = True) -> Session | None:
+        """The session for a cookie value, held for one request (`release` it after).
+
+        An unknown or missing token starts a new session when `create`, else gives None (a
+        request that only reads, such as a download, never makes a session).
+        """
         with self._lock:
             self._expire()
             session = self._sessions.get(token or "")
             if session is None:
+                if not create:
+                    return None
                 token = secrets.token_hex(16)
                 folder = self.root / token
                 folder.mkdir()
                 session = Session(token, folder)
                 self._sessions[token] = session
-                while len(self._sessions) > self.max_sessions:
-                    self._drop(next(iter(self._sessions)))
+                # Beyond the limit the least recently used idle sessions go; one serving a
+                # request stays until it is done, even if that means a moment over the limit.
+                idle = [t for t, s in self._sessions.items() if not s.users and t != token]
+                for old in idle[: len(self._sessions) - self.max_sessions]:
+                    self._drop(old)
             self._sessions.move_to_end(session.token)
             session.last_used = time.monotonic()
+            session.users += 1
             return session
+
+    def release(self, session: Session) -> None:
+        """The request holding `session` is done with it."""
+        with self._lock:
+            session.users -= 1
+            session.last_used = time.monotonic()
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for token in [t for t, s in self._sessions.items() if now - s.last_used > self.idle_s]:
+        for token in [t for t, s in self._sessions.items() if not s.users and now - s.last_used > self.idle_s]:
             self._drop(token)
 
     def _drop(self, token: str) -> None:
@@ -140,4 +177,4 @@ class SessionStore:
         """Remove every session and the root folder."""
         with self._lock:
             self._sessions.clear()
-            shutil.rmtree(self.root, ignore_errors=True)
+            self._finalizer()

@@ -1,10 +1,11 @@
 """Quick audio for trading answers: notes straight to a WAV, no MIDI file in between.
 
-An answer has to be heard on the next downbeat, so its sound is made from a cache of one
-sustained tone per pitch (the reedy timbre of the library's built-in synthesizer): a note is a
-slice of its pitch's tone with an attack and a release applied. That costs a few milliseconds
-for four bars where synthesizing every note afresh costs tens. Takes (whole solos) keep using
-`jazzgen.music.render.render_wav`, which also drives FluidSynth when it is installed.
+An answer has to be heard on the next downbeat, so its sound is made from a cache of sustained
+tones per pitch (the reedy timbre of the library's built-in synthesizer, lengths rounded up to
+a power of two): a note is a slice of its pitch's tone with an attack and a release applied.
+That costs a few milliseconds for four bars where synthesizing every note afresh costs tens.
+Takes (whole solos) keep using `jazzgen.music.render.render_wav`, which also drives FluidSynth
+when it is installed.
 """
 
 from __future__ import annotations
@@ -15,17 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-TONE_S = 6.5  # longest note: 4 beats at the slowest tempo the studio accepts (40 qpm) is 6 s
 ATTACK_S, RELEASE_S = 0.02, 0.12
 HARMONICS = (1.0, 0.55, 0.6, 0.3, 0.35, 0.15, 0.18, 0.08)  # strong low partials, odd ones louder
 LEVEL = 0.3  # peak of one note at full velocity (the band's WAV is normalised to -1 dBFS)
 
 
-@functools.lru_cache(maxsize=128)
-def _tone(pitch: int, sample_rate: int) -> np.ndarray:
-    """TONE_S seconds of one pitch at full level, with a slow vibrato (float32, read-only)."""
+@functools.lru_cache(maxsize=256)
+def _tone(pitch: int, sample_rate: int, n: int) -> np.ndarray:
+    """`n` samples of one pitch at full level, with a slow vibrato (float32, read-only)."""
     freq = 440.0 * 2 ** ((pitch - 69) / 12)
-    t = np.arange(int(TONE_S * sample_rate)) / sample_rate
+    t = np.arange(n) / sample_rate
     vibrato = 1.0 + 0.004 * np.minimum(t / 0.4, 1.0) * np.sin(2 * np.pi * 5.0 * t)
     phase = 2 * np.pi * np.cumsum(freq * vibrato) / sample_rate
     tone = np.zeros_like(t)
@@ -47,8 +47,9 @@ def notes_to_wav(notes, tempo_qpm: float, path: str | Path, length_beats: float,
     for n in notes:
         start = int(round(n.start_beat * seconds_per_beat * sample_rate))
         hold = max(1, int(round(n.duration_beats * seconds_per_beat * sample_rate)))
-        tone = _tone(n.pitch, sample_rate)
-        sound = tone[: min(hold + release, len(tone), len(out) - start)] * (LEVEL * n.velocity / 127)
+        length = min(hold + release, len(out) - start)
+        tone = _tone(n.pitch, sample_rate, 1 << max(12, (length - 1).bit_length()))
+        sound = tone[:length] * (LEVEL * n.velocity / 127)
         sound[: len(attack)] *= attack[: len(sound)]
         tail = sound[hold:]
         tail *= fade[: len(tail)]

@@ -9,14 +9,17 @@ a track of their own named `you`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from jazzgen.errors import JazzgenError
 from jazzgen.music.band import Part
 from jazzgen.music.performance import Performance
 from jazzgen.music.score import Note, Score
 from jazzgen.web.studio import roles
 
+log = logging.getLogger("jazzgen.web")
 SAMPLE_RATE = 22050  # the page's audio: half CD rate keeps files small and rendering quick
 PERSON_PROGRAM, PERSON_CHANNEL = 0, 3  # the person's keys, in the recording: piano on channel 4
 
@@ -35,11 +38,18 @@ def notes_json(notes, chords) -> list[dict]:
 
 
 def _write_audio(performance: Performance, midi: Path, wav: Path) -> None:
-    """The performance's band MIDI file, and its audio rendered from it."""
+    """The performance's band MIDI file, and its audio rendered from it (silence if nothing sounds)."""
     from jazzgen.music.render import render_wav
+    from jazzgen.web.sound import notes_to_wav
 
     performance.write_midi(midi)
-    render_wav(midi, wav, sample_rate=SAMPLE_RATE)
+    try:
+        render_wav(midi, wav, sample_rate=SAMPLE_RATE)
+    except JazzgenError as e:
+        # A chart too short for any note (a bar of 1/16) still plays: its length in silence.
+        if getattr(e, "reason", "") != "no notes" and not str(e).endswith("no notes to render"):
+            raise
+        notes_to_wav((), performance.tempo_qpm, wav, performance.chart.total_beats, SAMPLE_RATE)
 
 
 @dataclass
@@ -58,10 +68,19 @@ class Take:
         _write_audio(self.performance, self.path("mid"), self.path("wav"))
 
     def musicxml(self) -> Path:
-        """The lead sheet as MusicXML (written on first request)."""
+        """The lead sheet as MusicXML (written on first request).
+
+        Raises:
+            JazzgenError: the notation writer failed on this take (an unusual meter, say).
+        """
         path = self.path("musicxml")
         if not path.is_file():
-            self.performance.write_musicxml(path)
+            try:
+                self.performance.write_musicxml(path)
+            except (KeyError, ValueError, ZeroDivisionError) as e:  # a notation gap, not the request's fault
+                log.exception("MusicXML of take %s", self.number)
+                raise JazzgenError(f"no MusicXML for this take: the lead-sheet writer cannot notate it "
+                                   f"({type(e).__name__}); MIDI and WAV are there") from None
         return path
 
     def to_json(self) -> dict:

@@ -1,0 +1,251 @@
+"""Taggers that see inside words: data, training set-up, export and inference.
+
+With `text.char_features = "cnn"` or `"lstm"` a tag run feeds each word as its vocabulary id
+plus its characters (`char_model.py` builds the network), so a word never seen in training is
+still represented by its spelling: `Zorblaxian` and `Quentinville` get different vectors,
+though both are `<unk:Xx>` to the vocabulary.
+
+Arrays: a sentence of T words is (T, 1 + MAX_CHARS) int32: column 0 the word id (0 = padding),
+then the character ids (0 = padding, 1 = a character never seen in training). Words longer
+than MAX_CHARS keep their first and last MAX_CHARS / 2 characters: prefixes (capitals, `un-`)
+and suffixes (`-ing`, `-ly`, `-ville`) carry the signal.
+
+The export (`export.npz`) holds the Keras weights in build order with the settings needed to
+rebuild the network (`char_tagger` metadata), and the character table; the run's task.json
+says `"features": "chars"`, which is how `evaluate` and `predict` know to load it here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from jazzgen.config import Config
+from jazzgen.core.corpus import Corpus
+from jazzgen.core.files import atomic_open
+from jazzgen.core.models import ModelConfig
+from jazzgen.errors import UsageError
+from jazzgen.text.decoding import transition_scores, viterbi, weighted
+from jazzgen.text.metrics import accuracy, entity_f1, is_bio
+
+MAX_CHARS = 16   # characters kept per word (first 8 + last 8 of a longer word)
+UNK_CHAR = 1     # a character not seen in training; 0 is padding
+EXPORT_KIND = "char_tagger/1"
+
+
+def check_tagger_config(cfg: Config) -> None:
+    """Refuse tagger settings that cannot work, naming the key."""
+    t = cfg.text
+    if t.char_features not in ("none", "cnn", "lstm"):
+        raise UsageError(f"text.char_features must be 'none', 'cnn' or 'lstm' "
+                         f"(got {t.char_features!r})")
+    if t.decode not in ("argmax", "viterbi"):
+        raise UsageError(f"text.decode must be 'argmax' or 'viterbi' (got {t.decode!r})")
+    for name in ("char_dim", "char_units", "entity_repeat"):
+        if getattr(t, name) < 1:
+            raise UsageError(f"text.{name} must be >= 1 (got {getattr(t, name)})")
+    if t.transition_weight < 0:
+        raise UsageError(f"text.transition_weight must be >= 0 (got {t.transition_weight})")
+    if not 0 <= t.class_balance <= 2:
+        raise UsageError(f"text.class_balance must be in [0, 2] (got {t.class_balance})")
+    if t.char_features != "none" and cfg.model.embedding_dim < 1:
+        raise UsageError("a character tagger needs model.embedding_dim >= 1")
+
+
+def char_table(words: Sequence[str]) -> list[str]:
+    """The characters of the training words, sorted; character i has id i + 2."""
+    return sorted({c for w in words for c in w})
+
+
+def char_ids(words: Sequence[str], index: dict[str, int], max_chars: int = MAX_CHARS) -> np.ndarray:
+    """Character ids of each word, padded with 0 # (len(words), max_chars) int32."""
+    out = np.zeros((len(words), max_chars), np.int32)
+    head = max_chars // 2
+    for i, w in enumerate(words):
+        if len(w) > max_chars:
+            w = w[:head] + w[len(w) - (max_chars - head):]
+        out[i, : len(w)] = [index.get(c, UNK_CHAR) for c in w]
+    return out
+
+
+def sentence_array(word_ids: Sequence[int], words: Sequence[str], index: dict[str, int]
+                   ) -> np.ndarray:
+    """One sentence as the network reads it # (T, 1 + MAX_CHARS) int32."""
+    out = np.zeros((len(word_ids), 1 + MAX_CHARS), np.int32)
+    out[:, 0] = word_ids
+    out[:, 1:] = char_ids(words, index)
+    return out
+
+
+def piece_words(corpus: Corpus, i: int) -> list[str]:
+    """The spelled words of tag piece i (corpora older than character taggers lack them)."""
+    words = corpus.pieces[i].get("words")
+    if words is None:
+        raise UsageError(f"{corpus.path}: made before character taggers; run preprocess again")
+    return words
+
+
+def tag_batches(corpus: Corpus, indices: Sequence[int], labels: Sequence[str], seq_len: int,
+                index: dict[str, int], batch_size: int, repeat: int = 1, seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Sentences in batches of similar length, one batch a row, for `char_model.batch_trainer`.
+
+    Sentences longer than seq_len are cut into chunks of seq_len; a chunk holding an entity (a
+    `B-` tag) appears `repeat` times (weighting the rare entity tags). Chunks are sorted by length
+    (ties in a seeded random order) and cut into batches; the loop shuffles the batches.
+
+    Returns:
+        x (N, batch_size, T, 1 + MAX_CHARS) ids, y (N, batch_size, T) label ids (1-based, 0 =
+        padding); T is the longest chunk.
+    """
+    label_id = {label: k + 1 for k, label in enumerate(labels)}
+    chunks = []
+    for i in indices:
+        arr = sentence_array(corpus.piece_ids(i), piece_words(corpus, i), index)
+        tags = corpus.pieces[i]["tags"]
+        for s in range(0, len(arr), seq_len):
+            y = np.array([label_id[t] for t in tags[s: s + seq_len]], np.int32)
+            copies = repeat if any(t.startswith("B-") for t in tags[s: s + seq_len]) else 1
+            chunks += [(arr[s: s + seq_len], y)] * copies
+    order = np.random.default_rng(seed).permutation(len(chunks))
+    order = sorted(order, key=lambda k: len(chunks[k][1]))
+    n = -(-len(chunks) // batch_size)
+    T = max((len(y) for _, y in chunks), default=1)
+    X = np.zeros((n, batch_size, T, 1 + MAX_CHARS), np.int32)
+    Y = np.zeros((n, batch_size, T), np.int32)
+    for k, c in enumerate(order):
+        x, y = chunks[c]
+        X[k // batch_size, k % batch_size, : len(y)] = x
+        Y[k // batch_size, k % batch_size, : len(y)] = y
+    return X, Y
+
+
+def char_tagger_plan(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, describe):
+    """The `TrainingPlan` of a character tagger: batches of sentences as array rows (so the
+    loop's batch size is 1), its own build and export, and the validation score that picks the
+    best epoch (entity F1 for BIO tags, else tag accuracy). `describe(splits, shape)` makes the
+    plan's corpus line."""
+    from jazzgen.core.plan import TrainingPlan
+
+    check_tagger_config(cfg)
+    labels = corpus.info["labels"]
+    chars = char_table([w for i in splits["train"] for w in piece_words(corpus, i)])
+    index = {c: k + 2 for k, c in enumerate(chars)}
+    t, m, seq_len = cfg.text, cfg.model, cfg.data.seq_len
+    batch = cfg.train.batch_size
+    arrays = {name: tag_batches(corpus, idx, labels, seq_len, index, batch,
+                                t.entity_repeat if name == "train" else 1, cfg.data.seed)
+              for name, idx in splits.items() if name != "test"}  # the loop needs no test
+    meta = {"kind": EXPORT_KIND, "model": m.to_dict(), "vocab_size": len(corpus.vocab),
+            "num_chars": len(chars) + 2, "max_chars": MAX_CHARS, "num_outputs": len(labels) + 1,
+            "char_features": t.char_features, "char_dim": t.char_dim, "char_units": t.char_units}
+
+    shift = None
+    if t.class_balance:  # logit-adjusted loss: tau log(prior) added in training only
+        counts = np.bincount(arrays["train"][1].ravel(), minlength=len(labels) + 1)[1:] + 1.0
+        shift = np.concatenate([[0.0], t.class_balance * np.log(counts / counts.sum())])
+
+    def build():
+        from jazzgen.text.char_model import batch_trainer
+
+        return batch_trainer(_build(meta).train, MAX_CHARS, meta["num_outputs"], shift)
+
+    def export(models, path: Path) -> None:  # the tagger's own weights, read by `CharTagger`
+        tagger = models.train.get_layer("batch").tagger
+        arrays_out = {f"w{k}": w for k, w in enumerate(tagger.get_weights())}
+        with atomic_open(path, "wb") as f:
+            np.savez(f, char_tagger=np.array(json.dumps(meta)), chars=np.array(chars),
+                     **arrays_out)
+
+    start, move = transition_scores([corpus.pieces[i]["tags"] for i in splits["train"]], labels)
+    task_info = {"labels": labels, "unknown": corpus.info.get("text", {}).get("unknown", "unk"),
+                 "features": "chars", "char_features": t.char_features, "decode": t.decode,
+                 "transitions": {"start": start.round(5).tolist(), "move": move.round(5).tolist()}}
+    shape = (f"{'bidirectional ' if m.bidirectional else ''}{m.layers}-layer lstm {m.units}, "
+             f"word embedding {m.embedding_dim} + characters ({t.char_features}, "
+             f"{t.char_units}), {len(labels)} labels, {len(arrays['train'][0])} batches of {batch} "
+             "sentences of similar length")
+
+    def select(models) -> float:  # the best epoch finds entities (F1), or tags right
+        return validation_score(models.train.get_layer("batch").tagger, *arrays["val"], labels,
+                                weighted(start, t.transition_weight),
+                                weighted(move, t.transition_weight), t.decode)
+    return TrainingPlan(splits, describe(corpus, splits, shape), task_info=task_info,
+                        arrays=arrays, build=build, export=export, batch_size=1,
+                        select=select if len(arrays["val"][0]) else None)
+
+
+def validation_score(tagger, x: np.ndarray, y: np.ndarray, labels: Sequence[str],
+                     start: np.ndarray, move: np.ndarray, method: str) -> float:
+    """Entity F1 (BIO tags) or tag accuracy of the tagger on batched sentences x (N, B, T, K),
+    gold y (N, B, T), decoded by `method` ("argmax" or "viterbi")."""
+    gold, pred = [], []
+    for r in range(len(x)):
+        n_words = (y[r] > 0).sum(axis=1)                                    # (B,)
+        longest = max(int(n_words.max()), 1)
+        logits = np.asarray(tagger(x[r, :, :longest], training=False))     # (B, T', C + 1)
+        for row, ids, n in zip(logits, y[r], n_words, strict=True):
+            if not n:
+                continue
+            scores = row[:n, 1:]                                            # (n, C)
+            if method == "viterbi":
+                z = scores - scores.max(axis=-1, keepdims=True)
+                path = viterbi(z - np.log(np.exp(z).sum(axis=-1, keepdims=True)), start, move)
+            else:
+                path = scores.argmax(axis=-1).tolist()
+            gold.append([labels[k - 1] for k in ids[:n]])
+            pred.append([labels[k] for k in path])
+    if is_bio(labels):
+        return entity_f1(gold, pred)["f1"]
+    return accuracy([g for s in gold for g in s], [p for s in pred for p in s])
+
+
+def _build(meta: dict):
+    from jazzgen.text.char_model import build_char_tagger
+
+    return build_char_tagger(ModelConfig.from_dict(meta["model"]), meta["vocab_size"],
+                             meta["num_chars"], meta["max_chars"], meta["num_outputs"],
+                             meta["char_features"], meta["char_dim"], meta["char_units"])
+
+
+class CharTagger:
+    """A trained character tagger, loaded from a run's export.npz (imports TensorFlow)."""
+
+    def __init__(self, export_path: str | Path):
+        with np.load(export_path) as data:
+            if "char_tagger" not in data.files:
+                raise UsageError(f"{export_path}: not a character tagger export")
+            self.meta = json.loads(data["char_tagger"].item())
+            if self.meta.get("kind") != EXPORT_KIND:
+                raise UsageError(f"{export_path}: export {self.meta.get('kind')}, "
+                                 f"this jazzgen reads {EXPORT_KIND}")
+            self.index = {str(c): k + 2 for k, c in enumerate(data["chars"].tolist())}
+            n = sum(1 for k in data.files if k.startswith("w"))
+            weights = [data[f"w{k}"] for k in range(n)]
+        self.model = _build(self.meta).train
+        self.model.set_weights(weights)
+
+    def probabilities(self, word_ids: Sequence[Sequence[int]], words: Sequence[Sequence[str]],
+                      batch_size: int = 64) -> list[np.ndarray]:
+        """Tag probabilities of each sentence, padding class dropped # one (T_i, C) each.
+
+        Sentences are batched by length; padding does not change a real word's result.
+        """
+        out: list[np.ndarray] = [np.zeros((0, self.meta["num_outputs"] - 1))] * len(word_ids)
+        order = sorted(range(len(word_ids)), key=lambda i: len(word_ids[i]))
+        order = [i for i in order if len(word_ids[i])]
+        for b in range(0, len(order), batch_size):
+            idx = order[b: b + batch_size]
+            T = max(len(word_ids[i]) for i in idx)
+            x = np.zeros((len(idx), T, 1 + self.meta["max_chars"]), np.int32)
+            for j, i in enumerate(idx):
+                x[j, : len(word_ids[i])] = sentence_array(word_ids[i], words[i], self.index)
+            logits = np.asarray(self.model(x, training=False))                # (B, T, C + 1)
+            z = logits[..., 1:] - logits[..., 1:].max(axis=-1, keepdims=True)
+            probs = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+            for j, i in enumerate(idx):
+                out[i] = probs[j, : len(word_ids[i])]
+        return out
