@@ -42,7 +42,9 @@ class NumpyEngine:
         try:
             engine = cls(cfg, weights, vocab_size, dtype)
             if cfg.head == "next":  # one step now: missing or misshapen weights fail here, named
-                logits, _ = engine.step(np.zeros(1, np.int64), engine.initial_state(1))
+                probe = (np.zeros((1, 1 + cfg.condition_dim), dtype) if cfg.condition_dim
+                         else np.zeros(1, np.int64))
+                logits, _ = engine.step(probe, engine.initial_state(1))
                 if logits.shape != (1, engine.vocab_size):
                     raise ValueError(f"{logits.shape[-1]} outputs for a vocabulary of {engine.vocab_size}")
         except (KeyError, ValueError, IndexError) as e:

@@ -224,3 +224,15 @@ class ConditionedPieces:
         rows[:, 0] = ids
         self.t += 1
         return self.engine.step(rows, state)
+
+
+def for_scoring(engine, tokens: Sequence[str], pieces_ids: Sequence[np.ndarray],
+                pieces: Sequence[dict], bos: int, eos: int):
+    """`engine` as `core.scoring` can step it over `pieces_ids`: wrapped in `ConditionedPieces`
+    (with each piece's features, from its record `pieces[i]`) when it is a conditioned model."""
+    if not getattr(engine.cfg, "condition_dim", 0):
+        return engine
+    ticks = value_ticks(tokens)
+    return ConditionedPieces(engine, [
+        piece_rows(np.concatenate([[bos], ids, [eos]]).astype(np.int64), ticks, piece)
+        for ids, piece in zip(pieces_ids, pieces, strict=True)])

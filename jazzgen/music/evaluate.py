@@ -170,14 +170,10 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
                         "held-out figures skipped")
         return out
     bos, eos = run.vocab.id(BOS), run.vocab.id(EOS)
-    engine = NumpyEngine.from_export(run.export_path)
-    if engine.cfg.condition_dim:  # told the beat and the harmony: each piece's own features
-        from jazzgen.music.conditioning import ConditionedPieces, piece_rows, value_ticks
+    from jazzgen.music.conditioning import for_scoring  # conditioned: each piece's beat and harmony
 
-        ticks = value_ticks(run.vocab.tokens)
-        engine = ConditionedPieces(engine, [
-            piece_rows(np.concatenate([[bos], corpus.piece_ids(i), [eos]]).astype(np.int64), ticks,
-                       corpus.pieces[i]) for i in run.info.get("val_pieces", [])])
+    records = [corpus.pieces[i] for i in run.info.get("val_pieces", [])]
+    engine = for_scoring(NumpyEngine.from_export(run.export_path), run.vocab.tokens, val, records, bos, eos)
     loss, accuracy, count = mean_nll(engine, val, bos, eos)
     out.update(loss=loss, perplexity=math.exp(loss), accuracy=accuracy, val_pieces=len(val),
                val_values=count)
@@ -185,6 +181,8 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
         from jazzgen.core.finetune import source_engine
 
         engine = source_engine(run, problems)
+        if engine:
+            engine = for_scoring(engine, run.vocab.tokens, val, records, bos, eos)
         zero = mean_nll(engine, val, bos, eos) if engine else (None, None, 0)
         out.update(source=run.info["source"]["spec"], zero_shot_loss=zero[0], zero_shot_accuracy=zero[1],
                    zero_shot_perplexity=math.exp(zero[0]) if engine else None)

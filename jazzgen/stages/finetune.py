@@ -131,9 +131,6 @@ def prepare(corpus: Corpus, run_dir: Path, cfg: Config, source: str | None, resu
     if resume and info_path.is_file():
         raise UsageError(f"{run_dir}: was not fine-tuned; resume it without --from")
     start = start_from(source, corpus, log)
-    if getattr(start.model, "condition_dim", 0) and not getattr(cfg.data, "condition", False):
-        raise UsageError(f"--from {source}: the source model also reads beat and harmony features; "
-                         "add --set data.condition=true")
     model = replace(start.model, dropout=cfg.model.dropout)  # the source's shape, this run's dropout
     # A source told the beat and harmony at every step (data.condition) keeps being told them.
     data = replace(cfg.data, condition=bool(model.condition_dim))
