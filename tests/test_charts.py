@@ -195,3 +195,10 @@ def test_any_text_is_a_chart_or_one_chart_error(text):
         assert "\n" not in str(err)  # one line, naming what is wrong
         return
     assert chart.bars and chart.total_beats > 0
+
+
+def test_headers_typed_on_one_line():
+    one_line = parse_chart("title: Blues | C7 | F7 |")
+    assert one_line.title == "Blues" and len(one_line.bars) == 2
+    typed = parse_chart("title: T\\nstyle: waltz\\n| C7 | F7 |")  # backslash-n as a shell passes it
+    assert (typed.title, typed.style, typed.time_signature, len(typed.bars)) == ("T", "waltz", (3, 4), 2)

@@ -7,7 +7,6 @@ import pytest
 from click.testing import CliRunner
 
 from jazzgen.cli import main
-from jazzgen.music.notation import engravers
 
 
 def invoke(*args):
@@ -68,13 +67,13 @@ def test_bad_options_exit_2_with_one_line(tmp_path, args, code, words):
     assert not (tmp_path / "x.mid").exists()
 
 
-def test_pdf_without_an_engraver_says_what_to_install(tmp_path):
+def test_pdf_without_an_engraver_says_what_to_install(tmp_path, monkeypatch):
+    from jazzgen.music import notation
+
+    monkeypatch.setattr(notation, "engravers", lambda: [])  # as on a machine with none installed
     out = tmp_path / "x.mid"
     r = invoke("generate", "-o", out, "--chords", "C7 | F7", "--pdf")
     assert r.exit_code == 0, r.output
-    if any(name != "verovio" for name in engravers()):  # MuseScore or LilyPond make PDF
-        assert out.with_suffix(".pdf").is_file()
-    else:
-        assert "note: --pdf: no engraver for PDF found; install an engraver: `apt-get install -y musescore3`" \
-            in r.output
-        assert out.is_file() and out.with_suffix(".musicxml").is_file()
+    assert "note: --pdf: no engraver for PDF found; install an engraver: `apt-get install -y musescore3`" \
+        in r.output
+    assert out.is_file() and out.with_suffix(".musicxml").is_file() and not out.with_suffix(".pdf").exists()

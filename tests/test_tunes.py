@@ -51,6 +51,7 @@ def test_titles_from_file_stems():
 
 @pytest.mark.parametrize("text, key", [
     ("| Dm7 | G7 | Cmaj7 | % |", "C"),
+    ("| Dm7 | G7 | Cmaj7 | A7alt |", "C"),  # the turnaround at the end does not move the key
     ("| Cm7 | F7 | Bbmaj7 | Ebmaj7 | Am7b5 | D7 | Gm6 | % |", "Gm"),
     ("| Bb7 | Eb7 | Bb7 | % | Eb7 | % | Bb7 | G7 | Cm7 | F7 | Bb7 | F7 |", "Bb"),
 ])

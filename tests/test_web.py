@@ -187,9 +187,15 @@ def test_session_folders_are_dropped_and_cleaned(tmp_path):
     store = SessionStore(max_sessions=2, root=tmp_path)
     first = store.get(None)
     (first.folder / "take-1.mid").write_bytes(b"x")
-    store.get(None), store.get(None)
-    assert not first.folder.exists() and len(store) == 2
+    busy = [store.get(None), store.get(None)]  # all three serving requests: none is dropped meanwhile
+    assert len(store) == 3 and first.folder.exists()
+    for session in [first, *busy]:
+        store.release(session)
+    store.release(store.get(None))  # the least recently used idle ones go
+    assert not first.folder.exists() and not busy[0].folder.exists() and busy[1].folder.exists()
+    assert len(store) == 2
     assert store.get(first.token).token != first.token
+    assert store.get("no-such-token", create=False) is None
     store.close()
     assert not store.root.exists()
 

@@ -200,25 +200,32 @@ def parse_chart(text: str, *, time_signature: tuple[int, int] | None = None, sou
 
 
 def _split_header(text: str, source: str) -> tuple[dict, str]:
-    """Header lines (``name: value``) at the top, comments (`` # ...``) dropped; the rest is the body."""
+    """Header lines (``name: value``) at the top, comments (`` # ...``) dropped; the rest is the body.
+
+    Typed on one line (``--chords "title: Blues | C7 | F7"``), a header's value ends at the first
+    '|', and a typed backslash-n (``\\n``) ends a line, as a shell passes it.
+    """
+    text = text.replace("\r", "\n").replace("\\n", "\n")  # no chord symbol holds a backslash
     # A comment starts with '#' at the start of a line or after a space (F#7 is a chord).
-    lines = [re.sub(r"(^|\s)#.*$", "", line).rstrip() for line in text.replace("\r", "\n").split("\n")]
+    lines = [re.sub(r"(^|\s)#.*$", "", line).rstrip() for line in text.split("\n")]
     header: dict[str, str] = {}
-    body_from = 0
+    body: list[str] = []
     for i, line in enumerate(lines):
-        m = re.match(r"\s*([A-Za-z]+)\s*:(?![|])\s*(.*)$", line)
+        m = re.match(r"\s*([A-Za-z]+)\s*:(?![|])\s*([^|]*)(.*)$", line)
         if not line.strip():
-            body_from = i + 1
             continue
         if not m:
+            body = lines[i:]
             break
         name = m.group(1).lower()
         if name not in HEADERS:
             raise ChartError(f"line {i + 1}: unknown header {name!r} (known: {', '.join(HEADERS)})",
                              source=source)
         header[name] = m.group(2).strip()
-        body_from = i + 1
-    return header, "\n".join(lines[body_from:])
+        if m.group(3):  # bars after the header on the same line
+            body = [m.group(3)] + lines[i + 1:]
+            break
+    return header, "\n".join(body)
 
 
 MAX_CHART_BYTES = 1_000_000  # a chart is a page of text; anything larger is not one

@@ -51,7 +51,7 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
         played = played.looped(bars)
     elif found_tempo is not None:  # a corpus piece: 32 bars of its changes (or the recipe's)
         played = played.looped(corpus_bars)
-    tempo = tempo or played.tempo_qpm or found_tempo or STYLE_TEMPOS[style]
+    tempo = tempo or played.tempo_qpm or (round(found_tempo) if found_tempo else 0) or STYLE_TEMPOS[style]
     played = replace(played, style=style, tempo_qpm=tempo)
     swing = default_swing(tempo, style) if swing is None else swing
     solos, primed = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
@@ -103,7 +103,8 @@ def choose_chart(run, chords, chart, tune, time, style, rng,
     """(the chart, where it came from, the corpus piece's tempo or None)."""
     meter = parse_meter(time) if time else ((3, 4) if style == "waltz" else None)
     if chords is not None:
-        return parse_chart(chords, time_signature=meter), "typed changes", None
+        typed = parse_chart(chords, time_signature=meter)
+        return typed, typed.title or "typed changes", None
     if chart is not None:
         if isinstance(chart, Chart):
             return chart, chart.title or "a chart", None

@@ -152,9 +152,8 @@ def harmony_xml(chord: Chord, flats: bool = True) -> str:
     steps = _STEPS_FLAT if flats else _STEPS_SHARP
     name = spell(chord)
     root_name = name[:2] if len(name) > 1 and name[1] in "b#" else name[:1]
+    # The slash bass counts too: in C/E it is the third, in C/D an added ninth.
     intervals = {(pc - chord.root) % 12 for pc in chord.pitch_classes}
-    if chord.bass is not None and chord.bass != chord.root:
-        intervals.discard((chord.bass - chord.root) % 12)
     kind, covered = _kind(intervals)
     degrees = []
     for i in sorted(intervals - covered):
@@ -180,8 +179,10 @@ def _kind(intervals: set[int]) -> tuple[str, set[int]]:
              ("suspended-second", {0, 2, 7}), ("augmented", {0, 4, 8}), ("diminished", {0, 3, 6}),
              ("minor", {0, 3, 7}), ("major", {0, 4, 7})]
     for kind, tones in kinds:
-        # With a major third, a minor third is a #9 (C7alt is dominant, not half-diminished).
-        if tones <= intervals and not (4 in intervals and 3 in tones):
+        # With a major third, a minor third is a #9 (C7alt is dominant, not half-diminished);
+        # with any third, a second or fourth is a tension (C/D is C add9, not Csus2).
+        sus_with_third = kind.startswith("suspended") and bool({3, 4} & intervals)
+        if tones <= intervals and not (4 in intervals and 3 in tones) and not sus_with_third:
             return kind, tones
     for kind, tones in (("dominant", {0, 4, 10}), ("minor-seventh", {0, 3, 10}), ("major-seventh", {0, 4, 11}),
                         ("dominant", {0, 5, 10}), ("minor", {0, 3}), ("major", {0, 4})):
@@ -345,8 +346,11 @@ def engravers() -> list[str]:
     return found
 
 
-def engrave(musicxml: str | Path, out: str | Path) -> str:
+def engrave(musicxml: str | Path, out: str | Path, engraver: str | None = None) -> str:
     """Engrave a MusicXML file to `out` (.pdf or .svg); returns the engraver used.
+
+    Args:
+        engraver: one of `engravers()` to use (default: the first that makes this format).
 
     Raises:
         JazzgenError: no engraver that makes this format is installed (the message says what
@@ -355,7 +359,7 @@ def engrave(musicxml: str | Path, out: str | Path) -> str:
     musicxml, out = Path(musicxml), Path(out)
     fmt = out.suffix.lower().lstrip(".")
     for name in engravers():
-        if name == "verovio" and fmt != "svg":
+        if (name == "verovio" and fmt != "svg") or engraver not in (None, name):
             continue
         try:
             _run_engraver(name, musicxml, out, fmt)

@@ -86,26 +86,11 @@ def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.
         meter: values runs: mask values that would put the next onset off the grid.
         articulation: a table from `articulation.articulation_table` (None: full values).
     """
-    name = run.task["tokenizer"].get("name")
-    rng = np.random.default_rng(seed) if rng is None else rng
-    if name == "events":
-        from jazzgen.music.events import EventsTokenizer, sample_events
+    from jazzgen.music.tokenizers import tokenizer_from_config
 
-        tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
-        solos = []
-        for p in plans:
-            tokens = sample_events(engine, run.vocab, tokenizer, p.spans, p.time_signature,
-                                   p.total_beats, 1, rng, temperature=temperature, top_k=top_k)[0]
-            solos.append(tokenizer.decode(tokens, chords=p.spans, time_signature=p.time_signature,
-                                          tempo_qpm=p.tempo_qpm))
-    else:
-        tokenizer = ValuesTokenizer.from_config(run.task["tokenizer"])
-        ids = sample_values(run, engine, tokenizer, [p.total_beats for p in plans], rng,
-                            temperature=temperature, top_k=top_k, meter=meter)
-        solos = [tokenizer.decode(run.vocab.decode(x), chords=p.spans,
-                                  rng=np.random.default_rng([seed, i]),
-                                  time_signature=p.time_signature, tempo_qpm=p.tempo_qpm)
-                 for i, (x, p) in enumerate(zip(ids, plans, strict=True))]
+    rng = np.random.default_rng(seed) if rng is None else rng
+    tokenizer = tokenizer_from_config(run.task["tokenizer"])  # each samples in its own way
+    solos = tokenizer.play(run, engine, plans, seed, rng, temperature=temperature, top_k=top_k, meter=meter)
     out = []
     for i, (solo, p) in enumerate(zip(solos, plans, strict=True)):
         solo = cut(solo, p.total_beats)

@@ -88,7 +88,8 @@ def title_from_stem(stem: str) -> str:
 
 
 def estimate_key(chart: Chart) -> str:
-    """The key the changes are most likely in ("Bb", "Cm"): scale fit, tonic chords, the last chord."""
+    """The key the changes are most likely in ("Bb", "Cm"): scale fit, tonic chords (the more so
+    when a dominant resolves to them), the first and last chords."""
     weights: Counter = Counter()
     for bar in chart.bars:
         for chord, beats in bar.chords:
@@ -96,8 +97,14 @@ def estimate_key(chart: Chart) -> str:
                 weights[chord] += beats
     if not weights:
         return "C"
-    named = [c for bar in chart.bars for c, _ in bar.chords if c.root is not None]
-    first, last = named[0], named[-1]
+    played = [(c, b) for bar in chart.bars for c, b in bar.chords if c.root is not None]
+    first, last = played[0][0], played[-1][0]
+    # Beats of each chord reached from its dominant a fifth above (G7 -> Cmaj7).
+    resolved: Counter = Counter()
+    for (before, _), (chord, beats) in zip(played, played[1:]):
+        intervals = {(pc - before.root) % 12 for pc in before.pitch_classes}
+        if {4, 10} <= intervals and (before.root - chord.root) % 12 == 7:
+            resolved[chord] += beats
     best, best_score = "C", float("-inf")
     for tonic in range(12):
         for minor, scale in ((False, _MAJOR), (True, _MINOR)):
@@ -106,7 +113,8 @@ def estimate_key(chart: Chart) -> str:
             for chord, beats in weights.items():
                 fit = sum(pc in pcs for pc in chord.pitch_classes) / len(chord.pitch_classes)
                 share = beats / chart.total_beats
-                score += beats * (fit + (_tonic_weight(chord, minor, share) if chord.root == tonic else 0.0))
+                tonic_chord = _tonic_weight(chord, minor, share) if chord.root == tonic else 0.0
+                score += beats * (fit + tonic_chord) + resolved[chord] * _resolves_home(chord, tonic, minor)
             # Tunes tend to start on their tonic chord and end on it (or a turnaround after it).
             for edge in (first, last):
                 if edge.root == tonic:
@@ -114,6 +122,17 @@ def estimate_key(chart: Chart) -> str:
             if score > best_score + 1e-9:
                 best, best_score = _ROOTS[tonic] + ("m" if minor else ""), score
     return best
+
+
+def _resolves_home(chord, tonic: int, minor: bool) -> bool:
+    """Whether a dominant landing on `chord` says "this is the tonic": a maj7/6/triad (a minor
+    key: m6 or m(maj7)); not a dominant (blues: I7 -> IV7) nor a plain minor chord (V7 -> ii)."""
+    if chord.root != tonic:
+        return False
+    intervals = {(pc - chord.root) % 12 for pc in chord.pitch_classes}
+    if minor:
+        return 3 in intervals and bool({9, 11} & intervals)
+    return 4 in intervals and 10 not in intervals
 
 
 def _tonic_weight(chord, minor: bool, share: float) -> float:

@@ -77,8 +77,21 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
     queue = GenerationQueue(workers=workers, waiting=max_waiting, wait_s=wait_s)
     app.extensions["jazzgen"] = {"store": store, "queue": queue, "models": models}
 
-    def session():
-        return store.get(request.cookies.get(COOKIE))
+    def session(create: bool = True, field: str | None = None):
+        """This request's session (held until the request ends); without `create`, a 404 (about
+        `field`) when the browser has none."""
+        if "session" not in g:
+            sess = store.get(request.cookies.get(COOKIE), create=create)
+            if sess is None:
+                raise Error(404, "no such session (it expired, or the server restarted): generate again", field)
+            g.session = sess
+        return g.session
+
+    @app.teardown_request
+    def release_session(error=None):
+        sess = g.pop("session", None)
+        if sess is not None:
+            store.release(sess)
 
     def body() -> dict:
         data = request.get_json(silent=True)
@@ -222,8 +235,9 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.post("/api/regenerate")
     def regenerate():
-        sess = session()
-        number, first, last, temperature, seed, top_k = validate.regenerate(body(), sess.takes)
+        data = body()
+        sess = session(create=False, field="take")
+        number, first, last, temperature, seed, top_k = validate.regenerate(data, sess.takes)
         old = sess.takes[number].performance
         if last > old.bars:
             raise Error(400, f"last_bar ({last}) is past the take's {old.bars} bars", "last_bar")
@@ -259,8 +273,8 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.post("/api/trades/answer")
     def trade_answer():
-        sess = session()
         number, round_, phrase = validate.phrase(body())
+        sess = session(create=False, field="trade")
         trade: Trade | None = sess.trades.get(number)
         if trade is None:
             raise Error(404, f"no trade {number} in this session", "trade")
@@ -276,7 +290,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.get("/api/trades/<int:number>/recording.mid")
     def recording(number: int):
-        sess = session()
+        sess = session(create=False, field="trade")
         trade = sess.trades.get(number)
         if trade is None:
             raise Error(404, f"no trade {number} in this session", "trade")
@@ -285,7 +299,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.get("/api/trades/<int:number>/answers/<int:round_>.wav")
     def answer_audio(number: int, round_: int):
-        sess = session()
+        sess = session(create=False, field="trade")
         trade = sess.trades.get(number)
         if trade is None or round_ not in trade.answered:
             raise Error(404, f"no answer {round_} of trade {number} in this session")
@@ -293,7 +307,7 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
 
     @app.get("/api/files/<kind>/<int:number>/<suffix>")
     def files(kind: str, number: int, suffix: str):
-        sess = session()
+        sess = session(create=False)
         if kind == "take" and number in sess.takes and suffix in ("mid", "wav", "musicxml"):
             take = sess.takes[number]
             path = take.musicxml() if suffix == "musicxml" else take.path(suffix)
@@ -364,6 +378,9 @@ def serve(model_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
 
     app = create_app(model_dir, **app_options)
     store = app.extensions["jazzgen"]["store"]
+    # One short take through the app first: imports, the library's caches and the synthesizer's
+    # tones are ready before the first person clicks (its files go with its session, unused).
+    app.test_client().post("/api/generate", json={"chart": "Dm7 G7 | Cmaj7", "bars": 2})
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(f"warning: listening on {host}: anyone who can reach this machine can use the studio")

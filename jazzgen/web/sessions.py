@@ -78,6 +78,7 @@ class Session:
     takes: dict = field(default_factory=dict)  # take id -> studio take
     trades: dict = field(default_factory=dict)  # trade id -> trade
     counter: int = 0
+    users: int = 0  # requests being served for this session right now (it is not dropped meanwhile)
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -127,29 +128,45 @@ class SessionStore:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, token: str | None) -> Session:
-        """The session for a cookie value, or a new one (unknown or missing tokens start afresh)."""
+    def get(self, token: str | None, create: bool = True) -> Session | None:
+        """The session for a cookie value, held for one request (`release` it after).
+
+        An unknown or missing token starts a new session when `create`, else gives None (a
+        request that only reads, such as a download, never makes a session).
+        """
         with self._lock:
             self._expire()
             session = self._sessions.get(token or "")
             if session is None:
+                if not create:
+                    return None
                 token = secrets.token_hex(16)
                 folder = self.root / token
                 folder.mkdir()
                 session = Session(token, folder)
                 self._sessions[token] = session
-                while len(self._sessions) > self.max_sessions:
-                    self._drop(next(iter(self._sessions)))
+                # Beyond the limit the least recently used idle sessions go; one serving a
+                # request stays until it is done, even if that means a moment over the limit.
+                idle = [t for t, s in self._sessions.items() if not s.users and t != token]
+                for old in idle[: len(self._sessions) - self.max_sessions]:
+                    self._drop(old)
             self._sessions.move_to_end(session.token)
             session.last_used = time.monotonic()
+            session.users += 1
             return session
+
+    def release(self, session: Session) -> None:
+        """The request holding `session` is done with it."""
+        with self._lock:
+            session.users -= 1
+            session.last_used = time.monotonic()
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for token in [t for t, s in self._sessions.items() if now - s.last_used > self.idle_s]:
+        for token in [t for t, s in self._sessions.items() if not s.users and now - s.last_used > self.idle_s]:
             self._drop(token)
 
     def _drop(self, token: str) -> None:
