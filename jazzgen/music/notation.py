@@ -22,13 +22,18 @@ from jazzgen.errors import JazzgenError
 from jazzgen.music.charts import spell
 from jazzgen.music.chords import Chord
 
-DIVISIONS = 12  # per quarter note: sixteenths (3) and eighth triplets (4) are whole numbers
+DIVISIONS = 48  # per quarter note: every position on the 1/48-beat grid bar lines can fall on is whole
 STRAIGHT, TRIPLET = (Fraction(0), Fraction(1, 4), Fraction(1, 2), Fraction(3, 4)), \
     (Fraction(0), Fraction(1, 3), Fraction(2, 3))
-_TYPES = {Fraction(1, 4): ("16th", 0), Fraction(1, 2): ("eighth", 0), Fraction(3, 4): ("eighth", 1),
+_TYPES = {Fraction(1, 16): ("64th", 0), Fraction(1, 8): ("32nd", 0), Fraction(1, 4): ("16th", 0),
+          Fraction(1, 2): ("eighth", 0), Fraction(3, 4): ("eighth", 1),
           Fraction(1): ("quarter", 0), Fraction(3, 2): ("quarter", 1), Fraction(2): ("half", 0),
           Fraction(3): ("half", 1), Fraction(4): ("whole", 0), Fraction(6): ("whole", 1)}
-_TRIPLET_TYPES = {Fraction(1, 3): "eighth", Fraction(2, 3): "quarter"}
+_TRIPLET_TYPES = {Fraction(1, 3): "eighth", Fraction(2, 3): "quarter", Fraction(1, 6): "16th",
+                  Fraction(1, 12): "32nd", Fraction(1, 24): "64th", Fraction(1, 48): "128th"}
+# Every written length, longest first: odd meters (13/16) and chord changes inside a triplet beat
+# leave lengths such as 5/12 that no single note type writes; they become sums of these.
+_WRITTEN = sorted(set(_TYPES) | set(_TRIPLET_TYPES), reverse=True)
 _STEPS_SHARP = ("C", 0), ("C", 1), ("D", 0), ("D", 1), ("E", 0), ("F", 0), ("F", 1), ("G", 0), ("G", 1), \
     ("A", 0), ("A", 1), ("B", 0)
 _STEPS_FLAT = ("C", 0), ("D", -1), ("D", 0), ("E", -1), ("E", 0), ("F", 0), ("G", -1), ("G", 0), ("A", -1), \
@@ -102,9 +107,23 @@ def _pieces(a: Fraction, b: Fraction, bar_end: Fraction) -> list[Fraction]:
             if whole >= 1:
                 length = max(k for k in (4, 3, 2, 1) if k <= whole and Fraction(k) in _TYPES)
                 nxt = t + length
-        cuts.append(nxt - t)
+        cuts += _written_lengths(nxt - t)
         t = nxt
     return cuts
+
+
+def _written_lengths(length: Fraction) -> list[Fraction]:
+    """`length` as note values a lead sheet can write (greedy, longest first)."""
+    if length in _TYPES or length in _TRIPLET_TYPES:
+        return [length]
+    out = []
+    while length > 0:
+        step = next((w for w in _WRITTEN if w <= length), None)
+        if step is None:
+            raise JazzgenError(f"cannot write a note of {length} beats in a lead sheet (finer than 1/48 beat)")
+        out.append(step)
+        length -= step
+    return out
 
 
 class _Writer:
@@ -116,7 +135,8 @@ class _Writer:
 
     def note(self, start: Fraction, length: Fraction, pitch: int | None, tie_in: bool, tie_out: bool,
              triplet: str | None, beams: tuple[str, ...] = ()) -> None:
-        triple = length in _TRIPLET_TYPES and triplet is not None
+        # Lengths only a tuplet can write (1/3, 1/6 ...) carry the 3:2 ratio even outside a bracket.
+        triple = length in _TRIPLET_TYPES and (triplet is not None or length not in _TYPES)
         kind, dots = (_TRIPLET_TYPES[length], 0) if triple else _TYPES[length]
         out = ["<note>"]
         if pitch is None:

@@ -102,11 +102,14 @@ def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.
 
 def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[float],
                   rng: np.random.Generator, *, temperature: float = 1.0, top_k: int = 0,
-                  meter: bool = True, primer: Sequence[int] = (), start_beat: float = 0.0
-                  ) -> list[list[int]]:
+                  meter: bool = True, primer: Sequence[int] = (), start_beat: float = 0.0,
+                  spans: Sequence[Sequence[ChordSpan]] | None = None,
+                  beats_per_bar: float = 4.0) -> list[list[int]]:
     """Value ids for one solo per budget (beats), sampled in one batch.
 
     `start_beat` is where the first drawn value starts (after a primer), for the meter mask.
+    `spans` (per solo, from beat 0, the primer's beats included) are the changes a conditioned
+    model (`data.condition`) is told about at every step.
     """
     from jazzgen.core.sampling import sample_sequences
     from jazzgen.music.values import value_duration
@@ -121,8 +124,14 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
         phase = int(Fraction(start_beat).limit_denominator(1000) * tokenizer.grid_per_beat
                     ) % tokenizer.grid_per_beat
     budgets = np.asarray(budgets, float)
+    condition = None
+    if getattr(getattr(engine, "cfg", None), "condition_dim", 0):
+        from jazzgen.music.conditioning import ValuesCondition
+
+        spans = [()] * len(budgets) if spans is None else spans
+        condition = ValuesCondition(tokens, spans, [beats_per_bar] * len(budgets))
     return sample_sequences(engine, len(budgets), rng, start_id=run.vocab.id(BOS),
                             max_steps=int(budgets.max() / cost[allowed].min()) + 1,
                             temperature=temperature, top_k=top_k, allowed=allowed, cost=cost,
                             budget=budgets, primer=primer, phase_masks=masks, phase_step=steps,
-                            start_phase=phase)
+                            start_phase=phase, condition=condition)

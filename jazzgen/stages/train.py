@@ -34,7 +34,8 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
     cfg, chosen = task.train_settings(corpus, cfg, finetune=source_record is not None, log=log)
     plan = task.training_plan(corpus, cfg)
     if start is not None:
-        if plan.arrays is not None or plan.backend != "keras":
+        # (a conditioned jazz model trains on arrays of rows: --from continues it on them)
+        if (plan.arrays is not None and not cfg.model.condition_dim) or plan.backend != "keras":
             raise UsageError(f"--from does not apply to the {task.name} task with these settings "
                              "(fine-tuning continues a Keras next-value model)")
         plan.build = lambda: start.build(cfg.model)
