@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jazzgen.config import Config
+from jazzgen.core.cluster import worker_run_dir
 from jazzgen.core.corpus import read_corpus
-from jazzgen.core.distributed import worker_run_dir
 from jazzgen.core.files import write_json
 from jazzgen.core.plan import check_train_config, fit_plan
 from jazzgen.core.rundir import directory_path, finish_run, start_run, write_run_files
