@@ -69,12 +69,15 @@ def score_run(run_dir: Path, test: Corpus) -> dict:
     from jazzgen.core.finetune import reindex_corpus, source_engine
     from jazzgen.core.rundir import open_run
     from jazzgen.core.scoring import mean_nll as heldout_nll
+    from jazzgen.music.conditioning import for_scoring
 
     run = open_run(run_dir, warn=lambda m: None)
     test = reindex_corpus(test, run.vocab)
     pieces = [test.piece_ids(i) for i in range(len(test))]
     bos, eos = run.vocab.id(BOS), run.vocab.id(EOS)
-    loss, _, _ = heldout_nll(NumpyEngine.from_export(run.export_path), pieces, bos, eos)
+    records = [test.pieces[i] for i in range(len(test))]  # a conditioned model: beat and harmony
+    engine = for_scoring(NumpyEngine.from_export(run.export_path), run.vocab.tokens, pieces, records, bos, eos)
+    loss, _, _ = heldout_nll(engine, pieces, bos, eos)
     out = {"perplexity": round(math.exp(loss), 2), "best_epoch": run.info.get("best_epoch"),
            "epochs": run.info.get("epochs_done"), "settings": {
                k: run.config.model.to_dict()[k] for k in ("units", "embedding_dim", "dropout")}
@@ -82,6 +85,7 @@ def score_run(run_dir: Path, test: Corpus) -> dict:
     problems: list[str] = []
     engine = source_engine(run, problems)
     if engine is not None:
+        engine = for_scoring(engine, run.vocab.tokens, pieces, records, bos, eos)
         out["zero_shot_perplexity"] = round(math.exp(heldout_nll(engine, pieces, bos, eos)[0]), 2)
     return out
 

@@ -58,7 +58,8 @@ def write_synthetic(path: Path, pieces: int, values: int, repeat: int = 1, shard
 
 
 def child_train(corpus: str, strategy: str, replicas: int, units: int, epochs: int, batch: int) -> dict:
-    from jazzgen.core.distributed import array_windows, fit_distributed, split_cpu
+    from jazzgen.core.cluster import split_cpu
+    from jazzgen.core.distributed import array_windows, fit_distributed
 
     if strategy == "mirrored":
         split_cpu(replicas)

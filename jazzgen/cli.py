@@ -13,8 +13,6 @@ import os
 # Set before numpy is first imported; TensorFlow's own thread pools are not affected.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import contextlib
-import functools
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -22,166 +20,25 @@ from pathlib import Path
 import click
 
 from jazzgen import __version__
-from jazzgen.errors import ChordParseError, JazzgenError, UsageError
+from jazzgen.cli_support import (
+    at_least,
+    holds_locks,
+    performance_options,
+    pipeline_option,
+    quiet_tensorflow,
+    reports_errors,
+    set_option,
+    settings_of,
+)
+from jazzgen.errors import UsageError
 from jazzgen.stages import TASK_NAMES
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
-
-
-class _QuietTensorFlowImport:
-    """Import hook: the first `import tensorflow` runs with file descriptor 2 sent to /dev/null.
-
-    TensorFlow's C++ side logs through absl before TF_CPP_MIN_LOG_LEVEL is read ("All log messages
-    before absl::InitializeLog() ...", the oneDNN notice) straight to fd 2, on every `train`,
-    `predict` and Keras `generate`. Only the import is silenced: errors raised later still show.
-    """
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
-            return None
-        sys.meta_path.remove(self)  # once; find the real spec below without this hook
-        import importlib.util
-
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        real_exec = spec.loader.exec_module
-
-        def exec_module(module):
-            sys.stderr.flush()
-            saved = os.dup(2)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(devnull, 2)
-                real_exec(module)
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-                os.close(devnull)
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-
-def _quiet_tensorflow() -> None:
-    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _QuietTensorFlowImport())
-
-
-def reports_errors(fn):
-    """Turn expected failures into one line on stderr and an exit code.
-
-    2: usage (bad arguments, a folder where a file goes, a directory another process holds);
-    1: data and machine (unusable files, disk full, read-only output); 130: Ctrl-C.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (UsageError, ChordParseError) as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except JazzgenError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(1)
-        except (IsADirectoryError, NotADirectoryError) as e:
-            click.echo(f"error: {_os_error(e)}", err=True)
-            sys.exit(2)
-        except OSError as e:  # full disk, read-only mount, permissions, short writes
-            click.echo(f"error: {_os_error(e)}", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo(f"interrupted: jazzgen {fn.__name__.replace('_', '-')} stopped, nothing half-written kept",
-                       err=True)
-            sys.exit(130)
-
-    return wrapper
-
-
-def holds_locks(dirs_of):
-    """Hold the lock of each directory `dirs_of(params)` names while the command runs.
-
-    A second process writing the same run or corpus directory stops before touching it, naming
-    the holder (exit 2); see `jazzgen.core.lock`. Put it below `reports_errors`.
-    """
-
-    def decorate(fn):
-        @functools.wraps(fn)
-        def wrapper(**params):
-            from jazzgen.stages import dir_lock
-
-            with contextlib.ExitStack() as stack:
-                for path in dict.fromkeys(d for d in dirs_of(params) if d):
-                    stack.enter_context(dir_lock(path, fn.__name__.replace("_", "-")))
-                return fn(**params)
-
-        return wrapper
-
-    return decorate
-
-
-def _at_least(*checks: tuple[str, int | None, int]) -> None:
-    """(option, value, lowest allowed): a value below it is a usage error, before any work."""
-    for option, value, lowest in checks:
-        if value is not None and value < lowest:
-            raise UsageError(f"{option} must be {'> 0' if lowest == 1 else f'>= {lowest}'} (got {value})")
-
-
-def _settings(params: dict):
-    """The config a command's --pipeline and --set give (to find its output before it runs)."""
-    from jazzgen.config import load_config
-
-    return load_config(params.get("pipeline"), params.get("sets") or ())
-
-
-def _os_error(e: OSError) -> str:
-    """One line naming the file and the reason, in words a user acts on."""
-    import errno
-
-    hint = {errno.ENOSPC: " (disk full: free some space and run it again)",
-            errno.EDQUOT: " (disk quota exceeded)",
-            errno.EROFS: " (choose an output on a writable disk)",
-            errno.EISDIR: " (give a file name, not a folder)"}.get(e.errno or 0, "")
-    where = f"{e.filename}: " if e.filename else ""
-    return f"{where}{e.strerror or e}{hint}"
-
-
-pipeline_option = click.option("--pipeline", "pipeline", type=click.Path(dir_okay=False),
-                               help="TOML recipe from pipelines/ (its settings, then --set, apply).")
-set_option = click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
-                          help="Override one setting, e.g. --set train.epochs=3 (repeatable).")
-
-def performance_options(fn):
-    """The jazz performance options of `generate` (see `jazzgen.generate` and docs/charts.md)."""
-    options = [
-        click.option("--chart", default=None, metavar="FILE", help="A chord chart file (docs/charts.md)."),
-        click.option("--tune", default=None, metavar="NAME", help="A tune of the tune book (jazzgen tunes)."),
-        click.option("--tempo", type=float, default=None, metavar="BPM", help="Quarter notes per minute."),
-        click.option("--time", default=None, metavar="N/D", help="Meter of typed changes, e.g. 3/4."),
-        click.option("--key", default=None, help="Transpose the changes to this key, e.g. Eb or Cm."),
-        click.option("--instrument", default=None, metavar="NAME|PROGRAM",
-                     help="The soloist (tenor sax, alto sax, trumpet, trombone, guitar, piano, vibes, flute ...)."),
-        click.option("--band", type=click.Choice(["trio", "bass", "none"]), default=None,
-                     help="Rhythm section: piano+bass+drums (default), bass, or none (held chords)."),
-        click.option("--style", type=click.Choice(["swing", "ballad", "bossa", "waltz"]), default=None,
-                     help="Groove (default: the chart's style:, else swing)."),
-        click.option("--swing", type=float, default=None, metavar="R",
-                     help="Long-short ratio of eighth pairs (1.0 = straight; default by tempo)."),
-        click.option("--musicxml", is_flag=True, help="Also write a lead sheet (.musicxml) beside the MIDI."),
-        click.option("--pdf", is_flag=True, help="Also engrave the lead sheet as PDF (MuseScore or LilyPond)."),
-        click.option("--svg", is_flag=True, help="Also engrave the lead sheet as SVG."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jazzgen")
 def main() -> None:
     """Learn jazz improvisation from transcriptions and play new solos over chord changes."""
-    _quiet_tensorflow()
+    quiet_tensorflow()
 
 
 @main.command()
@@ -201,7 +58,7 @@ def main() -> None:
 @pipeline_option
 @set_option
 @reports_errors
-@holds_locks(lambda p: [p["output"] or _settings(p).preprocess.output])
+@holds_locks(lambda p: [p["output"] or settings_of(p).preprocess.output])
 def preprocess(sources, output, melody_track, workers, shard_size, part, task, tokenizer, verbose,
                pipeline, sets):
     """Turn jazz files (MIDI, WJD tables) or text files into a corpus."""
@@ -229,7 +86,7 @@ def preprocess(sources, output, melody_track, workers, shard_size, part, task, t
 @pipeline_option
 @set_option
 @reports_errors
-@holds_locks(lambda p: [] if (p["strategy"] or _settings(p).train.strategy) == "multiworker" else [p["run_dir"]])
+@holds_locks(lambda p: [] if (p["strategy"] or settings_of(p).train.strategy) == "multiworker" else [p["run_dir"]])
 def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets):
     """Fit the shared-layer LSTM on a corpus directory."""
     from jazzgen.config import load_config
@@ -278,7 +135,7 @@ def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, bac
     from jazzgen.config import load_config
     from jazzgen.stages.generate import generate as run_generate
 
-    _at_least(("--length", length, 1))
+    at_least(("--length", length, 1))
     if chords is not None and not chords.replace("|", "").strip():
         raise UsageError('--chords: no chords given (e.g. --chords "Dm7 G7 | Cmaj7"; leave it out to '
                          "play over a corpus piece's changes)")
@@ -317,7 +174,7 @@ def evaluate(run_dir, files, as_json, sentence, samples, seed, corpus_dir):
     FILES (jazz runs): MIDI solos to judge instead of generated ones."""
     from jazzgen.stages.evaluate import evaluate as run_evaluate
 
-    _at_least(("--seed", seed, 0), ("--samples", samples, 0))
+    at_least(("--seed", seed, 0), ("--samples", samples, 0))
 
     run_evaluate(run_dir, as_json=as_json, samples=samples, sentence=sentence, seed=seed,
                  corpus_dir=corpus_dir, files=files, log=click.echo)
@@ -379,7 +236,7 @@ def serve(model_dir, host, port):
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one setting.")
 @click.option("--resume", is_flag=True, help="Resume training if the run exists.")
 @reports_errors
-@holds_locks(lambda p: [_settings(p).preprocess.output or f"corpora/{Path(p['pipeline']).stem}",
+@holds_locks(lambda p: [settings_of(p).preprocess.output or f"corpora/{Path(p['pipeline']).stem}",
                         f"runs/{Path(p['pipeline']).stem}"])
 def run_pipeline(pipeline, sets, resume):
     """Run every stage of a recipe: preprocess, train, generate, evaluate."""

@@ -56,6 +56,8 @@ class DataConfig:
     stride: int = 32  # step between window starts within a piece
     val_fraction: float = 0.1  # share of pieces (not windows) held out for validation
     seed: int = 0  # split seed
+    condition: bool = False  # jazz (values): also feed the beat position and the harmony at
+    #                          every step (jazzgen/music/conditioning.py)
 
     def __post_init__(self) -> None:
         _check_ranges(self, "data", {

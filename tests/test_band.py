@@ -159,9 +159,10 @@ def test_guide_tones_of_common_chords():
 
 def test_audio_renders_every_part_on_its_own_channel_and_program(tmp_path):
     from jazzgen.music import render
+    from jazzgen.music.roll import read_roll
 
     perf = performance(chart(bars=4), style="ballad")
-    roll = render._roll(perf.write_midi(tmp_path / "band.mid"))
+    roll = read_roll(perf.write_midi(tmp_path / "band.mid"))
     assert {n.part for n in roll.notes} == {"chords", "bass", "drums"}
     prepared = render._prepare_for_fluidsynth(roll)
     voices = {t.name: ({m.channel for m in t if m.type == "note_on"},
@@ -176,9 +177,10 @@ def test_builtin_mix_keeps_the_solo_on_top_and_every_part_audible(tmp_path):
 
     import jazzgen
     from jazzgen.music import render
+    from jazzgen.music.roll import read_roll
 
     song = jazzgen.generate(chords=RHYTHM, bars=8, seed=2)
-    roll = render._roll(song.write_midi(tmp_path / "mix.mid"))
+    roll = read_roll(song.write_midi(tmp_path / "mix.mid"))
     level = {}
     for name in ("melody", "chords", "bass", "drums"):
         alone = swap(roll, notes=tuple(n for n in roll.notes if n.part == name))
@@ -190,7 +192,7 @@ def test_builtin_mix_keeps_the_solo_on_top_and_every_part_audible(tmp_path):
 
 
 def test_piano_roll_names_chords_in_lead_sheet_spelling():
-    from jazzgen.music.render import _lead_sheet_name
+    from jazzgen.music.piano_roll import _lead_sheet_name
 
     assert [_lead_sheet_name(t) for t in ("Ebj7", "F-7", "D79b", "NC", "Chorus 2")] == [
         "Ebmaj7", "Fm7", "D7b9", "N.C.", "Chorus 2"]

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from jazzgen.cli import main
-from jazzgen.core.distributed import is_chief, make_strategy, worker_run_dir
+from jazzgen.core.cluster import is_chief, make_strategy, worker_run_dir
 from jazzgen.core.models import ModelConfig
 from jazzgen.errors import UsageError
 
@@ -36,7 +36,8 @@ CHILD = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     import numpy as np
-    from jazzgen.core.distributed import array_windows, fit_distributed, split_cpu
+    from jazzgen.core.cluster import split_cpu
+    from jazzgen.core.distributed import array_windows, fit_distributed
     from jazzgen.core.models import ModelConfig
     job = json.loads(sys.argv[1])
     if job["cpus"]:

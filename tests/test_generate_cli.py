@@ -68,9 +68,9 @@ def test_bad_options_exit_2_with_one_line(tmp_path, args, code, words):
 
 
 def test_pdf_without_an_engraver_says_what_to_install(tmp_path, monkeypatch):
-    from jazzgen.music import notation
+    from jazzgen.music import engraving
 
-    monkeypatch.setattr(notation, "engravers", lambda: [])  # as on a machine with none installed
+    monkeypatch.setattr(engraving, "engravers", lambda: [])  # as on a machine with none installed
     out = tmp_path / "x.mid"
     r = invoke("generate", "-o", out, "--chords", "C7 | F7", "--pdf")
     assert r.exit_code == 0, r.output

@@ -1,6 +1,6 @@
 """The layers, enforced from the imports themselves (docs/architecture.md).
 
-    faces (cli, api)  ->  stages  ->  tasks registry  ->  tasks  ->  music | text  ->  core
+    faces (cli, cli_support, api)  ->  stages  ->  tasks registry  ->  tasks  ->  music | text  ->  core
 
 Every `import` and `from ... import` in every module of the package is read with `ast`,
 including those inside functions (the lazy ones); imports under `if TYPE_CHECKING:` are type
@@ -66,7 +66,7 @@ def layer(name: str) -> str:
     for prefix in ("core", "music", "text", "tasks", "stages", "web"):
         if within(name, f"jazzgen.{prefix}"):
             return prefix
-    if name == "jazzgen" or within(name, "jazzgen.cli", "jazzgen.api", "jazzgen.__main__"):
+    if name == "jazzgen" or within(name, "jazzgen.cli", "jazzgen.cli_support", "jazzgen.api", "jazzgen.__main__"):
         return "face"
     return "shared"
 

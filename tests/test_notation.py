@@ -114,3 +114,19 @@ def test_engraving_a_pdf(tmp_path):
 def test_slash_chords_keep_their_kind():
     assert "<kind text=\"\">major</kind><bass><bass-step>E</bass-step>" in harmony_xml(parse_chord("C/E"))
     assert "<degree-value>9</degree-value>" in harmony_xml(parse_chord("C/D"))  # D is added
+
+
+@pytest.mark.parametrize("meter", ["13/16", "7/8", "5/4", "6/8"])
+def test_odd_meters_write_every_bar_in_full(tmp_path, meter):
+    # Bars that end off the beat (13/16) and chord changes inside triplet beats leave lengths no
+    # single note type writes (1/24 beat ...): they must be written as sums, never crash the writer.
+    song = jazzgen.generate(chords=f"{meter} C7 | F7 | Bb7 | Am7 D7", seed=1, band="none", bars=8)
+    part = music21.converter.parse(str(song.write_musicxml(tmp_path / "odd.musicxml"))).parts[0]
+    num, den = (int(x) for x in meter.split("/"))
+    bar_beats = Fraction(4 * num, den)
+    measures = list(part.getElementsByClass("Measure"))
+    assert len(measures) == 8
+    assert all(Fraction(m.duration.quarterLength).limit_denominator(48) == bar_beats for m in measures)
+    wanted = notation_notes(song.solo.notes, song.chart.bar_starts(), song.chart.total_beats)
+    got = [n for n in part.stripTies().flatten().notes if not isinstance(n, music21.harmony.ChordSymbol)]
+    assert [n.pitch.midi for n in got] == [p for _, _, p in wanted]

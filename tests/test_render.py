@@ -14,6 +14,7 @@ import pytest
 
 from jazzgen.errors import JazzgenError
 from jazzgen.music import render
+from jazzgen.music.roll import read_roll
 
 TPB = 480
 QPM = 120  # 0.5 s per beat, 2 s per 4/4 bar
@@ -181,7 +182,7 @@ def test_builtin_chosen_without_fluidsynth(monkeypatch: pytest.MonkeyPatch) -> N
 def test_programs_made_distinct(tmp_path: Path) -> None:
     """Both tracks on channel 0 with one program: FluidSynth gets sax and piano apart."""
     midi = make_midi(tmp_path / "shared.mid", melody_channel=0, chords_channel=0)
-    prepared = render._prepare_for_fluidsynth(render._roll(midi))
+    prepared = render._prepare_for_fluidsynth(read_roll(midi))
     voices = {}
     for track in prepared.tracks:
         name = " ".join(m.name for m in track if m.type == "track_name")

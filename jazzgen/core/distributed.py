@@ -2,7 +2,7 @@
 
     train.strategy = "default"      one device, no copies (tf.distribute's default strategy)
                      "mirrored"     every GPU of this machine, one process (no GPU: the logical
-                                    CPU devices made by `split_cpu`, else the one CPU)
+                                    CPU devices made by `cluster.split_cpu`, else the one CPU)
                      "multiworker"  one process per worker, on one host or many; each reads the
                                     cluster and its own task from the TF_CONFIG environment variable
 
@@ -22,15 +22,13 @@ the whole window stream and keeps its own replicas' slices.
 Checkpoints are `core.training`'s `checkpoint.npz`: plain numpy weights and optimizer variables,
 independent of the number of replicas, so a run resumes under any strategy. Under "multiworker"
 the chief (worker 0) writes RUN_DIR and worker k writes the same files into RUN_DIR.worker-k
-(`worker_run_dir`), which it resumes from.
+(`cluster.worker_run_dir`), which it resumes from.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from jazzgen.core.cluster import check_strategy, is_chief, make_strategy
 from jazzgen.core.corpus import make_windows
 from jazzgen.core.loop import StepBackend, TrainResult, show_progress
 from jazzgen.core.models import ModelConfig
@@ -46,72 +45,6 @@ from jazzgen.core.shards import DEFAULT_SHUFFLE_BUFFER, has_shards, window_count
 from jazzgen.core.training import chunks_for, load_checkpoint, masked_sums, save_checkpoint, set_threads
 from jazzgen.core.vocab import BOS, EOS
 from jazzgen.errors import UsageError
-
-STRATEGIES = ("default", "mirrored", "multiworker")
-
-
-# --- where this process stands in the cluster (TF_CONFIG, read without TensorFlow) ---------------
-
-
-def check_strategy(name: str) -> None:
-    """Raise UsageError unless `name` is one of STRATEGIES."""
-    if name not in STRATEGIES:
-        raise UsageError(f"unknown train.strategy {name!r} (known: {', '.join(STRATEGIES)})")
-
-
-def worker_task() -> tuple[str, int]:
-    """(task type, index) from TF_CONFIG; ("worker", 0) without one."""
-    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
-    return task.get("type", "worker"), int(task.get("index", 0))
-
-
-def is_chief(strategy: str) -> bool:
-    """True for the process that writes the run directory: always, except multi-worker tasks > 0."""
-    if strategy != "multiworker":
-        return True
-    kind, index = worker_task()
-    return kind == "chief" or (kind == "worker" and index == 0)
-
-
-def worker_run_dir(run_dir: str | Path, strategy: str) -> Path:
-    """RUN_DIR for the chief; RUN_DIR.worker-K for multi-worker task K (its copy to resume from).
-
-    Raises:
-        UsageError: `strategy` is not one of STRATEGIES (checked before anything is written).
-    """
-    check_strategy(strategy)
-    run_dir = Path(run_dir)
-    if is_chief(strategy):
-        return run_dir
-    kind, index = worker_task()
-    return run_dir.with_name(f"{run_dir.name}.{kind}-{index}")
-
-
-def split_cpu(n: int) -> None:
-    """Split the CPU into n logical devices, so "mirrored" has n replicas without a GPU.
-
-    Call before TensorFlow runs anything (tests and benchmarks; the replicas share the cores).
-    """
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
-
-
-def make_strategy(name: str):
-    """The tf.distribute strategy called `name` (one of STRATEGIES; UsageError otherwise)."""
-    import tensorflow as tf
-
-    check_strategy(name)
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
-    if not os.environ.get("TF_CONFIG"):  # multiworker
-        raise UsageError("strategy multiworker: set TF_CONFIG on every worker (docs/scaling.md)")
-    return tf.distribute.MultiWorkerMirroredStrategy()
-
 
 # --- windows, epoch by epoch ----------------------------------------------------------------------
 

@@ -42,7 +42,9 @@ class NumpyEngine:
         try:
             engine = cls(cfg, weights, vocab_size, dtype)
             if cfg.head == "next":  # one step now: missing or misshapen weights fail here, named
-                logits, _ = engine.step(np.zeros(1, np.int64), engine.initial_state(1))
+                probe = (np.zeros((1, 1 + cfg.condition_dim), dtype) if cfg.condition_dim
+                         else np.zeros(1, np.int64))
+                logits, _ = engine.step(probe, engine.initial_state(1))
                 if logits.shape != (1, engine.vocab_size):
                     raise ValueError(f"{logits.shape[-1]} outputs for a vocabulary of {engine.vocab_size}")
         except (KeyError, ValueError, IndexError) as e:
@@ -54,6 +56,18 @@ class NumpyEngine:
         return tuple(self.w[f"layer{i}/{direction}{n}"]
                      for n in ("kernel", "recurrent_kernel", "bias"))
 
+    def _inputs(self, ids: np.ndarray) -> np.ndarray:
+        """Embedded ids (..., E); a conditioned model takes rows [id, features...] (..., 1 + F)
+        and gets [embedding, features] (..., E + F), as its Keras graph does."""
+        if not self.cfg.condition_dim:
+            return self.embedding[np.asarray(ids)]
+        rows = np.asarray(ids, self.dtype)
+        if rows.shape[-1] != 1 + self.cfg.condition_dim:
+            raise ValueError(f"a conditioned model takes rows of 1 + {self.cfg.condition_dim} "
+                             f"values, got shape {rows.shape}")
+        return np.concatenate([self.embedding[rows[..., 0].astype(np.int64)], rows[..., 1:]],
+                              axis=-1)
+
     def initial_state(self, batch_size: int) -> list[np.ndarray]:
         """Zero states, one (B, n_a) array per name in `cfg.state_names()`."""
         return [np.zeros((batch_size, self.cfg.units), self.dtype) for _ in self.cfg.state_names()]
@@ -63,7 +77,7 @@ class NumpyEngine:
         """Feed one id per sequence: ids (B,) -> (logits (B, V), new state)."""
         if self.cfg.head != "next":
             raise ValueError("only a head 'next' model can be stepped")
-        x = self.embedding[np.asarray(ids)]                               # (B, E)
+        x = self._inputs(ids)                                             # (B, E [+ F])
         k = len(state) // self.cfg.layers                                # states per layer
         new_state: list[np.ndarray] = []
         for i in range(self.cfg.layers):
@@ -77,7 +91,7 @@ class NumpyEngine:
 
         Returns (B, T, C) for heads "next"/"tag", (B, C) for "classify".
         """
-        x = self.embedding[np.asarray(ids)]                               # (B, T, E)
+        x = self._inputs(ids)                                             # (B, T, E [+ F])
         for i in range(self.cfg.layers):
             last_only = self.cfg.head == "classify" and i == self.cfg.layers - 1
             if self.cfg.bidirectional:
@@ -103,8 +117,12 @@ class KerasEngine:
 
     def step(self, ids: np.ndarray, state: list[np.ndarray]
              ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """ids (B,) -> (logits (B, V), new state), through the compiled predict function."""
-        ids = np.asarray(ids, np.int32)[:, None]                          # (B, 1)
+        """ids (B,) or rows (B, 1 + F) -> (logits (B, V), new state), through the compiled
+        predict function."""
+        if self.cfg.condition_dim:
+            ids = np.asarray(ids, np.float32)[:, None, :]                 # (B, 1, 1 + F)
+        else:
+            ids = np.asarray(ids, np.int32)[:, None]                      # (B, 1)
         logits, *new_state = self.model.predict_on_batch([ids, *state])
         return np.asarray(logits), [np.asarray(s) for s in new_state]
 

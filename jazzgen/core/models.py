@@ -39,14 +39,20 @@ class ModelConfig:
     embedding_dim: int = 64     # size of the learned id vectors; 0 = one-hot input (the course)
     head: str = "next"          # "next": value t+1 at every step | "classify": one label per
     #                             window (many-to-one) | "tag": one label per step
+    condition_dim: int = 0      # real-valued inputs per step beside the id, set by the task
+    #                             (jazz: where the next value starts and the harmony there);
+    #                             0 = ids only. With it each step's input is one float32 row
+    #                             [id, features...] # (1 + condition_dim,)
 
     def __post_init__(self) -> None:
         if self.cell not in CELL_TYPES:
             raise ValueError(f"cell must be one of {CELL_TYPES}, got {self.cell!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
-        if self.units < 1 or self.layers < 1 or self.embedding_dim < 0:
-            raise ValueError("units and layers must be >= 1 and embedding_dim >= 0")
+        if self.units < 1 or self.layers < 1 or self.embedding_dim < 0 or self.condition_dim < 0:
+            raise ValueError("units and layers must be >= 1, embedding_dim and condition_dim >= 0")
+        if self.condition_dim and self.head != "next":
+            raise ValueError("condition_dim is for head 'next' models")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.bidirectional and self.head == "next":
@@ -139,15 +145,28 @@ def build_models(cfg: ModelConfig, vocab_size: int, num_outputs: int | None = No
                 x = drop(x)
         return head(x), new_states
 
-    ids = keras.Input(shape=(None,), dtype="int32", name="ids")               # (B, T)
-    logits, _ = run_stack(embed(ids))                      # (B, T, C) or (B, C) for classify
+    def inputs(x):
+        """Embedded ids, with the condition features beside them when the model has them."""
+        if not cfg.condition_dim:
+            return embed(x)
+        ids = keras.ops.cast(x[..., 0], "int32")                             # (B, T)
+        return keras.ops.concatenate([embed(ids), x[..., 1:]], axis=-1)      # (B, T, E + F)
+
+    if cfg.condition_dim:  # one float32 row per step: [id, features...]
+        ids = keras.Input(shape=(None, 1 + cfg.condition_dim), name="rows")    # (B, T, 1 + F)
+    else:
+        ids = keras.Input(shape=(None,), dtype="int32", name="ids")           # (B, T)
+    logits, _ = run_stack(inputs(ids))                     # (B, T, C) or (B, C) for classify
     train = keras.Model(ids, logits, name="train")
     if not stateful_head:
         return Models(train, None)
 
-    id_t = keras.Input(shape=(1,), dtype="int32", name="id")                  # (B, 1)
+    if cfg.condition_dim:
+        id_t = keras.Input(shape=(1, 1 + cfg.condition_dim), name="row")       # (B, 1, 1 + F)
+    else:
+        id_t = keras.Input(shape=(1,), dtype="int32", name="id")              # (B, 1)
     states = [keras.Input(shape=(cfg.units,), name=n) for n in cfg.state_names()]
-    logits_t, new_states = run_stack(embed(id_t), states)                    # (B, 1, V)
+    logits_t, new_states = run_stack(inputs(id_t), states)                   # (B, 1, V)
     logits_t = keras.layers.Reshape((num_outputs,), name="squeeze_time")(logits_t)  # (B, V)
     step = keras.Model([id_t, *states], [logits_t, *new_states], name="step")
     return Models(train, step)

@@ -30,6 +30,7 @@ def sample_sequences(
     phase_masks: np.ndarray | None = None,
     phase_step: np.ndarray | None = None,
     start_phase: int = 0,
+    condition=None,
 ) -> list[list[int]]:
     """Draw `batch_size` sequences at once, feeding each draw back as the next input.
 
@@ -48,15 +49,25 @@ def sample_sequences(
             `phase_masks[k]` (and in `allowed`) may be drawn. # (P, V), (V,) int
             (Music: P grid ticks per beat, an id's duration in ticks, and the ids whose
             duration lands the next onset where onsets may fall.)
+        condition: for a model with `condition_dim` (its step takes rows [id, features]): an
+            object with `start() -> (B, F)`, the features beside the start id, and
+            `advance(ids (B,)) -> (B, F)`, the features beside the ids just fed or drawn.
 
     Returns:
         one list of ids per sequence (without start, primer and stop ids).
     """
     state = engine.initial_state(batch_size)
     ids = np.full(batch_size, start_id, dtype=np.int64)
+    features = None if condition is None else condition.start()       # (B, F)
+
+    def rows(ids: np.ndarray) -> np.ndarray:  # what the engine reads: ids, or [id, features]
+        return ids if features is None else np.column_stack([ids, features])
+
     for p in primer:  # condition on the primer: step through it without sampling
-        _, state = engine.step(ids, state)
+        _, state = engine.step(rows(ids), state)
         ids = np.full(batch_size, p, dtype=np.int64)
+        if condition is not None:
+            features = condition.advance(ids)
     out = np.zeros((batch_size, max_steps), dtype=np.int64)
     spent = np.zeros(batch_size)
     length = np.full(batch_size, max_steps)
@@ -66,11 +77,13 @@ def sample_sequences(
         phase_masks = np.asarray(phase_masks, bool) & (True if allowed is None else allowed)
         phase %= len(phase_masks)
     for t in range(max_steps):
-        logits, state = engine.step(ids, state)  # (B, V)
+        logits, state = engine.step(rows(ids), state)  # (B, V)
         mask = allowed if phase_masks is None else phase_masks[phase]  # (V,) or (B, V)
         ids = choose(logits, rng, temperature=temperature, top_k=top_k or None, mask=mask)
         if phase_masks is not None:
             phase = (phase + phase_step[ids]) % len(phase_masks)
+        if condition is not None:
+            features = condition.advance(ids)
         out[:, t] = ids
         if stop_id is not None:
             stopped = (ids == stop_id) & ~done

@@ -170,13 +170,19 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
                         "held-out figures skipped")
         return out
     bos, eos = run.vocab.id(BOS), run.vocab.id(EOS)
-    loss, accuracy, count = mean_nll(NumpyEngine.from_export(run.export_path), val, bos, eos)
+    from jazzgen.music.conditioning import for_scoring  # conditioned: each piece's beat and harmony
+
+    records = [corpus.pieces[i] for i in run.info.get("val_pieces", [])]
+    engine = for_scoring(NumpyEngine.from_export(run.export_path), run.vocab.tokens, val, records, bos, eos)
+    loss, accuracy, count = mean_nll(engine, val, bos, eos)
     out.update(loss=loss, perplexity=math.exp(loss), accuracy=accuracy, val_pieces=len(val),
                val_values=count)
     if run.info.get("source"):  # fine-tuned: the source model as it was, on the same pieces
         from jazzgen.core.finetune import source_engine
 
         engine = source_engine(run, problems)
+        if engine:
+            engine = for_scoring(engine, run.vocab.tokens, val, records, bos, eos)
         zero = mean_nll(engine, val, bos, eos) if engine else (None, None, 0)
         out.update(source=run.info["source"]["spec"], zero_shot_loss=zero[0], zero_shot_accuracy=zero[1],
                    zero_shot_perplexity=math.exp(zero[0]) if engine else None)

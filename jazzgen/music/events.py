@@ -158,6 +158,18 @@ class EventsTokenizer(Tokenizer):
             return {}
         return {k: moved for k in KEYS if k and (moved := transpose_tokens(tokens, k))}
 
+    def play(self, run, engine, plans, seed: int, rng: np.random.Generator, *, temperature: float = 1.0,
+             top_k: int = 0, meter: bool = True) -> list[Score]:
+        """One solo per plan (`solos.Plan`), each through the guide (`sample_events`), whose
+        grammar keeps onsets on the grid already (`meter` changes nothing)."""
+        solos = []
+        for p in plans:
+            tokens = sample_events(engine, run.vocab, self, p.spans, p.time_signature, p.total_beats, 1, rng,
+                                   temperature=temperature, top_k=top_k)[0]
+            solos.append(self.decode(tokens, chords=p.spans, time_signature=p.time_signature,
+                                     tempo_qpm=p.tempo_qpm))
+        return solos
+
     def evaluation(self, run, corpus) -> tuple[str, dict, str]:
         """("events", pitch and duration perplexities, their report lines) (`events_perplexities`)."""
         figures = events_perplexities(run, corpus)

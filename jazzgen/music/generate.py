@@ -165,7 +165,8 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
     if budget > 1e-9:
         sequences = sample_values(run, engine, tokenizer, [budget] * g.count, rng,
                                   temperature=g.temperature, top_k=g.top_k,
-                                  primer=run.vocab.encode(values), start_beat=end)
+                                  primer=run.vocab.encode(values), start_beat=end, spans=[spans] * g.count,
+                                  beats_per_bar=ts[0] * 4 / ts[1])
     later = [ChordSpan(s.chord, max(s.start_beat, end) - end, s.end_beat - max(s.start_beat, end))
              for s in spans if s.end_beat > end + 1e-9]
     solos = []

@@ -204,7 +204,8 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     budget = total - begin
     # The meter mask keeps every onset on the corpus grid (specials are never drawn).
     sequences = sample_values(run, _engine(run, g.backend), tokenizer, [budget] * g.count, rng,
-                              temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin)
+                              temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin,
+                              spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1])
     later = [ChordSpan(s.chord, max(s.start_beat, begin) - begin, s.end_beat - max(s.start_beat, begin))
              for s in spans if s.end_beat > begin + 1e-9]
     solos = []

@@ -6,29 +6,32 @@ twelfth of a beat is left. Each bar is then written as notes and rests split at 
 note on a beat that lasts whole beats stays one note), tied across beats and bar lines; beats in
 triplets get tuplet brackets. Chord symbols (lead-sheet spelling) stand above the staff, the
 title, key, meter and tempo at the top, a rehearsal mark at every chorus, and each meter change
-where it happens. `engrave` turns the file into PDF or SVG with MuseScore, LilyPond or verovio.
+where it happens. `engrave` (in `engraving`) turns the file into PDF or SVG with MuseScore,
+LilyPond or verovio.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from fractions import Fraction
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 from jazzgen.errors import JazzgenError
 from jazzgen.music.charts import spell
 from jazzgen.music.chords import Chord
+from jazzgen.music.engraving import INSTALL_HINT, engrave, engravers  # noqa: F401  (re-exported)
 
-DIVISIONS = 12  # per quarter note: sixteenths (3) and eighth triplets (4) are whole numbers
+DIVISIONS = 48  # per quarter note: every position on the 1/48-beat grid bar lines can fall on is whole
 STRAIGHT, TRIPLET = (Fraction(0), Fraction(1, 4), Fraction(1, 2), Fraction(3, 4)), \
     (Fraction(0), Fraction(1, 3), Fraction(2, 3))
-_TYPES = {Fraction(1, 4): ("16th", 0), Fraction(1, 2): ("eighth", 0), Fraction(3, 4): ("eighth", 1),
+_TYPES = {Fraction(1, 16): ("64th", 0), Fraction(1, 8): ("32nd", 0), Fraction(1, 4): ("16th", 0),
+          Fraction(1, 2): ("eighth", 0), Fraction(3, 4): ("eighth", 1),
           Fraction(1): ("quarter", 0), Fraction(3, 2): ("quarter", 1), Fraction(2): ("half", 0),
           Fraction(3): ("half", 1), Fraction(4): ("whole", 0), Fraction(6): ("whole", 1)}
-_TRIPLET_TYPES = {Fraction(1, 3): "eighth", Fraction(2, 3): "quarter"}
+_TRIPLET_TYPES = {Fraction(1, 3): "eighth", Fraction(2, 3): "quarter", Fraction(1, 6): "16th",
+                  Fraction(1, 12): "32nd", Fraction(1, 24): "64th", Fraction(1, 48): "128th"}
+# Every written length, longest first: odd meters (13/16) and chord changes inside a triplet beat
+# leave lengths such as 5/12 that no single note type writes; they become sums of these.
+_WRITTEN = sorted(set(_TYPES) | set(_TRIPLET_TYPES), reverse=True)
 _STEPS_SHARP = ("C", 0), ("C", 1), ("D", 0), ("D", 1), ("E", 0), ("F", 0), ("F", 1), ("G", 0), ("G", 1), \
     ("A", 0), ("A", 1), ("B", 0)
 _STEPS_FLAT = ("C", 0), ("D", -1), ("D", 0), ("E", -1), ("E", 0), ("F", 0), ("G", -1), ("G", 0), ("A", -1), \
@@ -102,9 +105,23 @@ def _pieces(a: Fraction, b: Fraction, bar_end: Fraction) -> list[Fraction]:
             if whole >= 1:
                 length = max(k for k in (4, 3, 2, 1) if k <= whole and Fraction(k) in _TYPES)
                 nxt = t + length
-        cuts.append(nxt - t)
+        cuts += _written_lengths(nxt - t)
         t = nxt
     return cuts
+
+
+def _written_lengths(length: Fraction) -> list[Fraction]:
+    """`length` as note values a lead sheet can write (greedy, longest first)."""
+    if length in _TYPES or length in _TRIPLET_TYPES:
+        return [length]
+    out = []
+    while length > 0:
+        step = next((w for w in _WRITTEN if w <= length), None)
+        if step is None:
+            raise JazzgenError(f"cannot write a note of {length} beats in a lead sheet (finer than 1/48 beat)")
+        out.append(step)
+        length -= step
+    return out
 
 
 class _Writer:
@@ -116,7 +133,8 @@ class _Writer:
 
     def note(self, start: Fraction, length: Fraction, pitch: int | None, tie_in: bool, tie_out: bool,
              triplet: str | None, beams: tuple[str, ...] = ()) -> None:
-        triple = length in _TRIPLET_TYPES and triplet is not None
+        # Lengths only a tuplet can write (1/3, 1/6 ...) carry the 3:2 ratio even outside a bracket.
+        triple = length in _TRIPLET_TYPES and (triplet is not None or length not in _TYPES)
         kind, dots = (_TRIPLET_TYPES[length], 0) if triple else _TYPES[length]
         out = ["<note>"]
         if pitch is None:
@@ -324,80 +342,3 @@ def _beams(pieces: list, i: int) -> tuple[str, ...]:
         values.append("continue" if before == 2 and after == 2 else "begin" if after == 2 else
                       "end" if before == 2 else "forward hook" if not before else "backward hook")
     return tuple(values)
-
-
-# -- engraving ---------------------------------------------------------------------------------
-
-INSTALL_HINT = ("install an engraver: `apt-get install -y musescore3` (PDF and SVG) or `apt-get install -y "
-                "lilypond` (PDF and SVG), or `pip install verovio` (SVG)")
-
-
-def engravers() -> list[str]:
-    """The engravers found on this machine, in the order `engrave` tries them."""
-    found = [name for name in ("mscore3", "musescore3", "mscore", "musescore") if shutil.which(name)][:1]
-    if shutil.which("musicxml2ly") and shutil.which("lilypond"):
-        found.append("lilypond")
-    try:
-        import verovio  # noqa: F401
-
-        found.append("verovio")
-    except ImportError:
-        pass
-    return found
-
-
-def engrave(musicxml: str | Path, out: str | Path, engraver: str | None = None) -> str:
-    """Engrave a MusicXML file to `out` (.pdf or .svg); returns the engraver used.
-
-    Args:
-        engraver: one of `engravers()` to use (default: the first that makes this format).
-
-    Raises:
-        JazzgenError: no engraver that makes this format is installed (the message says what
-            to install), or the engraver failed.
-    """
-    musicxml, out = Path(musicxml), Path(out)
-    fmt = out.suffix.lower().lstrip(".")
-    for name in engravers():
-        if (name == "verovio" and fmt != "svg") or engraver not in (None, name):
-            continue
-        try:
-            _run_engraver(name, musicxml, out, fmt)
-        except (OSError, subprocess.SubprocessError) as err:
-            raise JazzgenError(f"{out}: {name} failed to engrave ({err})") from err
-        if out.is_file() and out.stat().st_size > 0:
-            return name
-        raise JazzgenError(f"{out}: {name} wrote nothing")
-    raise JazzgenError(f"--{fmt}: no engraver for {fmt.upper()} found; {INSTALL_HINT}")
-
-
-def _run_engraver(name: str, musicxml: Path, out: Path, fmt: str) -> None:
-    if name == "verovio":
-        import verovio
-
-        toolkit = verovio.toolkit()
-        # One tall page, so a whole lead sheet lands in one SVG.
-        toolkit.setOptions({"pageHeight": 60000, "adjustPageHeight": True, "scale": 50})
-        toolkit.loadData(musicxml.read_text(encoding="utf-8"))
-        out.write_text(toolkit.renderToSVG(1), encoding="utf-8")
-        return
-    if name == "lilypond":
-        with tempfile.TemporaryDirectory(prefix="jazzgen-ly-") as tmp:
-            ly = Path(tmp) / "score.ly"
-            subprocess.run(["musicxml2ly", "--no-beaming", "-o", str(ly), str(musicxml)], check=True,
-                           capture_output=True, timeout=120)
-            subprocess.run(["lilypond", f"--{fmt}", "-dno-point-and-click", "-o", str(Path(tmp) / "score"), str(ly)],
-                           check=True, capture_output=True, timeout=300)
-            made = sorted(Path(tmp).glob(f"score*.{fmt}"))
-            if made:
-                shutil.copyfile(made[0], out)
-        return
-    import os
-
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    subprocess.run([shutil.which(name), "-o", str(out), str(musicxml)], check=True, capture_output=True,
-                   timeout=300, env=env)
-    if fmt == "svg" and not out.is_file():  # MuseScore numbers SVG pages: out-1.svg
-        pages = sorted(out.parent.glob(f"{out.stem}-*.svg"))
-        if pages:
-            pages[0].rename(out)

@@ -1,8 +1,9 @@
 """Render a jazzgen MIDI file to something a person can hear (WAV) or see (piano-roll PNG).
 
 jazzgen writes two tracks: `melody` (tenor sax) and `chords` (piano block chords, each chord's
-symbol also a MIDI marker at its start). It reads MIDI through `midi_io.read_midi`, so it also
-renders corpus files.
+symbol also a MIDI marker at its start). Both renderers read MIDI as a `roll.Roll` (through
+`midi_io.read_midi`), so they also render corpus files. The picture is drawn by
+`piano_roll.render_png`, offered here too so callers need one module.
 
 Sound comes from the FluidSynth command line with a General MIDI soundfont when both are on the
 machine, else from a small built-in numpy synthesizer (a reedy tone for the melody, a decaying
@@ -27,7 +28,11 @@ import numpy as np
 
 from jazzgen.core.files import atomic_path
 from jazzgen.errors import JazzgenError
-from jazzgen.music.midi_io import DRUM_CHANNEL, read_midi
+from jazzgen.music.midi_io import DRUM_CHANNEL
+from jazzgen.music.piano_roll import render_png
+from jazzgen.music.roll import Roll, read_roll
+
+__all__ = ["choose_synth", "find_soundfont", "render_png", "render_wav", "SynthChoice"]
 
 MELODY_PROGRAM = 66  # General MIDI "Tenor Sax" (0-based)
 BASS_PROGRAM = 32  # General MIDI "Acoustic Bass"
@@ -43,91 +48,6 @@ SYSTEM_SOUNDFONTS = (
     "/usr/share/sounds/sf2/TimGM6mb.sf2",
     "/usr/share/sounds/sf2/default-GM.sf2",
 )
-
-
-# --------------------------------------------------------------------------------------------
-# Reading MIDI into a flat list of notes, tempos, time signatures and markers (all in ticks)
-
-
-@dataclass(frozen=True)
-class _RollNote:
-    """One sounding note, in ticks, tagged with the part ("melody" or "chords") it belongs to."""
-
-    pitch: int
-    start_tick: int
-    end_tick: int
-    velocity: int
-    part: str
-
-
-@dataclass(frozen=True)
-class _Roll:
-    """What the renderers need from a MIDI file, with absolute tick times."""
-
-    ticks_per_beat: int
-    notes: tuple[_RollNote, ...]
-    tempos: tuple[tuple[int, int], ...]  # (tick, microseconds per beat), sorted, first at tick 0
-    time_signatures: tuple[tuple[int, int, int], ...]  # (tick, numerator, denominator), sorted
-    markers: tuple[tuple[int, str], ...]  # (tick, text), sorted
-    end_tick: int  # the last event of any track (end_of_track included)
-    programs: tuple[tuple[str, int], ...] = ()  # (part, GM program of its first track)
-
-    def seconds(self, ticks: np.ndarray) -> np.ndarray:
-        """Convert absolute ticks to seconds through the tempo map."""
-        ticks = np.asarray(ticks, dtype=np.float64)
-        starts = np.array([t for t, _ in self.tempos], dtype=np.float64)
-        sec_per_tick = np.array([us for _, us in self.tempos], dtype=np.float64)
-        sec_per_tick /= 1e6 * self.ticks_per_beat
-        # Seconds elapsed at the start of each tempo segment.
-        offsets = np.concatenate([[0.0], np.cumsum(np.diff(starts) * sec_per_tick[:-1])])
-        seg = np.searchsorted(starts, ticks, side="right") - 1
-        return offsets[seg] + (ticks - starts[seg]) * sec_per_tick[seg]
-
-
-def _part(name: str, is_drum: bool = False) -> str:
-    """Which part a track plays: "drums" on channel 10, "bass" or "chords" when its name says so,
-    else "melody"."""
-    if is_drum:
-        return "drums"
-    if "bass" in name.lower():
-        return "bass"
-    return "chords" if any(w in name.lower() for w in ("chord", "piano", "comp")) else "melody"
-
-
-def _roll(path: str | os.PathLike) -> _Roll:
-    """Notes, tempos, time signatures and markers, read by the project's MIDI reader.
-
-    `midi_io.read_midi` already copes with real files (the 55440 division, notes that never
-    end, damaged bytes -> InputError); here beats are turned back into ticks of its division.
-    """
-    content = read_midi(path)
-    tpb = content.ticks_per_beat
-
-    def tick(beat: float) -> int:
-        return round(beat * tpb)
-
-    notes = [_RollNote(n.pitch, tick(n.start_beat), tick(n.start_beat + n.duration_beats), n.velocity,
-                       _part(t.name, t.is_drum)) for t in content.tracks for n in t.notes]
-    notes = [n for n in notes if n.end_tick > n.start_tick]
-    if not any(n.part != "drums" for n in notes):
-        raise JazzgenError(f"{path}: MIDI has no notes to render")
-    tempos = {tick(b): round(60e6 / qpm) for b, qpm in content.tempos}
-    tempos.setdefault(0, 500_000)  # MIDI's default: 120 quarter notes per minute
-    signatures = {tick(b): (num, den) for b, num, den in content.time_signatures}
-    signatures.setdefault(0, (4, 4))
-    notes.sort(key=lambda n: (n.start_tick, n.pitch))
-    programs: dict[str, int] = {}
-    for t in content.tracks:
-        programs.setdefault(_part(t.name, t.is_drum), t.program)
-    return _Roll(
-        programs=tuple(programs.items()),
-        ticks_per_beat=tpb,
-        notes=tuple(notes),
-        tempos=tuple(sorted(tempos.items())),
-        time_signatures=tuple((t, n, d) for t, (n, d) in sorted(signatures.items())),
-        markers=tuple(sorted((tick(b), text.strip()) for b, text in content.markers if text.strip())),
-        end_tick=max(tick(content.length_beats), max(n.end_tick for n in notes)),
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,7 +145,7 @@ def choose_synth(soundfont: str | os.PathLike | None = None, synth: str = "auto"
 FLUIDSYNTH_TICKS_PER_BEAT = 480
 
 
-def _prepare_for_fluidsynth(roll: _Roll) -> mido.MidiFile:
+def _prepare_for_fluidsynth(roll: Roll) -> mido.MidiFile:
     """A MIDI file in which melody and chords play distinct GM programs on distinct channels.
 
     The melody goes to channel 0 (with the tenor sax, unless its own program differs from the
@@ -264,7 +184,7 @@ def _prepare_for_fluidsynth(roll: _Roll) -> mido.MidiFile:
     return mid
 
 
-def _render_fluidsynth(roll: _Roll, wav_path: Path, soundfont: Path, sample_rate: int, length_s: float) -> None:
+def _render_fluidsynth(roll: Roll, wav_path: Path, soundfont: Path, sample_rate: int, length_s: float) -> None:
     """Render with the FluidSynth command line into `wav_path` (a temporary path)."""
     with tempfile.TemporaryDirectory(prefix="jazzgen-render-") as tmp:
         prepared = Path(tmp) / "in.mid"
@@ -384,7 +304,7 @@ def _drum(pitch: int, sr: int) -> np.ndarray:
     return wave_
 
 
-def _synthesize(roll: _Roll, sample_rate: int) -> np.ndarray:
+def _synthesize(roll: Roll, sample_rate: int) -> np.ndarray:
     """Mix every note of `roll` into a mono float signal (unnormalised)."""
     starts = roll.seconds(np.array([n.start_tick for n in roll.notes]))
     ends = roll.seconds(np.array([n.end_tick for n in roll.notes]))
@@ -442,7 +362,7 @@ def render_wav(
         JazzgenError: unreadable MIDI, no notes, or a FluidSynth failure.
     """
     choice = choose_synth(soundfont, synth)
-    roll = _roll(midi_path)
+    roll = read_roll(midi_path)
     with atomic_path(wav_path) as tmp:
         if choice.soundfont is not None:
             length_s = float(roll.seconds(np.array([roll.end_tick]))[0])
@@ -450,121 +370,3 @@ def render_wav(
         else:
             _write_wav16(tmp, _synthesize(roll, sample_rate), sample_rate)
     return choice.name
-
-
-# --------------------------------------------------------------------------------------------
-# Piano roll
-
-
-def _bar_starts(roll: _Roll, end_beat: float) -> list[float]:
-    """Bar starts in beats up to `end_beat`; each time signature starts a new bar."""
-    tpb = roll.ticks_per_beat
-    sigs = roll.time_signatures
-    starts: list[float] = []
-    for i, (tick, num, den) in enumerate(sigs):
-        seg_start = tick / tpb
-        seg_end = sigs[i + 1][0] / tpb if i + 1 < len(sigs) else end_beat
-        bar = num * 4.0 / den
-        n_bars = max(1, math.ceil((seg_end - seg_start) / bar - 1e-9))
-        starts.extend(seg_start + k * bar for k in range(n_bars))
-    return starts
-
-
-def _note_box(start: float, end: float, pitch: int) -> list[tuple[float, float]]:
-    """The corners of one note's rectangle on the piano roll (x in beats, y in pitch)."""
-    low, high = pitch - 0.42, pitch + 0.42
-    return [(start, low), (end, low), (end, high), (start, high)]
-
-
-def render_png(
-    midi_path: str | os.PathLike, png_path: str | os.PathLike, title: str | None = None
-) -> None:
-    """Draw a MIDI file as a piano roll (about 1600x600 px).
-
-    Melody and chord notes have distinct colours; bar lines follow the time signatures (4/4
-    when none); chord names from the marker events are written at each chord change; the x axis
-    is numbered in bars.
-
-    Args:
-        midi_path: the MIDI file to draw.
-        png_path: the PNG file to write (atomically).
-        title: the picture's title; the file name when None.
-
-    Raises:
-        JazzgenError: unreadable MIDI or no notes.
-    """
-    # Figure + the Agg canvas directly: no pyplot, so no global backend or figure state.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import PolyCollection
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-    from matplotlib.transforms import blended_transform_factory
-
-    roll = _roll(midi_path)
-    tpb = roll.ticks_per_beat
-    end_beat = max(roll.end_tick, max(n.end_tick for n in roll.notes)) / tpb
-    bars = _bar_starts(roll, end_beat)
-    right = max(end_beat, bars[-1] + 1e-9)
-
-    fig = Figure(figsize=(16, 6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    at_bottom_top = blended_transform_factory(ax.transData, ax.transAxes)  # x: beats, y: 0..1
-    colours = {"chords": "#4a90c2", "melody": "#d1495b", "bass": "#6a994e"}
-    for part in ("bass", "chords", "melody"):  # melody last, so it is drawn on top
-        # One PolyCollection per part: a patch per note is ~100x slower on a long solo.
-        boxes = [
-            _note_box(n.start_tick / tpb, n.end_tick / tpb, n.pitch)
-            for n in roll.notes
-            if n.part == part
-        ]
-        alpha = 0.65 if part == "chords" else 0.95
-        ax.add_collection(PolyCollection(boxes, facecolors=colours[part], alpha=alpha))
-    pitches = [n.pitch for n in roll.notes if n.part != "drums"]  # drum keys are not pitches
-    low, high = min(pitches) - 2, max(pitches) + 7  # room at the top for chord names
-    ax.set_ylim(low, high)
-    ax.set_xlim(0, right)
-
-    # Bar lines, heavier every 4 bars (a phrase), and the x axis numbered in bars.
-    grey = ["0.55" if k % 4 == 0 else "0.85" for k in range(len(bars))]
-    ax.vlines(bars, 0, 1, transform=at_bottom_top, colors=grey, linewidth=0.8, zorder=0)
-    step = max(1, math.ceil(len(bars) / 40))  # at most ~40 labels, to stay readable
-    ax.set_xticks(bars[::step], [str(k + 1) for k in range(0, len(bars), step)])
-    ax.set_xlabel("bar")
-
-    # Pitch axis labelled at every C.
-    cs = [p for p in range(math.ceil(low), math.floor(high) + 1) if p % 12 == 0]
-    ax.set_yticks(cs, [f"C{p // 12 - 1}" for p in cs])
-    ax.set_ylabel("pitch")
-
-    # Chord names at each change, alternating between two rows so close changes do not collide.
-    previous = None
-    row = 0
-    for tick, text in roll.markers:
-        if text == previous:
-            continue
-        previous = text
-        text = _lead_sheet_name(text)
-        y = 0.975 - 0.04 * row
-        ax.text(tick / tpb, y, text, transform=at_bottom_top, fontsize=8, va="top", clip_on=True)
-        row = 1 - row
-
-    present = [p for p in ("melody", "chords", "bass") if any(n.part == p for n in roll.notes)]
-    ax.legend(
-        handles=[Patch(color=colours[p], label=p) for p in present], loc="lower right", fontsize=8
-    )
-    ax.set_title(title if title is not None else Path(midi_path).name)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png")
-
-
-def _lead_sheet_name(text: str) -> str:
-    """A chord marker in lead-sheet spelling ("Ebj7" -> "Ebmaj7"); other text as it is."""
-    from jazzgen.errors import ChordParseError
-    from jazzgen.music.chords import parse_chord
-    from jazzgen.music.spelling import spell
-
-    try:
-        return spell(parse_chord(text))
-    except ChordParseError:
-        return text

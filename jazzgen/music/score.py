@@ -14,8 +14,21 @@ from dataclasses import dataclass, field
 from jazzgen.music.chords import Chord
 
 
+class _Timed:
+    """Something that starts at `start_beat` and lasts `duration_beats` (both in quarter notes);
+    the dataclasses below declare the two fields."""
+
+    start_beat: float
+    duration_beats: float
+
+    @property
+    def end_beat(self) -> float:
+        """Where it stops sounding, in beats from the start of the piece."""
+        return self.start_beat + self.duration_beats
+
+
 @dataclass(frozen=True)
-class Note:
+class Note(_Timed):
     """One melody note.
 
     Attributes:
@@ -40,13 +53,9 @@ class Note:
         if not 1 <= self.velocity <= 127:
             raise ValueError(f"velocity {self.velocity} outside 1..127")
 
-    @property
-    def end_beat(self) -> float:
-        return self.start_beat + self.duration_beats
-
 
 @dataclass(frozen=True)
-class ChordSpan:
+class ChordSpan(_Timed):
     """A chord sounding from `start_beat` for `duration_beats` quarter notes."""
 
     chord: Chord
@@ -56,10 +65,6 @@ class ChordSpan:
     def __post_init__(self) -> None:
         if self.start_beat < 0 or self.duration_beats <= 0:
             raise ValueError(f"bad chord span {self.start_beat}+{self.duration_beats}")
-
-    @property
-    def end_beat(self) -> float:
-        return self.start_beat + self.duration_beats
 
 
 @dataclass(frozen=True)

@@ -86,26 +86,11 @@ def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.
         meter: values runs: mask values that would put the next onset off the grid.
         articulation: a table from `articulation.articulation_table` (None: full values).
     """
-    name = run.task["tokenizer"].get("name")
-    rng = np.random.default_rng(seed) if rng is None else rng
-    if name == "events":
-        from jazzgen.music.events import EventsTokenizer, sample_events
+    from jazzgen.music.tokenizers import tokenizer_from_config
 
-        tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
-        solos = []
-        for p in plans:
-            tokens = sample_events(engine, run.vocab, tokenizer, p.spans, p.time_signature,
-                                   p.total_beats, 1, rng, temperature=temperature, top_k=top_k)[0]
-            solos.append(tokenizer.decode(tokens, chords=p.spans, time_signature=p.time_signature,
-                                          tempo_qpm=p.tempo_qpm))
-    else:
-        tokenizer = ValuesTokenizer.from_config(run.task["tokenizer"])
-        ids = sample_values(run, engine, tokenizer, [p.total_beats for p in plans], rng,
-                            temperature=temperature, top_k=top_k, meter=meter)
-        solos = [tokenizer.decode(run.vocab.decode(x), chords=p.spans,
-                                  rng=np.random.default_rng([seed, i]),
-                                  time_signature=p.time_signature, tempo_qpm=p.tempo_qpm)
-                 for i, (x, p) in enumerate(zip(ids, plans, strict=True))]
+    rng = np.random.default_rng(seed) if rng is None else rng
+    tokenizer = tokenizer_from_config(run.task["tokenizer"])  # each samples in its own way
+    solos = tokenizer.play(run, engine, plans, seed, rng, temperature=temperature, top_k=top_k, meter=meter)
     out = []
     for i, (solo, p) in enumerate(zip(solos, plans, strict=True)):
         solo = cut(solo, p.total_beats)
@@ -117,11 +102,14 @@ def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.
 
 def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[float],
                   rng: np.random.Generator, *, temperature: float = 1.0, top_k: int = 0,
-                  meter: bool = True, primer: Sequence[int] = (), start_beat: float = 0.0
-                  ) -> list[list[int]]:
+                  meter: bool = True, primer: Sequence[int] = (), start_beat: float = 0.0,
+                  spans: Sequence[Sequence[ChordSpan]] | None = None,
+                  beats_per_bar: float = 4.0) -> list[list[int]]:
     """Value ids for one solo per budget (beats), sampled in one batch.
 
     `start_beat` is where the first drawn value starts (after a primer), for the meter mask.
+    `spans` (per solo, from beat 0, the primer's beats included) are the changes a conditioned
+    model (`data.condition`) is told about at every step.
     """
     from jazzgen.core.sampling import sample_sequences
     from jazzgen.music.values import value_duration
@@ -136,8 +124,14 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
         phase = int(Fraction(start_beat).limit_denominator(1000) * tokenizer.grid_per_beat
                     ) % tokenizer.grid_per_beat
     budgets = np.asarray(budgets, float)
+    condition = None
+    if getattr(getattr(engine, "cfg", None), "condition_dim", 0):
+        from jazzgen.music.conditioning import ValuesCondition
+
+        spans = [()] * len(budgets) if spans is None else spans
+        condition = ValuesCondition(tokens, spans, [beats_per_bar] * len(budgets))
     return sample_sequences(engine, len(budgets), rng, start_id=run.vocab.id(BOS),
                             max_steps=int(budgets.max() / cost[allowed].min()) + 1,
                             temperature=temperature, top_k=top_k, allowed=allowed, cost=cost,
                             budget=budgets, primer=primer, phase_masks=masks, phase_step=steps,
-                            start_phase=phase)
+                            start_phase=phase, condition=condition)

@@ -121,6 +121,20 @@ class ValuesTokenizer(Tokenizer):
         """No figures beyond the common ones."""
         return None
 
+    def play(self, run, engine, plans, seed: int, rng: np.random.Generator, *, temperature: float = 1.0,
+             top_k: int = 0, meter: bool = True) -> list[Score]:
+        """One solo per plan (`solos.Plan`): values sampled in one batch, each plan's beats its
+        budget (`solos.sample_values`), solo i decoded with the random stream [seed, i]."""
+        from jazzgen.music.solos import sample_values
+
+        ids = sample_values(run, engine, self, [p.total_beats for p in plans], rng,
+                            temperature=temperature, top_k=top_k, meter=meter,
+                            spans=[p.spans for p in plans],
+                            beats_per_bar=plans[0].time_signature[0] * 4 / plans[0].time_signature[1])
+        return [self.decode(run.vocab.decode(x), chords=p.spans, rng=np.random.default_rng([seed, i]),
+                            time_signature=p.time_signature, tempo_qpm=p.tempo_qpm)
+                for i, (x, p) in enumerate(zip(ids, plans, strict=True))]
+
     # -- time grid ------------------------------------------------------------------------
 
     def _onsets_in_beat(self) -> list[int]:

@@ -121,7 +121,8 @@ def prepare(corpus: Corpus, run_dir: Path, cfg: Config, source: str | None, resu
             if start.vocab != vocab:
                 raise UsageError(f"{run_dir}: its source {record['spec']} changed since the run "
                                  "started; start a new run")
-        return reindex_corpus(corpus, vocab), replace(cfg, model=saved), start, record
+        data = replace(cfg.data, condition=bool(saved.condition_dim))
+        return reindex_corpus(corpus, vocab), replace(cfg, model=saved, data=data), start, record
     if not source:
         return corpus, cfg, None, None
     if has_shards(corpus.path) or cfg.train.strategy != "default":
@@ -130,8 +131,7 @@ def prepare(corpus: Corpus, run_dir: Path, cfg: Config, source: str | None, resu
     if resume and info_path.is_file():
         raise UsageError(f"{run_dir}: was not fine-tuned; resume it without --from")
     start = start_from(source, corpus, log)
-    if getattr(start.model, "condition_dim", 0) and not getattr(cfg.data, "condition", False):
-        raise UsageError(f"--from {source}: the source model also reads beat and harmony features; "
-                         "add --set data.condition=true")
     model = replace(start.model, dropout=cfg.model.dropout)  # the source's shape, this run's dropout
-    return reindex_corpus(corpus, start.vocab), replace(cfg, model=model), start, start.record
+    # A source told the beat and harmony at every step (data.condition) keeps being told them.
+    data = replace(cfg.data, condition=bool(model.condition_dim))
+    return reindex_corpus(corpus, start.vocab), replace(cfg, model=model, data=data), start, start.record

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jazzgen.config import Config
+from jazzgen.core.cluster import worker_run_dir
 from jazzgen.core.corpus import read_corpus
-from jazzgen.core.distributed import worker_run_dir
 from jazzgen.core.files import write_json
 from jazzgen.core.plan import check_train_config, fit_plan
 from jazzgen.core.rundir import directory_path, finish_run, start_run, write_run_files
@@ -34,7 +34,8 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
     cfg, chosen = task.train_settings(corpus, cfg, finetune=source_record is not None, log=log)
     plan = task.training_plan(corpus, cfg)
     if start is not None:
-        if plan.arrays is not None or plan.backend != "keras":
+        # (a conditioned jazz model trains on arrays of rows: --from continues it on them)
+        if (plan.arrays is not None and not cfg.model.condition_dim) or plan.backend != "keras":
             raise UsageError(f"--from does not apply to the {task.name} task with these settings "
                              "(fine-tuning continues a Keras next-value model)")
         plan.build = lambda: start.build(cfg.model)

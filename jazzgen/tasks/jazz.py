@@ -80,9 +80,12 @@ class JazzTask(Task):
         # How long the training players held their notes, drawn from when decoding.
         articulation = articulation_table(corpus.pieces[int(i)]["articulation"] for i in train_idx
                                           if "articulation" in corpus.pieces[int(i)])
-        return TrainingPlan({"train": [int(i) for i in train_idx], "val": [int(i) for i in val_idx]},
+        plan = TrainingPlan({"train": [int(i) for i in train_idx], "val": [int(i) for i in val_idx]},
                             describe, run_files={"changes.json": changes,
                                                  "articulation.json": articulation})
+        if cfg.data.condition:
+            _condition(plan, corpus, cfg)
+        return plan
 
     def generate(self, run: Run, cfg: Config, request: GenerateRequest, log: Log) -> list:
         """Solos with a band over charts, tunes or corpus changes (`jazzgen.generate`), then files."""
@@ -139,6 +142,30 @@ def read_chart(text_or_path, time: str | None = None):
     if isinstance(text_or_path, os.PathLike):
         return read_chart_file(text_or_path, meter)
     return parse_chart(text_or_path, time_signature=meter)
+
+
+def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
+    """Train on rows [value, beat and harmony features] (`music.conditioning`) instead of ids."""
+    from dataclasses import replace
+
+    from jazzgen.core.models import build_models, export_weights, save_export
+    from jazzgen.core.vocab import BOS, EOS
+    from jazzgen.music.conditioning import N_FEATURES, VERSION, conditioned_windows
+
+    if corpus.info["tokenizer"].get("name") != "values":
+        raise UsageError("data.condition is for the values grammar (the events grammar writes "
+                         "bars, positions and chords into its tokens already)")
+    if cfg.train.strategy != "default":
+        raise UsageError("data.condition trains on one device (train.strategy = 'default')")
+    model = replace(cfg.model, condition_dim=N_FEATURES)
+    bos, eos = corpus.vocab.id(BOS), corpus.vocab.id(EOS)
+    d = cfg.data
+    plan.arrays = {"train": conditioned_windows(corpus, plan.splits["train"], d.seq_len, d.stride, bos, eos),
+                   "val": conditioned_windows(corpus, plan.splits["val"], d.seq_len, d.seq_len, bos, eos)}
+    plan.build = lambda: build_models(model, len(corpus.vocab))
+    plan.export = lambda models, path: save_export(path, model, len(corpus.vocab),
+                                                   export_weights(models, model))
+    plan.task_info = {**plan.task_info, "condition": VERSION}
 
 
 def _listening_report(run: Run, result: dict, seed: int, log: Log) -> str:

@@ -106,8 +106,8 @@ class Studio:
         the `instrument`'s range (a `jazzgen.music.instruments.Instrument`; None: the model's),
         with the library's phrase dynamics.
         """
-        from jazzgen.core.sampling import sample_sequences
         from jazzgen.music.instruments import shape_dynamics
+        from jazzgen.music.solos import sample_values
 
         chords = tuple(chords)
         origin = max(0.0, np.floor((start - context_bars * beats_per_bar) / beats_per_bar) * beats_per_bar)
@@ -127,10 +127,11 @@ class Studio:
         if budget <= 1e-9:
             return ()
         rng = np.random.default_rng([settings.seed, int(round(start * 12))])
-        with self._lock:
-            ids = sample_sequences(self.engine, 1, rng, start_id=self.bos, primer=primer_ids,
-                                   max_steps=int(budget / self.min_cost) + 1, temperature=settings.temperature,
-                                   top_k=settings.top_k, allowed=self.allowed, cost=self.cost, budget=budget)[0]
+        with self._lock:  # the meter mask, and the beat and harmony for a conditioned model
+            ids = sample_values(self.run, self.engine, self.tokenizer, [budget], rng,
+                                temperature=settings.temperature, top_k=settings.top_k, primer=primer_ids,
+                                start_beat=start - origin, spans=[_window(chords, origin, end)],
+                                beats_per_bar=beats_per_bar)[0]
         later = _window(chords, start, end)
         tokenizer = self.tokenizer
         if instrument is not None:

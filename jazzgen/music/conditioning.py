@@ -1,0 +1,238 @@
+"""What a values model is told at every step besides the previous value: the beat and the harmony.
+
+A value says how long it lasts and what it is against the chord, but the plain model never
+learns *where* it is: which beat of the bar, where in the beat, which chord sounds there. So with
+`data.condition` every step's input is a row [previous value id, features...], the features
+describing the onset of the value about to be predicted (`FEATURE_BLOCKS`, `N_FEATURES` floats):
+
+- beat in the bar (one-hot, beats 1-6), position in the beat on the 12-per-beat grid (one-hot),
+  bar within an 8-bar phrase of the form counted from the bar of the first chord (one-hot);
+- the chord at that onset: its root (one-hot, absolute) and its pitch-class set relative to the
+  root (12 bits), or a no-chord flag;
+- the chord after the next change: its root relative to the current root (one-hot) and its
+  pitch-class set relative to its own root; beats until that change (/ 8, capped at 1) and a flag
+  when the onset is the change itself.
+
+Training computes the rows from each corpus piece's values and chords (`piece_rows`), generation
+from the changes it plays over as values are drawn (`ValuesCondition`): both call
+`features_at`, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+
+from jazzgen.music.chords import parse_chord
+from jazzgen.music.score import ChordSpan
+from jazzgen.music.values import parse_value
+
+GRID = 12  # ticks per quarter note
+FORM_BARS = 8
+MAX_BEATS = 6
+CHANGE_BEATS = 8.0  # beats-until-change is scaled by this and capped at 1
+FEATURE_BLOCKS = (("beat", MAX_BEATS), ("position", GRID), ("bar", FORM_BARS),
+                  ("root", 12), ("chord", 12), ("no_chord", 1),
+                  ("next_root", 12), ("next_chord", 12), ("until_change", 1), ("change", 1))
+N_FEATURES = sum(n for _, n in FEATURE_BLOCKS)
+VERSION = "beat+harmony/1"  # kept in task.json: generation computes the same features
+
+
+def _chord_rows(spans: Sequence[ChordSpan]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per span: start and end ticks, root (-1 = none) and pitch-class set relative to the root."""
+    starts = np.array([round(s.start_beat * GRID) for s in spans], np.int64)
+    ends = np.array([round(s.end_beat * GRID) for s in spans], np.int64)
+    roots = np.array([-1 if s.chord.root is None else s.chord.root for s in spans], np.int64)
+    sets = np.zeros((len(spans), 12), np.float32)
+    for i, s in enumerate(spans):
+        if s.chord.root is not None:
+            sets[i, [(pc - s.chord.root) % 12 for pc in s.chord.pitch_classes]] = 1.0
+    return starts, ends, roots, sets
+
+
+def features_at(ticks: np.ndarray, spans: Sequence[ChordSpan], beats_per_bar: float) -> np.ndarray:
+    """The features of onsets at `ticks` (12 per quarter note) over `spans` # (N,) -> (N, F)."""
+    ticks = np.asarray(ticks, np.int64)
+    n = len(ticks)
+    out = np.zeros((n, N_FEATURES), np.float32)
+    bar_ticks = max(1, round(beats_per_bar * GRID))
+    starts, ends, roots, sets = _chord_rows(spans)
+    first_bar = int(starts[0] // bar_ticks) if len(starts) else 0
+    col = 0
+    rows = np.arange(n)
+    for name, width in FEATURE_BLOCKS:
+        if name == "beat":
+            out[rows, col + np.minimum((ticks % bar_ticks) // GRID, MAX_BEATS - 1)] = 1.0
+        elif name == "position":
+            out[rows, col + ticks % GRID] = 1.0
+        elif name == "bar":
+            out[rows, col + (ticks // bar_ticks - first_bar) % FORM_BARS] = 1.0
+        col += width
+    if not len(starts):
+        out[:, _column("no_chord")] = 1.0
+        return out
+    i = np.searchsorted(starts, ticks, side="right") - 1                  # span at or before
+    inside = (i >= 0) & (ticks < ends[np.maximum(i, 0)])
+    current = np.where(inside, roots[np.maximum(i, 0)], -1)
+    has = current >= 0
+    out[has, _column("root") + current[has]] = 1.0
+    out[has, _column("chord"):_column("chord") + 12] = sets[i[has]]
+    out[~has, _column("no_chord")] = 1.0
+    j = np.maximum(i, -1) + 1                                             # the next span
+    later = j < len(starts)
+    nxt = np.minimum(j, len(starts) - 1)
+    next_root = np.where(later, roots[nxt], -1)
+    both = later & has & (next_root >= 0)
+    out[both, _column("next_root") + (next_root[both] - current[both]) % 12] = 1.0
+    out[later, _column("next_chord"):_column("next_chord") + 12] = sets[nxt[later]]
+    until = np.where(later, starts[nxt] - ticks, ends[-1] - ticks) / GRID
+    out[:, _column("until_change")] = np.clip(until / CHANGE_BEATS, 0.0, 1.0)
+    out[:, _column("change")] = (inside & (ticks == starts[np.maximum(i, 0)])).astype(np.float32)
+    return out
+
+
+def _column(block: str) -> int:
+    col = 0
+    for name, width in FEATURE_BLOCKS:
+        if name == block:
+            return col
+        col += width
+    raise KeyError(block)
+
+
+def value_ticks(tokens: Sequence[str]) -> np.ndarray:
+    """Grid ticks each token lasts (0 for specials and values off the grid) # (V,)."""
+    out = np.zeros(len(tokens), np.int64)
+    for k, token in enumerate(tokens):
+        try:
+            ticks = parse_value(token)[1] * GRID
+        except ValueError:
+            continue
+        if isinstance(ticks, Fraction) and ticks.denominator == 1:
+            out[k] = int(ticks)
+    return out
+
+
+def piece_rows(framed: np.ndarray, ticks: np.ndarray, piece: dict) -> np.ndarray:
+    """Rows [id, features] of a framed piece [bos, ids..., eos] # (L,) -> (L, 1 + F).
+
+    Row k goes with input framed[k] and describes the onset of framed[k + 1], which starts
+    where framed[1..k] end.
+    """
+    spans = [ChordSpan(parse_chord(sym), float(start), float(length))
+             for sym, start, length in piece.get("chords", ())]
+    num, den = piece.get("time_signature", (4, 4))
+    onsets = np.cumsum(ticks[framed])                                     # (L,)
+    return np.column_stack([framed.astype(np.float32),
+                            features_at(onsets, spans, num * 4.0 / den)])
+
+
+def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: int, bos: int,
+                        eos: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training windows like `core.corpus.make_windows`, inputs as rows # (N, T, 1 + F), (N, T).
+
+    The window starts are make_windows' (every `stride`, plus one covering the end); padding
+    rows are all zero (id 0, masked in the loss).
+    """
+    ticks = value_ticks(corpus.vocab.tokens)
+    xs, ys = [], []
+    for i in indices:
+        framed = np.concatenate([[bos], corpus.piece_ids(int(i)), [eos]]).astype(np.int64)
+        rows = piece_rows(framed, ticks, corpus.pieces[int(i)])
+        last = max(len(framed) - (seq_len + 1), 0)
+        starts = list(range(0, last + 1, stride))
+        if starts[-1] != last:
+            starts.append(last)
+        for s in starts:
+            x = np.zeros((seq_len, 1 + N_FEATURES), np.float32)
+            y = np.zeros(seq_len, np.int32)
+            chunk = rows[s: s + seq_len]
+            x[: len(chunk)] = chunk
+            target = framed[s + 1: s + seq_len + 1]
+            y[: len(target)] = target
+            xs.append(x)
+            ys.append(y)
+    if not xs:
+        return np.zeros((0, seq_len, 1 + N_FEATURES), np.float32), np.zeros((0, seq_len), np.int32)
+    return np.stack(xs), np.stack(ys)
+
+
+class ValuesCondition:
+    """Features beside each fed id while sampling values, one sequence per set of changes.
+
+    Args:
+        tokens: the vocabulary (durations of the drawn values).
+        spans: per sequence, the chord spans it plays over (from beat 0).
+        beats_per_bar: per sequence.
+    """
+
+    def __init__(self, tokens: Sequence[str], spans: Sequence[Sequence[ChordSpan]],
+                 beats_per_bar: Sequence[float]):
+        self.ticks = value_ticks(tokens)
+        self.spans, self.bars = list(spans), list(beats_per_bar)
+        self.now = np.zeros(len(self.spans), np.int64)                    # onset ticks
+        # Features of every tick up to a length, per sequence, computed once (and again for
+        # twice the length when a sequence runs past it): a lookup per step instead of a search.
+        self.tables = [self._table(b, self._length(b)) for b in range(len(self.spans))]
+
+    def _length(self, b: int) -> int:
+        end = max((round(s.end_beat * GRID) for s in self.spans[b]), default=0)
+        return end + round(8 * self.bars[b] * GRID)
+
+    def _table(self, b: int, length: int) -> np.ndarray:
+        return features_at(np.arange(length), self.spans[b], self.bars[b])   # (length, F)
+
+    def _features(self) -> np.ndarray:
+        for b, table in enumerate(self.tables):
+            while self.now[b] >= len(table):
+                table = self.tables[b] = self._table(b, 2 * len(table))
+        return np.stack([table[t] for table, t in zip(self.tables, self.now, strict=True)])
+
+    def start(self) -> np.ndarray:
+        """Features beside the start id: the first value's onset, beat 0 # (B, F)."""
+        self.now[:] = 0
+        return self._features()
+
+    def advance(self, ids: np.ndarray) -> np.ndarray:
+        """The ids just fed or drawn move each sequence on by their durations # (B,) -> (B, F)."""
+        self.now += self.ticks[np.asarray(ids)]
+        return self._features()
+
+
+class ConditionedPieces:
+    """An engine over whole held-out pieces that adds each piece's features to the ids it steps.
+
+    `core.scoring` steps pieces longest first, in batches, and drops finished ones from the end
+    of a batch; this wrapper sorts its rows the same way (a stable sort by length) and keeps its
+    own batch offset and time step.
+    """
+
+    def __init__(self, engine, pieces_rows: Sequence[np.ndarray]):
+        self.engine, self.cfg = engine, engine.cfg
+        self.rows = sorted(pieces_rows, key=len, reverse=True)
+        self.t, self.offset, self.next_offset = 0, 0, 0
+
+    def initial_state(self, batch_size: int):
+        self.t, self.offset = 0, self.next_offset
+        self.next_offset += batch_size
+        return self.engine.initial_state(batch_size)
+
+    def step(self, ids: np.ndarray, state):
+        rows = np.stack([self.rows[self.offset + b][self.t] for b in range(len(ids))])  # (live, 1 + F)
+        rows[:, 0] = ids
+        self.t += 1
+        return self.engine.step(rows, state)
+
+
+def for_scoring(engine, tokens: Sequence[str], pieces_ids: Sequence[np.ndarray],
+                pieces: Sequence[dict], bos: int, eos: int):
+    """`engine` as `core.scoring` can step it over `pieces_ids`: wrapped in `ConditionedPieces`
+    (with each piece's features, from its record `pieces[i]`) when it is a conditioned model."""
+    if not getattr(engine.cfg, "condition_dim", 0):
+        return engine
+    ticks = value_ticks(tokens)
+    return ConditionedPieces(engine, [
+        piece_rows(np.concatenate([[bos], ids, [eos]]).astype(np.int64), ticks, piece)
+        for ids, piece in zip(pieces_ids, pieces, strict=True)])
