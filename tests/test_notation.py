@@ -41,14 +41,14 @@ def test_notes_are_the_generated_solo_with_clean_rhythms(sheet):
     for n, (start, end, _) in zip(got, wanted):
         assert Fraction(n.offset).limit_denominator(48) == start
         assert Fraction(n.quarterLength).limit_denominator(48) == end - start
-    # Every onset and length is a multiple of a sixteenth or of an eighth triplet, never a 1/12.
+    # Every onset and length is a multiple of a sixteenth or of a sixteenth triplet, never a 1/12.
     for n in part.flatten().notesAndRests:
         for t in (Fraction(n.offset).limit_denominator(48), Fraction(n.quarterLength).limit_denominator(48)):
-            assert (t * 4).denominator == 1 or (t * 3).denominator == 1, t
-    # Most generated notes keep their onset (the rest moved by less than a sixteenth triplet).
-    # The conditioned default model mixes triplet and sixteenth onsets inside one beat, as the
-    # players' quantized solos do; a beat is written on one grid, so such notes merge (~16%).
-    assert len(wanted) >= 0.8 * len(song.solo.notes)
+            assert (t * 4).denominator == 1 or (t * 6).denominator == 1, t
+    # Most generated notes keep their onset (the rest moved by less than a sixteenth triplet). The
+    # conditioned model plays runs that mix sixteenths and sixteenth triplets inside one beat
+    # (onsets 1/2, 2/3, 3/4, 5/6); one readable grid per beat merges some of those: 98 of 110 here.
+    assert len(wanted) >= 0.85 * len(song.solo.notes)
 
 
 def test_chord_symbols_above_the_staff(sheet):

@@ -23,6 +23,8 @@ from jazzgen.music.engraving import INSTALL_HINT, engrave, engravers  # noqa: F4
 DIVISIONS = 48  # per quarter note: every position on the 1/48-beat grid bar lines can fall on is whole
 STRAIGHT, TRIPLET = (Fraction(0), Fraction(1, 4), Fraction(1, 2), Fraction(3, 4)), \
     (Fraction(0), Fraction(1, 3), Fraction(2, 3))
+SEXTUPLET = tuple(Fraction(k, 6) for k in range(6))  # sixteenth triplets: players' fast runs
+GRIDS = (STRAIGHT, TRIPLET, SEXTUPLET)  # simplest first: a finer grid must move the notes less
 _TYPES = {Fraction(1, 16): ("64th", 0), Fraction(1, 8): ("32nd", 0), Fraction(1, 4): ("16th", 0),
           Fraction(1, 2): ("eighth", 0), Fraction(3, 4): ("eighth", 1),
           Fraction(1): ("quarter", 0), Fraction(3, 2): ("quarter", 1), Fraction(2): ("half", 0),
@@ -49,8 +51,8 @@ def notation_notes(notes, bar_starts: list[float], total_beats: float) -> list[t
 
     A lead sheet does not write how short a player cuts a note: a note followed by a gap of at
     most half a beat, and no longer than the note itself, is written up to the next onset. Then
-    in every beat the onsets and ends that fall inside it snap to the sixteenth grid or to the
-    eighth-triplet grid, whichever moves them less (ties: sixteenths). Notes that collapse to
+    in every beat the onsets and ends that fall inside it snap to the sixteenth, eighth-triplet or
+    sixteenth-triplet grid, whichever moves them less (ties: the simpler grid). Notes that collapse to
     nothing are dropped; a note never runs into the next.
     """
     notes = list(notes)
@@ -69,11 +71,15 @@ def notation_notes(notes, bar_starts: list[float], total_beats: float) -> list[t
             beat = int(t + 1e-9)
             if t - beat > 1e-9:
                 points.setdefault(beat, []).append(t - beat)
-    floats = {grid: [float(g) for g in grid] + [1.0] for grid in (STRAIGHT, TRIPLET)}
+    floats = {grid: [float(g) for g in grid] + [1.0] for grid in GRIDS}
     grids = {}
     for beat, offsets in points.items():
-        cost = [sum(min(abs(o - g) for g in floats[grid]) for o in offsets) for grid in (STRAIGHT, TRIPLET)]
-        grids[beat] = TRIPLET if cost[1] < cost[0] - 1e-9 else STRAIGHT
+        best, best_cost = STRAIGHT, float("inf")
+        for grid in GRIDS:
+            cost = sum(min(abs(o - g) for g in floats[grid]) for o in offsets)
+            if cost < best_cost - 1e-9:
+                best, best_cost = grid, cost
+        grids[beat] = best
 
     def snap(t: float) -> Fraction:
         beat = int(t + 1e-9)
@@ -111,14 +117,20 @@ def _pieces(a: Fraction, b: Fraction, bar_end: Fraction) -> list[Fraction]:
 
 
 def _written_lengths(length: Fraction) -> list[Fraction]:
-    """`length` as note values a lead sheet can write (greedy, longest first)."""
+    """`length` as note values a lead sheet can write, longest first, on the coarsest grid it sits on.
+
+    5/6 of a beat is 2/3 + 1/6 (sixteenth triplets), not 3/4 + 1/12: staying on one grid keeps
+    the pieces readable.
+    """
     if length in _TYPES or length in _TRIPLET_TYPES:
         return [length]
+    den = next((d for d in (4, 6, 12, 16, 24, 48) if (length * d).denominator == 1), None)
+    if den is None:
+        raise JazzgenError(f"cannot write a note of {length} beats in a lead sheet (finer than 1/48 beat)")
+    steps = [w for w in _WRITTEN if (w * den).denominator == 1]
     out = []
     while length > 0:
-        step = next((w for w in _WRITTEN if w <= length), None)
-        if step is None:
-            raise JazzgenError(f"cannot write a note of {length} beats in a lead sheet (finer than 1/48 beat)")
+        step = next(w for w in steps if w <= length)  # 1/den itself is always a step
         out.append(step)
         length -= step
     return out
@@ -232,7 +244,7 @@ def lead_sheet_xml(performance) -> str:
     flats = fifths <= 0
     starts = [_frac(b) for b in chart.bar_starts()] + [_frac(chart.total_beats)]
     notes = notation_notes(solo.notes, chart.bar_starts(), chart.total_beats)
-    triplet_beats = {int(t) for s, e, _ in notes for t in (s, e) if t.denominator == 3}
+    triplet_beats = {int(t) for s, e, _ in notes for t in (s, e) if t.denominator in (3, 6)}
     chord_at = {_frac(s.start_beat): s.chord for s in solo.chords}
     choruses = set(chart.chorus_starts())
     clef = _clef(performance.instrument)

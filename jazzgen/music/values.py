@@ -202,8 +202,8 @@ class ValuesTokenizer(Tokenizer):
             interval -= 12 if interval > 0 else -12
         return interval
 
-    def _rests(self, ticks: int) -> list[str]:
-        """Rest values covering `ticks`, none longer than max_duration_beats."""
+    def rest_values(self, ticks: int) -> list[str]:
+        """Rest values covering `ticks` grid steps, none longer than max_duration_beats."""
         longest = round(self.max_duration_beats * self.grid_per_beat)
         values = []
         while ticks > 0:
@@ -227,7 +227,7 @@ class ValuesTokenizer(Tokenizer):
         cursor, previous = 0, None
         for note in quantized.notes:
             tick, ticks = round(note.start_beat * g), round(note.duration_beats * g)
-            values += self._rests(tick - cursor)
+            values += self.rest_values(tick - cursor)
             value = f"{note_type(note.pitch, quantized.chord_at(note.start_beat))}"
             value += f",{Fraction(ticks, g)}"
             if previous is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +119,9 @@ class Studio:
             if quantized.notes:
                 # The silence between the primer's last note and `start` is fed as rests, so
                 # the continuation is sampled from `start` on, knowing how long the pause was.
-                gap = start - origin - quantized.notes[-1].end_beat
-                primer_ids = self.run.vocab.encode(self.tokenizer.tokens(quantized) + self._rests(gap))
+                gap_ticks = round((start - origin - quantized.notes[-1].end_beat) * self.tokenizer.grid_per_beat)
+                rests = self.tokenizer.rest_values(max(0, gap_ticks))
+                primer_ids = self.run.vocab.encode(self.tokenizer.tokens(quantized) + rests)
                 start_pitch = quantized.notes[-1].pitch
         budget = end - start
         if budget <= 1e-9:
@@ -139,18 +139,6 @@ class Studio:
         solo = tokenizer.decode(self.run.vocab.decode(ids), chords=later, start_pitch=start_pitch,
                                      rng=np.random.default_rng([settings.seed, 7]))
         return shape_dynamics(cut(shift(solo.notes, start), start, end), beats_per_bar)
-
-    def _rests(self, beats: float) -> list[str]:
-        """Rest values covering `beats` on the tokenizer's grid (none longer than its longest)."""
-        tick = Fraction(1, self.tokenizer.grid_per_beat)
-        ticks = max(0, round(beats / tick))
-        longest = round(self.tokenizer.max_duration_beats / tick)
-        values = []
-        while ticks > 0:
-            step = min(ticks, longest)
-            values.append(f"R,{step * tick}")
-            ticks -= step
-        return values
 
     def regenerate(self, notes, chords, bar_starts: list[float], total_beats: float, first_bar: int, last_bar: int,
                    settings: Settings, instrument=None) -> tuple[Note, ...]:
