@@ -16,14 +16,8 @@ from jazzgen.core.corpus import split_pieces
 from jazzgen.core.sampling import sample_guided
 from jazzgen.core.vocab import SPECIALS, Vocab
 from jazzgen.music.chords import parse_chord, parse_progression
-from jazzgen.music.events import (
-    EventsGuide,
-    EventsTokenizer,
-    chord_token,
-    sample_events,
-    transpose_symbol,
-    transpose_tokens,
-)
+from jazzgen.music.events import EventsTokenizer, chord_token, transpose_symbol, transpose_tokens
+from jazzgen.music.events_guide import EventsGuide, sample_events
 from jazzgen.music.midi_io import read_midi
 from jazzgen.music.pipeline import read_score
 from jazzgen.music.score import ChordSpan, Note, Score

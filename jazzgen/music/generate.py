@@ -184,7 +184,8 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
 
 def _generate_events(run, out, g, chords_text, bars_given, log, primer) -> list[Path]:
     """Events runs: pitches and durations sampled, the changes' structure forced (EventsGuide)."""
-    from jazzgen.music.events import EventsTokenizer, sample_events
+    from jazzgen.music.events import EventsTokenizer
+    from jazzgen.music.events_guide import sample_events
     from jazzgen.music.solos import load_articulation
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])

@@ -220,7 +220,8 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
 
 def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
     """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
-    from jazzgen.music.events import EventsTokenizer, sample_events
+    from jazzgen.music.events import EventsTokenizer
+    from jazzgen.music.events_guide import sample_events
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     primed = tokenizer.encode(start) if start else []
