@@ -78,7 +78,8 @@ def main() -> None:
     a = p.parse_args()
 
     from jazzgen.music.render import choose_synth
-    from jazzgen.web.app import background_server, create_app
+    from jazzgen.web.app import create_app
+    from jazzgen.web.server import background_server
 
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(a.run_dir, temp_root=tmp)

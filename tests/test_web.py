@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import mido
 import pytest
 
-from jazzgen.web.app import background_server, create_app
+from jazzgen.web.app import create_app
+from jazzgen.web.server import background_server
 from jazzgen.web.sessions import Busy, GenerationQueue, SessionStore
 
 CHART = "Dm7 G7 | Cmaj7 | A7 | Dm7 G7"
@@ -325,7 +326,7 @@ def test_loopback_burst_is_served_or_refused_and_the_server_stays_healthy(app):
 def test_serve_binds_loopback_and_warns_when_opened(monkeypatch, tmp_path):
     import waitress
 
-    from jazzgen.web.app import serve
+    from jazzgen.web.server import serve
 
     calls, lines = [], []
     monkeypatch.setattr(waitress, "serve", lambda app, **kw: calls.append(kw))

@@ -29,7 +29,8 @@ if not (CHROMIUM and CHROMEDRIVER):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from jazzgen.web.app import background_server, create_app
+    from jazzgen.web.app import create_app
+    from jazzgen.web.server import background_server
 
     app = create_app(temp_root=tmp_path_factory.mktemp("studio"))
     with background_server(app) as url:

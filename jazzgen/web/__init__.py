@@ -18,7 +18,7 @@ def create_app(*args, **kwargs):
 
 
 def serve(*args, **kwargs):
-    """Run the studio with waitress (see `jazzgen.web.app.serve`); imported lazily."""
-    from jazzgen.web.app import serve as _serve
+    """Run the studio with waitress (see `jazzgen.web.server.serve`); imported lazily."""
+    from jazzgen.web.server import serve as _serve
 
     return _serve(*args, **kwargs)
