@@ -190,3 +190,17 @@ def test_bad_input_files_fail_in_one_line(tmp_path):
     (tmp_path / "nolabels.txt").write_text("just a sentence\nanother one\n")
     r = jazzgen("preprocess", tmp_path / "nolabels.txt", "--task", "classify", "-o", c, ok=False)
     assert r.exit_code == 1 and "no labelled lines" in r.output
+
+
+def test_jazz_faces_refuse_a_text_run(dinos):
+    # The music side recognises a run by its recorded music tokenizer, never by the task's name.
+    import jazzgen as api
+    from jazzgen.errors import JazzgenError, UsageError
+    from jazzgen.music.tokenizers import music_tokenizer
+    from jazzgen.web.studio import Studio
+
+    assert music_tokenizer({"task": "chars", "tokenizer": {"name": "chars"}}) is None
+    with pytest.raises(UsageError, match="chars run"):
+        api.generate(chords="Dm7 G7 | Cmaj7", model=dinos / "run")
+    with pytest.raises(JazzgenError, match="values tokenizer"):
+        Studio(dinos / "run")

@@ -142,6 +142,8 @@ class EventsTokenizer(Tokenizer):
     high_pitch: int = 96
 
     unit: ClassVar[str] = "events tokens"  # what one token is called in reports
+    # TS, BAR, POS and CH tokens carry the changes: generation forces them (`events_guide`).
+    writes_structure: ClassVar[bool] = True
 
     def config(self) -> dict:
         return {"name": self.name, **asdict(self)}

@@ -75,13 +75,14 @@ def generate_solos(run: Run, out: str | Path, g: GenerateConfig, chords_text: st
     fed first: every solo starts with the primer's notes and continues over the changes.
     """
     from jazzgen.music.midi_io import write_midi
+    from jazzgen.music.tokenizers import tokenizer_from_config
     from jazzgen.music.values import ValuesTokenizer
 
     check_generate_config(g)
     out = Path(out)
     if out.suffix.lower() not in (".mid", ".midi"):
         raise UsageError(f"{out}: the output must end in .mid")
-    if run.task["tokenizer"].get("name") == "events":
+    if tokenizer_from_config(run.task["tokenizer"]).writes_structure:
         return _generate_events(run, out, g, chords_text, bars_given, log, primer)
     tokenizer = ValuesTokenizer.from_config(run.task["tokenizer"])
     rng = np.random.default_rng(g.seed)

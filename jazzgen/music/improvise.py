@@ -21,6 +21,7 @@ from jazzgen.music.charts import MAX_PLAYED_BARS, STYLES, Chart, key_semitones, 
 from jazzgen.music.instruments import Instrument, find_instrument, shape_dynamics
 from jazzgen.music.performance import Performance
 from jazzgen.music.score import ChordSpan, Score
+from jazzgen.music.tokenizers import music_tokenizer, tokenizer_from_config
 
 STYLE_TEMPOS = {"swing": 160.0, "ballad": 72.0, "bossa": 140.0, "waltz": 150.0}  # when nothing says
 CORPUS_BARS = 32  # bars over a corpus piece's changes when --bars is not given
@@ -93,7 +94,7 @@ def open_model(model):
     from jazzgen.core.rundir import Run, open_run
 
     run = model if isinstance(model, Run) else open_run(model, warn=lambda m: print(m, file=sys.stderr))
-    if run.task.get("task") != "jazz":
+    if music_tokenizer(run.task) is None:
         raise UsageError(f"{run.path}: a {run.task.get('task')} run; jazz generation needs a jazz run")
     return run
 
@@ -153,7 +154,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     spans, ts = played.spans(), played.time_signature
     total = played.total_beats
     start = _read_primer(primer, spans, ts, total, played) if primer else None
-    if run.task["tokenizer"].get("name") == "events":
+    if tokenizer_from_config(run.task["tokenizer"]).writes_structure:
         solos = _events_solos(run, g, spans, ts, total, rng, start, soloist)
     else:
         solos = _values_solos(run, g, spans, ts, total, rng, start, soloist)

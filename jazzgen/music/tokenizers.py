@@ -9,6 +9,7 @@ Each is a `core.tokenizer.Tokenizer` with, beyond `encode` / `decode` / `config`
     quantize_score(score)            the melody snapped to its grid, and what moved
     tokens(quantized)                a quantized score's tokens (quantized once, not twice)
     unit                             what one token is called in reports ("values")
+    writes_structure                 True when the tokens carry bars, positions and chords
     other_keys(tokens, all_keys)     {semitones: tokens} extra copies a corpus stores
     evaluation(run, corpus)          (result key, figures, report text) of its own, or None
 
@@ -41,3 +42,11 @@ def tokenizer_from_config(config: dict):
 def tokenizer_for_preprocess(cfg):
     """The tokenizer `preprocess` makes from its [preprocess] settings (`cfg.tokenizer` names it)."""
     return tokenizer_class(cfg.tokenizer).from_settings(cfg)
+
+
+def music_tokenizer(task_info: dict):
+    """The music tokenizer a run's task.json records, or None for a run of another kind (text)."""
+    config = task_info.get("tokenizer")
+    if not isinstance(config, dict) or config.get("name", "values") not in TOKENIZERS:
+        return None
+    return tokenizer_from_config(config)

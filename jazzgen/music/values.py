@@ -103,6 +103,8 @@ class ValuesTokenizer(Tokenizer):
             raise ValueError(f"pitch range {self.low_pitch}..{self.high_pitch} under an octave")
 
     unit: ClassVar[str] = "values"  # what one token is called in reports
+    # The tokens name no bars, positions or chords: generation plays them over given changes.
+    writes_structure: ClassVar[bool] = False
 
     def config(self) -> dict:
         """JSON-able settings; `ValuesTokenizer.from_config(config())` rebuilds this one."""

@@ -151,8 +151,9 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
     from jazzgen.core.models import build_models, export_weights, save_export
     from jazzgen.core.vocab import BOS, EOS
     from jazzgen.music.conditioning import N_FEATURES, VERSION, conditioned_windows
+    from jazzgen.music.tokenizers import tokenizer_from_config
 
-    if corpus.info["tokenizer"].get("name") != "values":
+    if tokenizer_from_config(corpus.info["tokenizer"]).writes_structure:
         raise UsageError("data.condition is for the values grammar (the events grammar writes "
                          "bars, positions and chords into its tokens already)")
     if cfg.train.strategy != "default":

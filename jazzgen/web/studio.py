@@ -83,12 +83,14 @@ class Studio:
         from jazzgen.core.engine import NumpyEngine
         from jazzgen.core.rundir import open_run
         from jazzgen.core.vocab import BOS
+        from jazzgen.music.tokenizers import music_tokenizer
         from jazzgen.music.values import ValuesTokenizer, value_duration
 
         self.run = open_run(model_dir, warn=lambda m: None)
-        if self.run.task.get("task") != "jazz" or self.run.task["tokenizer"].get("name") != "values":
+        tokenizer = music_tokenizer(self.run.task)  # None for a text run
+        if not isinstance(tokenizer, ValuesTokenizer):  # the studio costs and primes values
             raise JazzgenError(f"{self.run.path}: the studio plays jazz runs of the values tokenizer")
-        self.tokenizer = ValuesTokenizer.from_config(self.run.task["tokenizer"])
+        self.tokenizer = tokenizer
         self.engine = NumpyEngine.from_export(self.run.export_path)
         self.bos = self.run.vocab.id(BOS)
         self.cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in self.run.vocab.tokens])
