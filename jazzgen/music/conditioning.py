@@ -20,6 +20,7 @@ from the changes it plays over as values are drawn (`ValuesCondition`): both cal
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -103,7 +104,12 @@ def _column(block: str) -> int:
 
 
 def value_ticks(tokens: Sequence[str]) -> np.ndarray:
-    """Grid ticks each token lasts (0 for specials and values off the grid) # (V,)."""
+    """Grid ticks each token lasts (0 for specials and values off the grid) # (V,); read-only."""
+    return _value_ticks(tuple(tokens))
+
+
+@functools.lru_cache(maxsize=8)  # once per vocabulary: sampling asks at every call
+def _value_ticks(tokens: tuple[str, ...]) -> np.ndarray:
     out = np.zeros(len(tokens), np.int64)
     for k, token in enumerate(tokens):
         try:
@@ -112,6 +118,7 @@ def value_ticks(tokens: Sequence[str]) -> np.ndarray:
             continue
         if isinstance(ticks, Fraction) and ticks.denominator == 1:
             out[k] = int(ticks)
+    out.flags.writeable = False
     return out
 
 
