@@ -1,4 +1,4 @@
-"""Training the numpy reference RNNs: output layer, loss, clipping, optimizers and sampling.
+"""Training the numpy reference RNNs: output layer, loss, clipping and optimizers.
 
 Course notation and layout as in `numpy_rnn` (one column per example: a is (n_a, m, T_x)).
 Everything is float64 so that gradient checks can ask for a relative error below 1e-6.
@@ -10,13 +10,6 @@ import numpy as np
 
 from jazzgen.core.numpy_rnn import BACKWARD, FORWARD, hidden_size
 from jazzgen.core.scoring import log_softmax
-
-
-def softmax(z: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Softmax along `axis` (the class axis, rows in the course layout), shifted for stability."""
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
 
 # ---- output layer ---------------------------------------------------------------------------
 
