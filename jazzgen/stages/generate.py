@@ -45,4 +45,4 @@ def perform(count: int = 1, model: str | Path | None = None, **options) -> list:
     """`count` performances of the run `model` (None: the bundled one) over chord changes,
     with a band (the Python API's `generate`; options as `jazzgen.api.generate`)."""
     run = open_run(model or default_run_dir(), warn=lambda m: print(m, file=sys.stderr))
-    return get_task(run.task.get("task")).perform(count=count, model=model, **options)
+    return get_task(run.task.get("task")).perform(run, count, **options)

@@ -132,9 +132,9 @@ class Task:
         """Score a run on held-out data -> (JSON-able result, human-readable report)."""
         raise NotImplementedError
 
-    def perform(self, count: int, model, **options) -> list:
-        """Performances over chord changes (the Python API's `generate`)."""
-        raise UsageError(f"{model}: a {self.name} run does not play over chord changes")
+    def perform(self, run: Run, count: int, **options) -> list:
+        """`count` performances of the opened `run` over chord changes (the Python API's `generate`)."""
+        raise UsageError(f"{run.path}: a {self.name} run does not play over chord changes")
 
     def predict(self, run: Run, texts: Sequence[str]) -> list[str]:
         """Output lines for input texts."""

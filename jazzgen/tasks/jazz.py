@@ -126,10 +126,10 @@ class JazzTask(Task):
             report += "\n\n" + _listening_report(run, result, request.seed, log)
         return result, report
 
-    def perform(self, count: int, model, **options) -> list:
+    def perform(self, run: Run, count: int, **options) -> list:
         from jazzgen.music import improvise
 
-        return improvise.perform(count=count, model=model, **options)
+        return improvise.perform(count=count, model=run, **options)  # the run already opened
 
 
 def read_chart(text_or_path, time: str | None = None):
