@@ -113,17 +113,20 @@ class JazzTask(Task):
                                n_generate=SAMPLES if request.samples is None else request.samples,
                                log=log)
         report = format_report(result)
-        if result.get("corpus_path"):  # figures of the run's own tokenizer (events: MINGUS's)
-            from jazzgen.core.corpus import read_corpus
-            from jazzgen.music.tokenizers import tokenizer_from_config
+        if not result.get("corpus_path"):
+            return result, report
+        from jazzgen.core.corpus import read_corpus
+        from jazzgen.music.tokenizers import tokenizer_from_config
 
-            own = tokenizer_from_config(run.task["tokenizer"]).evaluation(run, read_corpus(result["corpus_path"]))
-            if own is not None:
-                key, figures, text = own
-                result[key] = figures
-                report += "\n" + text
-        if result.get("corpus_path") and not request.files and request.samples != 0:
-            report += "\n\n" + _listening_report(run, result, request.seed, log)
+        corpus = read_corpus(result["corpus_path"])  # once, for both reports below
+        # figures of the run's own tokenizer (events: MINGUS's)
+        own = tokenizer_from_config(run.task["tokenizer"]).evaluation(run, corpus)
+        if own is not None:
+            key, figures, text = own
+            result[key] = figures
+            report += "\n" + text
+        if not request.files and request.samples != 0:
+            report += "\n\n" + _listening_report(run, corpus, result, request.seed, log)
         return result, report
 
     def perform(self, run: Run, count: int, **options) -> list:
@@ -169,14 +172,13 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
     plan.task_info = {**plan.task_info, "condition": VERSION}
 
 
-def _listening_report(run: Run, result: dict, seed: int, log: Log) -> str:
-    """Adds the two-sample test over the held-out pieces to `result`; returns its report."""
-    from jazzgen.core.corpus import read_corpus
+def _listening_report(run: Run, corpus: Corpus, result: dict, seed: int, log: Log) -> str:
+    """Adds the two-sample test over the held-out pieces of `corpus` to `result`; returns its report."""
     from jazzgen.music.listening import format_listening, heldout_pairs, listening_test
     from jazzgen.music.solos import load_articulation
 
     log("playing over every held-out piece's changes for the two-sample test")
-    generated, human = heldout_pairs(run, read_corpus(result["corpus_path"]), seed=seed,
+    generated, human = heldout_pairs(run, corpus, seed=seed,
                                      articulation=load_articulation(run))
     result["two_sample"] = listening_test(generated, human)
     return format_listening(result["two_sample"])
