@@ -8,8 +8,9 @@ from click.testing import CliRunner
 
 from jazzgen.cli import main
 from jazzgen.config import PreprocessConfig
+from jazzgen.core.parts import parse_part, select_part
 from jazzgen.errors import UsageError
-from jazzgen.stages.merge import merge_corpora, parse_part, select_part
+from jazzgen.stages.merge import merge_corpora
 from jazzgen.stages.preprocess import preprocess
 
 WJD = Path(__file__).resolve().parent.parent / "data" / "midi" / "wjd"

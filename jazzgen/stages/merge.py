@@ -22,7 +22,7 @@ import numpy as np
 
 from jazzgen.core.corpus import write_corpus
 from jazzgen.core.files import read_json
-from jazzgen.core.parts import parse_part, select_part  # noqa: F401  (re-exported: the CLI's view)
+from jazzgen.core.parts import parse_part
 from jazzgen.core.shards import write_shards
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import JazzgenError, UsageError
