@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from jazzgen.config import Config
-from jazzgen.core.corpus import Corpus
+from jazzgen.core.corpus import Corpus, read_vocab
 from jazzgen.core.files import read_json
 from jazzgen.core.finetune import file_sha256, grow_weights, reindex_corpus
 from jazzgen.core.models import ModelConfig, load_export
@@ -113,7 +113,7 @@ def prepare(corpus: Corpus, run_dir: Path, cfg: Config, source: str | None, resu
     info_path = run_dir / "run.json"
     record = read_json(info_path).get("source") if resume and info_path.is_file() else None
     if record:  # resume a fine-tuned run: the run directory is the truth
-        vocab = Vocab.from_json((run_dir / "vocab.json").read_text(encoding="utf-8"))
+        vocab = read_vocab(run_dir / "vocab.json")
         saved = ModelConfig.from_dict(read_json(run_dir / "config.json")["model"])
         start = None
         if not (run_dir / "checkpoint.npz").is_file():
