@@ -130,15 +130,6 @@ def record_epoch(state: dict, row: dict, watched: float | None = None) -> bool:
     return improved
 
 
-def stop_reason(state: dict, patience: int, elapsed_s: float, max_minutes: float) -> str | None:
-    """"early stopping" or "time limit" when the loop should end after this epoch, else None."""
-    if state["bad_epochs"] >= patience > 0:
-        return "early stopping"
-    if max_minutes and elapsed_s > max_minutes * 60:
-        return "time limit"
-    return None
-
-
 def epoch_line(row: dict, epochs: int, improved: bool, suffix: str = "") -> str:
     """The one line printed per epoch."""
     acc = f"  acc {row['accuracy']:.3f}" if isinstance(row.get("accuracy"), float) else ""
@@ -225,7 +216,8 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
                 backend.export_best()
             # Early stopping first; every process of a run agrees on the time limit.
             over = bool(max_minutes) and time.perf_counter() - start > max_minutes * 60
-            reason = stop_reason(state, patience, 0.0, 0.0) or ("time limit" if backend.agree(over) else None)
+            reason = ("early stopping" if state["bad_epochs"] >= patience > 0
+                      else "time limit" if backend.agree(over) else None)
             if (reason or epoch == epochs or backend.checkpoint_each_epoch
                     or time.perf_counter() - last_write >= checkpoint_every_s):
                 backend.save(ckpt_path, state)
