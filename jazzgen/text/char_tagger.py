@@ -27,6 +27,7 @@ from jazzgen.config import Config
 from jazzgen.core.corpus import Corpus
 from jazzgen.core.files import atomic_open, read_npz
 from jazzgen.core.models import ModelConfig
+from jazzgen.core.scoring import log_softmax
 from jazzgen.errors import UsageError
 from jazzgen.text.decoding import transition_scores, viterbi, weighted
 from jazzgen.text.metrics import accuracy, entity_f1, is_bio
@@ -192,8 +193,7 @@ def validation_score(tagger, x: np.ndarray, y: np.ndarray, labels: Sequence[str]
                 continue
             scores = row[:n, 1:]                                            # (n, C)
             if method == "viterbi":
-                z = scores - scores.max(axis=-1, keepdims=True)
-                path = viterbi(z - np.log(np.exp(z).sum(axis=-1, keepdims=True)), start, move)
+                path = viterbi(log_softmax(scores), start, move)
             else:
                 path = scores.argmax(axis=-1).tolist()
             gold.append([labels[k - 1] for k in ids[:n]])
