@@ -170,11 +170,12 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
                                   beats_per_bar=ts[0] * 4 / ts[1])
     later = [ChordSpan(s.chord, max(s.start_beat, end) - end, s.end_beat - max(s.start_beat, end))
              for s in spans if s.end_beat > end + 1e-9]
+    table = load_articulation(run)
     solos = []
     for i, ids in enumerate(sequences):
         rest = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
                                 start_pitch=start.notes[-1].pitch, time_signature=ts, tempo_qpm=tempo)
-        if (table := load_articulation(run)) is not None:
+        if table is not None:
             rest = articulate(rest, table, np.random.default_rng([g.seed, i, 1]))
         moved = tuple(replace(n, start_beat=n.start_beat + end) for n in rest.notes)
         solos.append(replace(rest, notes=start.notes + moved, chords=tuple(spans)))

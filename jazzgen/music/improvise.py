@@ -195,7 +195,7 @@ def _engine(run, backend: str):
 
 def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
-    from jazzgen.music.solos import sample_values
+    from jazzgen.music.solos import load_articulation, sample_values
     from jazzgen.music.values import ValuesTokenizer
 
     tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
@@ -209,11 +209,12 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
                               spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1])
     later = [ChordSpan(s.chord, max(s.start_beat, begin) - begin, s.end_beat - max(s.start_beat, begin))
              for s in spans if s.end_beat > begin + 1e-9]
+    table = load_articulation(run)
     solos = []
     for i, ids in enumerate(sequences):
         solo = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
                                 start_pitch=start.notes[-1].pitch if start else None, time_signature=ts)
-        solo = _articulated(run, solo, g.seed, i)
+        solo = _articulated(table, solo, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + begin) for n in solo.notes)
         solos.append(Score(notes=(start.notes if start else ()) + moved, chords=tuple(spans), time_signature=ts))
     return solos
@@ -223,6 +224,7 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
     from jazzgen.music.events import EventsTokenizer
     from jazzgen.music.events_guide import sample_events
+    from jazzgen.music.solos import load_articulation
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     primed = tokenizer.encode(start) if start else []
@@ -230,20 +232,19 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
                               temperature=g.temperature, top_k=g.top_k, primer=primed)
     solos = []
     n_primed = len(tokenizer.decode(primed, chords=spans).notes) if primed else 0
+    table = load_articulation(run)
     for i, tokens in enumerate(sequences):
         solo = tokenizer.decode(primed + tokens, chords=spans, time_signature=ts)
-        later = _articulated(run, replace(solo, notes=solo.notes[n_primed:]), g.seed, i)
+        later = _articulated(table, replace(solo, notes=solo.notes[n_primed:]), g.seed, i)
         notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes[:n_primed] + later.notes)
         solos.append(replace(solo, notes=notes))
     return solos
 
 
-def _articulated(run, solo: Score, seed: int, i: int) -> Score:
+def _articulated(table: dict | None, solo: Score, seed: int, i: int) -> Score:
     """Notes shortened as the training players held theirs (runs with an articulation table)."""
     from jazzgen.music.articulation import articulate
-    from jazzgen.music.solos import load_articulation
 
-    table = load_articulation(run)
     return solo if table is None else articulate(solo, table, np.random.default_rng([seed, i, 1]))
 
 
