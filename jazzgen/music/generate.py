@@ -116,11 +116,11 @@ def read_primer(path: str | Path, spans, ts: tuple[int, int], total_beats: float
     """The melody of a primer file, quantized, as a score over the changes (cut at their end)."""
     from jazzgen.music.pipeline import read_score
     from jazzgen.music.score import ChordSpan, Score
+    from jazzgen.music.solos import cut
     from jazzgen.music.values import ValuesTokenizer
 
     score, _ = ValuesTokenizer().quantize_score(read_score(Path(path)))
-    notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat))
-                  for n in score.notes if n.start_beat < total_beats - 1e-9)
+    notes = cut(score, total_beats).notes
     if not notes:
         raise UsageError(f"{path}: the primer has no notes before beat {total_beats:g}")
     end = notes[-1].end_beat
@@ -133,11 +133,11 @@ def _write_solos(solos, spans, ts, tempo, total_beats, out: Path) -> list[Path]:
     """Cut each solo at the end of the changes and write it over them."""
     from jazzgen.music.midi_io import write_midi
     from jazzgen.music.score import Score
+    from jazzgen.music.solos import cut
 
     paths = output_paths(out, len(solos))
     for solo, path in zip(solos, paths, strict=True):
-        notes = tuple(n for n in solo.notes if n.start_beat < total_beats - 1e-9)
-        notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat)) for n in notes)
+        notes = cut(solo, total_beats).notes
         _check_not_empty(notes, path)
         write_midi(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=tempo), path)
     return paths

@@ -148,6 +148,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics, and how
     many notes each starts with from the primer."""
     from jazzgen.config import GenerateConfig
+    from jazzgen.music.solos import cut
 
     g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
                        count=count, backend=backend)
@@ -160,8 +161,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
         solos = _values_solos(run, g, spans, ts, total, rng, start, soloist)
     out = []
     for solo in solos:
-        notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
-                      for n in solo.notes if n.start_beat < total - 1e-9)
+        notes = cut(solo, total).notes
         kept = len(start.notes) if start else 0  # the primer keeps its own dynamics
         # An empty solo over four bars or more is a failure to report, never a file called done
         # (over a bar or two, a player may well rest).
