@@ -187,14 +187,9 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
     return start
 
 
-def _engine(run, backend: str):
-    from jazzgen.music.generate import load_engine
-
-    return load_engine(run, backend)
-
-
 def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
+    from jazzgen.music.generate import load_engine
     from jazzgen.music.solos import load_articulation, sample_values
     from jazzgen.music.values import ValuesTokenizer
 
@@ -204,7 +199,7 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     primed = run.vocab.encode(tokenizer.encode(start)) if start else []
     budget = total - begin
     # The meter mask keeps every onset on the corpus grid (specials are never drawn).
-    sequences = sample_values(run, _engine(run, g.backend), tokenizer, [budget] * g.count, rng,
+    sequences = sample_values(run, load_engine(run, g.backend), tokenizer, [budget] * g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin,
                               spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1])
     later = [ChordSpan(s.chord, max(s.start_beat, begin) - begin, s.end_beat - max(s.start_beat, begin))
@@ -224,11 +219,12 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
     from jazzgen.music.events import EventsTokenizer
     from jazzgen.music.events_guide import sample_events
+    from jazzgen.music.generate import load_engine
     from jazzgen.music.solos import load_articulation
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     primed = tokenizer.encode(start) if start else []
-    sequences = sample_events(_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
+    sequences = sample_events(load_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed)
     solos = []
     n_primed = len(tokenizer.decode(primed, chords=spans).notes) if primed else 0
@@ -271,14 +267,14 @@ def write_files(performances: list[Performance], out: str | os.PathLike, *, musi
     Returns:
         Every file written, the main ones first.
     """
+    from jazzgen.music.generate import output_paths
     from jazzgen.music.notation import engrave
 
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in MIDI_SUFFIXES + XML_SUFFIXES:
         raise UsageError(f"{out}: the output must end in .mid or .musicxml")
-    paths = [out] if len(performances) == 1 else \
-        [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, len(performances) + 1)]
+    paths = output_paths(out, len(performances))
     written: list[Path] = []
     engrave_note = None
     for song, path in zip(performances, paths, strict=True):
