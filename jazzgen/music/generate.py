@@ -47,23 +47,30 @@ def check_generate_config(g: GenerateConfig) -> None:
 
 def choose_changes(run: Run, chords_text: str | None, bars: int | None, rng: np.random.Generator):
     """Chord spans to play over: typed changes, or a corpus piece's (picked by the seed)."""
-    from jazzgen.core.files import read_json
     from jazzgen.music.chords import parse_progression
-    from jazzgen.music.pipeline import has_changes, loop_changes, piece_changes
+    from jazzgen.music.pipeline import loop_changes, piece_changes
 
     if chords_text:
         spans = parse_progression(chords_text, beats_per_bar=4.0)
         typed_beats = spans[-1].end_beat if spans else 0.0
         total = bars * 4.0 if bars else typed_beats
         return loop_changes(spans, total), (4, 4), DEFAULT_TEMPO_QPM, "typed changes"
+    piece = pick_corpus_piece(run, rng, "--chords")
+    spans, ts, tempo = piece_changes(piece, bars or 32)
+    return spans, ts, tempo, f"the changes of {Path(piece['source']).name}"
+
+
+def pick_corpus_piece(run: Run, rng: np.random.Generator, options: str) -> dict:
+    """A piece of the run's changes.json, picked by the seed; a usage error naming `options` when none."""
+    from jazzgen.core.files import read_json
+    from jazzgen.music.pipeline import has_changes
+
     changes_path = run.path / "changes.json"
     pieces = read_json(changes_path) if changes_path.is_file() else []
     pieces = [p for p in pieces if has_changes(p)]  # runs trained before train.py filtered them
     if not pieces:
-        raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords")
-    piece = pieces[int(rng.integers(len(pieces)))]
-    spans, ts, tempo = piece_changes(piece, bars or 32)
-    return spans, ts, tempo, f"the changes of {Path(piece['source']).name}"
+        raise UsageError(f"{run.path}: keeps no chord changes; give them with {options}")
+    return pieces[int(rng.integers(len(pieces)))]
 
 
 def generate_solos(run: Run, out: str | Path, g: GenerateConfig, chords_text: str | None = None,

@@ -125,16 +125,11 @@ def choose_chart(run, chords, chart, tune, time, style, rng,
 
 def _corpus_chart(run, rng, bars: int) -> tuple[Chart, str, float]:
     """A corpus piece's changes, picked by the seed (as jazzgen always did)."""
-    from jazzgen.core.files import read_json
-    from jazzgen.music.pipeline import has_changes, piece_changes
+    from jazzgen.music.generate import pick_corpus_piece
+    from jazzgen.music.pipeline import piece_changes
     from jazzgen.music.tunes import title_of
 
-    changes_path = run.path / "changes.json"
-    pieces = read_json(changes_path) if changes_path.is_file() else []
-    pieces = [p for p in pieces if has_changes(p)]
-    if not pieces:
-        raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords, --chart or --tune")
-    piece = pieces[int(rng.integers(len(pieces)))]
+    piece = pick_corpus_piece(run, rng, "--chords, --chart or --tune")
     stem = Path(piece["source"]).stem
     spans, ts, tempo = piece_changes(piece, bars)
     title = title_of(stem)
