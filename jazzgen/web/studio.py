@@ -25,7 +25,6 @@ ROLE_NAMES = {"C": "chord", "S": "scale", "A": "approach", "X": "other"}
 CONTEXT_BARS = 8  # bars of what precedes fed as the primer (longer adds time, not much music)
 METERS = {"4/4": (4, 4), "3/4": (3, 4), "5/4": (5, 4), "6/8": (6, 8), "2/4": (2, 4), "12/8": (12, 8)}
 KEYS = tuple(r + m for m in ("", "m") for r in ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"))
-STYLE_TEMPOS = {"swing": 160.0, "ballad": 72.0, "bossa": 140.0, "waltz": 150.0}  # when nothing says
 
 
 def read_chart(text: str, meter: str, key: str | None, bars: int | None):
