@@ -22,9 +22,10 @@ from flask import Flask, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from jazzgen.errors import JazzgenError
+from jazzgen.music.improvise import STYLE_TEMPOS
 from jazzgen.web import validate
 from jazzgen.web.sessions import Busy, GenerationQueue, SessionStore
-from jazzgen.web.studio import KEYS, METERS, STYLE_TEMPOS, Settings, Studio, read_chart
+from jazzgen.web.studio import KEYS, METERS, Settings, Studio, read_chart
 from jazzgen.web.takes import Take, Trade, empty_performance, notes_json
 
 COOKIE = "jazzgen_session"
