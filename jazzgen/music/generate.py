@@ -47,23 +47,30 @@ def check_generate_config(g: GenerateConfig) -> None:
 
 def choose_changes(run: Run, chords_text: str | None, bars: int | None, rng: np.random.Generator):
     """Chord spans to play over: typed changes, or a corpus piece's (picked by the seed)."""
-    from jazzgen.core.files import read_json
     from jazzgen.music.chords import parse_progression
-    from jazzgen.music.pipeline import has_changes, loop_changes, piece_changes
+    from jazzgen.music.pipeline import loop_changes, piece_changes
 
     if chords_text:
         spans = parse_progression(chords_text, beats_per_bar=4.0)
         typed_beats = spans[-1].end_beat if spans else 0.0
         total = bars * 4.0 if bars else typed_beats
         return loop_changes(spans, total), (4, 4), DEFAULT_TEMPO_QPM, "typed changes"
+    piece = pick_corpus_piece(run, rng, "--chords")
+    spans, ts, tempo = piece_changes(piece, bars or 32)
+    return spans, ts, tempo, f"the changes of {Path(piece['source']).name}"
+
+
+def pick_corpus_piece(run: Run, rng: np.random.Generator, options: str) -> dict:
+    """A piece of the run's changes.json, picked by the seed; a usage error naming `options` when none."""
+    from jazzgen.core.files import read_json
+    from jazzgen.music.pipeline import has_changes
+
     changes_path = run.path / "changes.json"
     pieces = read_json(changes_path) if changes_path.is_file() else []
     pieces = [p for p in pieces if has_changes(p)]  # runs trained before train.py filtered them
     if not pieces:
-        raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords")
-    piece = pieces[int(rng.integers(len(pieces)))]
-    spans, ts, tempo = piece_changes(piece, bars or 32)
-    return spans, ts, tempo, f"the changes of {Path(piece['source']).name}"
+        raise UsageError(f"{run.path}: keeps no chord changes; give them with {options}")
+    return pieces[int(rng.integers(len(pieces)))]
 
 
 def generate_solos(run: Run, out: str | Path, g: GenerateConfig, chords_text: str | None = None,
@@ -116,11 +123,11 @@ def read_primer(path: str | Path, spans, ts: tuple[int, int], total_beats: float
     """The melody of a primer file, quantized, as a score over the changes (cut at their end)."""
     from jazzgen.music.pipeline import read_score
     from jazzgen.music.score import ChordSpan, Score
+    from jazzgen.music.solos import cut
     from jazzgen.music.values import ValuesTokenizer
 
     score, _ = ValuesTokenizer().quantize_score(read_score(Path(path)))
-    notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat))
-                  for n in score.notes if n.start_beat < total_beats - 1e-9)
+    notes = cut(score, total_beats).notes
     if not notes:
         raise UsageError(f"{path}: the primer has no notes before beat {total_beats:g}")
     end = notes[-1].end_beat
@@ -133,11 +140,11 @@ def _write_solos(solos, spans, ts, tempo, total_beats, out: Path) -> list[Path]:
     """Cut each solo at the end of the changes and write it over them."""
     from jazzgen.music.midi_io import write_midi
     from jazzgen.music.score import Score
+    from jazzgen.music.solos import cut
 
     paths = output_paths(out, len(solos))
     for solo, path in zip(solos, paths, strict=True):
-        notes = tuple(n for n in solo.notes if n.start_beat < total_beats - 1e-9)
-        notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat)) for n in notes)
+        notes = cut(solo, total_beats).notes
         _check_not_empty(notes, path)
         write_midi(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=tempo), path)
     return paths
@@ -170,11 +177,12 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
                                   beats_per_bar=ts[0] * 4 / ts[1])
     later = [ChordSpan(s.chord, max(s.start_beat, end) - end, s.end_beat - max(s.start_beat, end))
              for s in spans if s.end_beat > end + 1e-9]
+    table = load_articulation(run)
     solos = []
     for i, ids in enumerate(sequences):
         rest = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
                                 start_pitch=start.notes[-1].pitch, time_signature=ts, tempo_qpm=tempo)
-        if (table := load_articulation(run)) is not None:
+        if table is not None:
             rest = articulate(rest, table, np.random.default_rng([g.seed, i, 1]))
         moved = tuple(replace(n, start_beat=n.start_beat + end) for n in rest.notes)
         solos.append(replace(rest, notes=start.notes + moved, chords=tuple(spans)))

@@ -125,16 +125,11 @@ def choose_chart(run, chords, chart, tune, time, style, rng,
 
 def _corpus_chart(run, rng, bars: int) -> tuple[Chart, str, float]:
     """A corpus piece's changes, picked by the seed (as jazzgen always did)."""
-    from jazzgen.core.files import read_json
-    from jazzgen.music.pipeline import has_changes, piece_changes
+    from jazzgen.music.generate import pick_corpus_piece
+    from jazzgen.music.pipeline import piece_changes
     from jazzgen.music.tunes import title_of
 
-    changes_path = run.path / "changes.json"
-    pieces = read_json(changes_path) if changes_path.is_file() else []
-    pieces = [p for p in pieces if has_changes(p)]
-    if not pieces:
-        raise UsageError(f"{run.path}: keeps no chord changes; give them with --chords, --chart or --tune")
-    piece = pieces[int(rng.integers(len(pieces)))]
+    piece = pick_corpus_piece(run, rng, "--chords, --chart or --tune")
     stem = Path(piece["source"]).stem
     spans, ts, tempo = piece_changes(piece, bars)
     title = title_of(stem)
@@ -148,6 +143,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics, and how
     many notes each starts with from the primer."""
     from jazzgen.config import GenerateConfig
+    from jazzgen.music.solos import cut
 
     g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
                        count=count, backend=backend)
@@ -160,8 +156,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
         solos = _values_solos(run, g, spans, ts, total, rng, start, soloist)
     out = []
     for solo in solos:
-        notes = tuple(replace(n, duration_beats=min(n.duration_beats, total - n.start_beat))
-                      for n in solo.notes if n.start_beat < total - 1e-9)
+        notes = cut(solo, total).notes
         kept = len(start.notes) if start else 0  # the primer keeps its own dynamics
         # An empty solo over four bars or more is a failure to report, never a file called done
         # (over a bar or two, a player may well rest).
@@ -187,15 +182,10 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
     return start
 
 
-def _engine(run, backend: str):
-    from jazzgen.music.generate import load_engine
-
-    return load_engine(run, backend)
-
-
 def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
-    from jazzgen.music.solos import sample_values
+    from jazzgen.music.generate import load_engine
+    from jazzgen.music.solos import load_articulation, sample_values
     from jazzgen.music.values import ValuesTokenizer
 
     tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
@@ -204,16 +194,17 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     primed = run.vocab.encode(tokenizer.encode(start)) if start else []
     budget = total - begin
     # The meter mask keeps every onset on the corpus grid (specials are never drawn).
-    sequences = sample_values(run, _engine(run, g.backend), tokenizer, [budget] * g.count, rng,
+    sequences = sample_values(run, load_engine(run, g.backend), tokenizer, [budget] * g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin,
                               spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1])
     later = [ChordSpan(s.chord, max(s.start_beat, begin) - begin, s.end_beat - max(s.start_beat, begin))
              for s in spans if s.end_beat > begin + 1e-9]
+    table = load_articulation(run)
     solos = []
     for i, ids in enumerate(sequences):
         solo = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
                                 start_pitch=start.notes[-1].pitch if start else None, time_signature=ts)
-        solo = _articulated(run, solo, g.seed, i)
+        solo = _articulated(table, solo, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + begin) for n in solo.notes)
         solos.append(Score(notes=(start.notes if start else ()) + moved, chords=tuple(spans), time_signature=ts))
     return solos
@@ -223,27 +214,28 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
     from jazzgen.music.events import EventsTokenizer
     from jazzgen.music.events_guide import sample_events
+    from jazzgen.music.generate import load_engine
+    from jazzgen.music.solos import load_articulation
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     primed = tokenizer.encode(start) if start else []
-    sequences = sample_events(_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
+    sequences = sample_events(load_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed)
     solos = []
     n_primed = len(tokenizer.decode(primed, chords=spans).notes) if primed else 0
+    table = load_articulation(run)
     for i, tokens in enumerate(sequences):
         solo = tokenizer.decode(primed + tokens, chords=spans, time_signature=ts)
-        later = _articulated(run, replace(solo, notes=solo.notes[n_primed:]), g.seed, i)
+        later = _articulated(table, replace(solo, notes=solo.notes[n_primed:]), g.seed, i)
         notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes[:n_primed] + later.notes)
         solos.append(replace(solo, notes=notes))
     return solos
 
 
-def _articulated(run, solo: Score, seed: int, i: int) -> Score:
+def _articulated(table: dict | None, solo: Score, seed: int, i: int) -> Score:
     """Notes shortened as the training players held theirs (runs with an articulation table)."""
     from jazzgen.music.articulation import articulate
-    from jazzgen.music.solos import load_articulation
 
-    table = load_articulation(run)
     return solo if table is None else articulate(solo, table, np.random.default_rng([seed, i, 1]))
 
 
@@ -270,14 +262,14 @@ def write_files(performances: list[Performance], out: str | os.PathLike, *, musi
     Returns:
         Every file written, the main ones first.
     """
+    from jazzgen.music.generate import output_paths
     from jazzgen.music.notation import engrave
 
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in MIDI_SUFFIXES + XML_SUFFIXES:
         raise UsageError(f"{out}: the output must end in .mid or .musicxml")
-    paths = [out] if len(performances) == 1 else \
-        [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, len(performances) + 1)]
+    paths = output_paths(out, len(performances))
     written: list[Path] = []
     engrave_note = None
     for song, path in zip(performances, paths, strict=True):

@@ -161,11 +161,11 @@ class Performance:
         conductor = [(0, 1, "set_tempo", (("tempo", round(60e6 / self.tempo_qpm)),))]
         for beat, (num, den) in self.chart.meter_changes():
             conductor.append((ticks(beat), 0, "time_signature", (("denominator", den), ("numerator", num))))
-        tracks = [("conductor", conductor, MELODY_CHANNEL)]
+        tracks = [("conductor", conductor)]
 
         notes = [(n.pitch, n.start_beat, n.duration_beats, n.velocity) for n in self.solo.notes]
         melody = notes[:self.primer_notes] + list(swing_notes(notes[self.primer_notes:], self.swing))
-        tracks.append(("melody", _events(melody, MELODY_CHANNEL, self.instrument.program, ticks), 0))
+        tracks.append(("melody", _events(melody, MELODY_CHANNEL, self.instrument.program, ticks)))
 
         parts = {p.name: p for p in self.parts}
         chords_part = parts.pop("chords", None)
@@ -178,14 +178,14 @@ class Performance:
         for span in self.solo.chords:
             text = spell(span.chord).encode("latin-1", "replace").decode("latin-1")
             chords.append((ticks(span.start_beat), 1, "marker", (("text", text),)))
-        tracks.append(("chords", chords, 0))
+        tracks.append(("chords", chords))
         for part in parts.values():
             tracks.append((part.name, _events(swing_notes(part.notes, self.swing), part.channel, part.program,
-                                              ticks), 0))
+                                              ticks)))
 
         end = ticks(self.chart.total_beats)
         mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
-        for name, events, _ in tracks:
+        for name, events in tracks:
             mid.tracks.append(_track(name, events, end))
         return mid
 

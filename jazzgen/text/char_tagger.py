@@ -25,8 +25,9 @@ import numpy as np
 
 from jazzgen.config import Config
 from jazzgen.core.corpus import Corpus
-from jazzgen.core.files import atomic_open
+from jazzgen.core.files import atomic_open, read_npz
 from jazzgen.core.models import ModelConfig
+from jazzgen.core.scoring import log_softmax
 from jazzgen.errors import UsageError
 from jazzgen.text.decoding import transition_scores, viterbi, weighted
 from jazzgen.text.metrics import accuracy, entity_f1, is_bio
@@ -192,8 +193,7 @@ def validation_score(tagger, x: np.ndarray, y: np.ndarray, labels: Sequence[str]
                 continue
             scores = row[:n, 1:]                                            # (n, C)
             if method == "viterbi":
-                z = scores - scores.max(axis=-1, keepdims=True)
-                path = viterbi(z - np.log(np.exp(z).sum(axis=-1, keepdims=True)), start, move)
+                path = viterbi(log_softmax(scores), start, move)
             else:
                 path = scores.argmax(axis=-1).tolist()
             gold.append([labels[k - 1] for k in ids[:n]])
@@ -215,16 +215,16 @@ class CharTagger:
     """A trained character tagger, loaded from a run's export.npz (imports TensorFlow)."""
 
     def __init__(self, export_path: str | Path):
-        with np.load(export_path) as data:
-            if "char_tagger" not in data.files:
-                raise UsageError(f"{export_path}: not a character tagger export")
-            self.meta = json.loads(data["char_tagger"].item())
-            if self.meta.get("kind") != EXPORT_KIND:
-                raise UsageError(f"{export_path}: export {self.meta.get('kind')}, "
-                                 f"this jazzgen reads {EXPORT_KIND}")
-            self.index = {str(c): k + 2 for k, c in enumerate(data["chars"].tolist())}
-            n = sum(1 for k in data.files if k.startswith("w"))
-            weights = [data[f"w{k}"] for k in range(n)]
+        data = read_npz(export_path)  # size-checked; a damaged file is an InputError naming it
+        if "char_tagger" not in data:
+            raise UsageError(f"{export_path}: not a character tagger export")
+        self.meta = json.loads(data["char_tagger"].item())
+        if self.meta.get("kind") != EXPORT_KIND:
+            raise UsageError(f"{export_path}: export {self.meta.get('kind')}, "
+                             f"this jazzgen reads {EXPORT_KIND}")
+        self.index = {str(c): k + 2 for k, c in enumerate(data["chars"].tolist())}
+        n = sum(1 for k in data if k.startswith("w"))
+        weights = [data[f"w{k}"] for k in range(n)]
         self.model = _build(self.meta).train
         self.model.set_weights(weights)
 

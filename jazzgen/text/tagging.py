@@ -97,7 +97,8 @@ def evaluate_tag(run: Run, corpus: Corpus) -> dict:
     probs = tag_probabilities(run, [corpus.piece_ids(i) for i in idx], words)
     gold = [corpus.pieces[i]["tags"] for i in idx]
     pred = decode(run, probs, corpus)
-    nll = [-math.log(max(p[t, labels.index(tag)], 1e-12))
+    index = {tag: k for k, tag in enumerate(labels)}
+    nll = [-math.log(max(p[t, index[tag]], 1e-12))
            for p, tags in zip(probs, gold, strict=True) for t, tag in enumerate(tags)]
     baseline = MostFrequentTag([(corpus.piece_ids(i).tolist(), corpus.pieces[i]["tags"])
                                 for i in run.info["train_pieces"]])

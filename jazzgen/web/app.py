@@ -22,9 +22,11 @@ from flask import Flask, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from jazzgen.errors import JazzgenError
+from jazzgen.music.improvise import STYLE_TEMPOS
+from jazzgen.music.score import Note
 from jazzgen.web import validate
 from jazzgen.web.sessions import Busy, GenerationQueue, SessionStore
-from jazzgen.web.studio import KEYS, METERS, STYLE_TEMPOS, Settings, Studio, read_chart
+from jazzgen.web.studio import KEYS, METERS, Settings, Studio, cut, read_chart
 from jazzgen.web.takes import Take, Trade, empty_performance, notes_json
 
 COOKIE = "jazzgen_session"
@@ -334,9 +336,6 @@ def answer_phrase(studio: Studio, trade: Trade, round_: int, phrase) -> tuple[tu
     note), so the answer follows on from what the person just played. The answer's audio starts at
     its first bar (beat `turn_beats(round_)[1]`).
     """
-    from jazzgen.music.score import Note
-    from jazzgen.web.studio import cut
-
     start, answer_start, answer_end = trade.turn_beats(round_)
     person = cut(tuple(Note(p, s, d, v) for p, s, d, v in phrase
                        if start - 1e-9 <= s < answer_start), start, answer_start)
@@ -355,7 +354,6 @@ def answer_phrase(studio: Studio, trade: Trade, round_: int, phrase) -> tuple[tu
 
 def _monophonic(notes) -> tuple:
     """Notes cut so each ends by the next onset (a person's chords become a line)."""
-
     notes = sorted(notes, key=lambda n: n.start_beat)
     out = []
     for n in notes:

@@ -25,7 +25,6 @@ ROLE_NAMES = {"C": "chord", "S": "scale", "A": "approach", "X": "other"}
 CONTEXT_BARS = 8  # bars of what precedes fed as the primer (longer adds time, not much music)
 METERS = {"4/4": (4, 4), "3/4": (3, 4), "5/4": (5, 4), "6/8": (6, 8), "2/4": (2, 4), "12/8": (12, 8)}
 KEYS = tuple(r + m for m in ("", "m") for r in ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"))
-STYLE_TEMPOS = {"swing": 160.0, "ballad": 72.0, "bossa": 140.0, "waltz": 150.0}  # when nothing says
 
 
 def read_chart(text: str, meter: str, key: str | None, bars: int | None):
@@ -33,14 +32,12 @@ def read_chart(text: str, meter: str, key: str | None, bars: int | None):
 
     `meter` applies until the chart names one. Raises the library's ChartError (naming the bar).
     """
-    from dataclasses import replace as replace_
-
     from jazzgen.music.charts import key_semitones, parse_chart
     from jazzgen.music.tunes import estimate_key
 
     chart = parse_chart(text, time_signature=METERS[meter])
     if key:
-        chart = replace_(chart.transposed(key_semitones(chart.key or estimate_key(chart), key)), key=key)
+        chart = replace(chart.transposed(key_semitones(chart.key or estimate_key(chart), key)), key=key)
     return chart.looped(bars) if bars else chart
 
 
@@ -82,9 +79,8 @@ class Studio:
     def __init__(self, model_dir: str | Path | None = None):
         from jazzgen.core.engine import NumpyEngine
         from jazzgen.core.rundir import open_run
-        from jazzgen.core.vocab import BOS
         from jazzgen.music.tokenizers import music_tokenizer
-        from jazzgen.music.values import ValuesTokenizer, value_duration
+        from jazzgen.music.values import ValuesTokenizer
 
         self.run = open_run(model_dir, warn=lambda m: None)
         tokenizer = music_tokenizer(self.run.task)  # None for a text run
@@ -92,10 +88,6 @@ class Studio:
             raise JazzgenError(f"{self.run.path}: the studio plays jazz runs of the values tokenizer")
         self.tokenizer = tokenizer
         self.engine = NumpyEngine.from_export(self.run.export_path)
-        self.bos = self.run.vocab.id(BOS)
-        self.cost = np.array([value_duration(t) if not t.startswith("<") else 0.0 for t in self.run.vocab.tokens])
-        self.allowed = self.cost > 0  # specials are never drawn
-        self.min_cost = float(self.cost[self.allowed].min())
         self._lock = threading.Lock()  # one sampling loop at a time: the engine is not re-entrant-proven
 
     def continue_melody(self, before, chords, start: float, end: float, settings: Settings, beats_per_bar: float,
@@ -139,7 +131,7 @@ class Studio:
         if instrument is not None:
             tokenizer = replace(tokenizer, low_pitch=instrument.low, high_pitch=instrument.high)
         solo = tokenizer.decode(self.run.vocab.decode(ids), chords=later, start_pitch=start_pitch,
-                                     rng=np.random.default_rng([settings.seed, 7]))
+                                rng=np.random.default_rng([settings.seed, 7]))
         return shape_dynamics(cut(shift(solo.notes, start), start, end), beats_per_bar)
 
     def regenerate(self, notes, chords, bar_starts: list[float], total_beats: float, first_bar: int, last_bar: int,
