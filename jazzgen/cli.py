@@ -236,14 +236,20 @@ def serve(model_dir, host, port):
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one setting.")
 @click.option("--resume", is_flag=True, help="Resume training if the run exists.")
 @reports_errors
-@holds_locks(lambda p: [settings_of(p).preprocess.output or f"corpora/{Path(p['pipeline']).stem}",
-                        f"runs/{Path(p['pipeline']).stem}"])
+@holds_locks(lambda p: _pipeline_dirs(settings_of(p), Path(p["pipeline"]).stem))
 def run_pipeline(pipeline, sets, resume):
     """Run every stage of a recipe: preprocess, train, generate, evaluate."""
     from jazzgen.config import load_config
     from jazzgen.stages.pipeline import run_pipeline as run_all
 
     run_all(load_config(pipeline, sets), Path(pipeline).stem, resume=resume, log=click.echo)
+
+
+def _pipeline_dirs(cfg, name: str):
+    """The corpus and run directories `jazzgen run` writes (held while it runs)."""
+    from jazzgen.stages.pipeline import pipeline_dirs
+
+    return [str(d) for d in pipeline_dirs(cfg, name)]
 
 
 @main.command()

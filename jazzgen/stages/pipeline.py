@@ -19,12 +19,16 @@ from jazzgen.stages.train import train
 from jazzgen.tasks import get_task
 
 
+def pipeline_dirs(cfg: Config, name: str, runs_root: str | Path = "runs") -> tuple[str, Path]:
+    """(corpus directory, run directory) the recipe `name` writes (the CLI locks both)."""
+    return cfg.preprocess.output or f"corpora/{name}", Path(runs_root) / name
+
+
 def run_pipeline(cfg: Config, name: str, resume: bool = False, log: Callable[[str], None] = print,
                  runs_root: str | Path = "runs") -> dict:
     """Run a recipe named `name`; returns the evaluation's result."""
     task = get_task(cfg.preprocess.task)
-    corpus_dir = cfg.preprocess.output or f"corpora/{name}"
-    run_dir = Path(runs_root) / name
+    corpus_dir, run_dir = pipeline_dirs(cfg, name, runs_root)
     preprocess(replace(cfg, preprocess=replace(cfg.preprocess, output=corpus_dir)), log=log)
     train(corpus_dir, run_dir, cfg, resume=resume or (run_dir / "run.json").is_file(), log=log)
     written = generate(run_dir, run_dir / task.samples_file, cfg.generate, log=log) if task.samples_file else []
