@@ -85,10 +85,6 @@ def write_corpus(
     ids = np.fromiter(
         (i for tokens in token_lists for i in vocab.encode(tokens)), dtype=np.int32, count=int(offsets[-1])
     )
-    digest = hashlib.sha256()
-    digest.update(vocab.hash.encode())
-    digest.update(ids.tobytes())
-    digest.update(offsets.tobytes())
     info = {
         "format_version": FORMAT_VERSION,
         "task": task,
@@ -97,7 +93,7 @@ def write_corpus(
         "vocab_hash": vocab.hash,
         "pieces": len(pieces),
         "tokens": int(offsets[-1]),
-        "hash": digest.hexdigest()[:16],
+        "hash": _ids_hash(vocab, ids, offsets),
         **(extra or {}),
     }
     lines = "".join(json.dumps(piece, sort_keys=True, ensure_ascii=False) + "\n" for piece in pieces)
@@ -123,6 +119,15 @@ def write_corpus(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return info
+
+
+def _ids_hash(vocab: Vocab, ids: np.ndarray, offsets: np.ndarray) -> str:
+    """corpus.json's "hash": the vocabulary's hash, the ids and the offsets, as written."""
+    digest = hashlib.sha256()
+    digest.update(vocab.hash.encode())
+    digest.update(memoryview(np.ascontiguousarray(ids)).cast("B"))
+    digest.update(memoryview(np.ascontiguousarray(offsets)).cast("B"))
+    return digest.hexdigest()[:16]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -172,11 +177,7 @@ def read_corpus(path: str | Path) -> Corpus:
     if (len(pieces) + 1 != len(offsets) or offsets[0] != 0 or int(offsets[-1]) != len(ids)
             or np.any(np.diff(offsets) < 0)):
         raise InputError(path, "corpus files disagree", again)
-    digest = hashlib.sha256()
-    digest.update(vocab.hash.encode())
-    digest.update(memoryview(np.ascontiguousarray(ids)).cast("B"))
-    digest.update(memoryview(np.ascontiguousarray(offsets)).cast("B"))
-    if digest.hexdigest()[:16] != info["hash"]:
+    if _ids_hash(vocab, ids, offsets) != info["hash"]:
         raise InputError(path / "ids.npy", "does not match corpus.json",
                          f"ids or offsets from another write; {again}")
     if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(vocab)):
