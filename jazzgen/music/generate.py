@@ -161,8 +161,7 @@ def _report(log, paths, total_beats, ts, where, g, primer) -> None:
 def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where, total_beats, primer, log):
     """Values with a primer: its values are fed first, the continuation decoded from its last pitch."""
     from jazzgen.music.articulation import articulate
-    from jazzgen.music.score import ChordSpan
-    from jazzgen.music.solos import load_articulation, sample_values
+    from jazzgen.music.solos import chords_from, load_articulation, sample_values
 
     start = read_primer(primer, spans, ts, total_beats)
     values = tokenizer.encode(start)
@@ -175,8 +174,7 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
                                   temperature=g.temperature, top_k=g.top_k,
                                   primer=run.vocab.encode(values), start_beat=end, spans=[spans] * g.count,
                                   beats_per_bar=ts[0] * 4 / ts[1])
-    later = [ChordSpan(s.chord, max(s.start_beat, end) - end, s.end_beat - max(s.start_beat, end))
-             for s in spans if s.end_beat > end + 1e-9]
+    later = chords_from(spans, end)
     table = load_articulation(run)
     solos = []
     for i, ids in enumerate(sequences):

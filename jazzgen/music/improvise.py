@@ -20,7 +20,7 @@ from jazzgen.music.chart_writer import chart_from_spans
 from jazzgen.music.charts import MAX_PLAYED_BARS, STYLES, Chart, key_semitones, parse_chart, parse_meter
 from jazzgen.music.instruments import Instrument, find_instrument, shape_dynamics
 from jazzgen.music.performance import Performance
-from jazzgen.music.score import ChordSpan, Score
+from jazzgen.music.score import Score
 from jazzgen.music.tokenizers import music_tokenizer, tokenizer_from_config
 
 STYLE_TEMPOS = {"swing": 160.0, "ballad": 72.0, "bossa": 140.0, "waltz": 150.0}  # when nothing says
@@ -185,7 +185,7 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
 def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
     from jazzgen.music.generate import load_engine
-    from jazzgen.music.solos import load_articulation, sample_values
+    from jazzgen.music.solos import chords_from, load_articulation, sample_values
     from jazzgen.music.values import ValuesTokenizer
 
     tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
@@ -197,8 +197,7 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     sequences = sample_values(run, load_engine(run, g.backend), tokenizer, [budget] * g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin,
                               spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1])
-    later = [ChordSpan(s.chord, max(s.start_beat, begin) - begin, s.end_beat - max(s.start_beat, begin))
-             for s in spans if s.end_beat > begin + 1e-9]
+    later = chords_from(spans, begin)
     table = load_articulation(run)
     solos = []
     for i, ids in enumerate(sequences):

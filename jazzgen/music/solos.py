@@ -84,6 +84,12 @@ def load_articulation(run) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
+def chords_from(spans: Sequence[ChordSpan], beat: float) -> list[ChordSpan]:
+    """The spans still sounding at `beat`, clipped there and moved to start at beat 0 (a continuation's)."""
+    return [ChordSpan(s.chord, max(s.start_beat, beat) - beat, s.end_beat - max(s.start_beat, beat))
+            for s in spans if s.end_beat > beat + 1e-9]
+
+
 def cut(score: Score, total_beats: float) -> Score:
     """The score's notes that start before `total_beats`, none sounding past it."""
     notes = tuple(replace(n, duration_beats=min(n.duration_beats, total_beats - n.start_beat))
