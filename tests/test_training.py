@@ -146,3 +146,68 @@ def test_adam_step_equals_keras_apply_gradients(clip_norm, embedding_dim):
         weights[mode] = [v.numpy() for v in model.trainable_variables + opt.variables]
     for a, b in zip(weights["keras"], weights["ours"], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (4,)])  # (B, T) of a next/tag head, (B,) of classify
+def test_softmax_loss_equals_tensorflows_cross_entropy_and_its_gradient(shape):
+    """Loss, hits and d loss / d logits as TensorFlow's op; no underflow for very unlikely targets."""
+    import tensorflow as tf
+
+    from jazzgen.core.training import softmax_loss
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 5, shape + (600,)).astype(np.float32)
+    y = rng.integers(0, 600, shape).astype(np.int32)
+    logits.reshape(-1, 600)[0, y.reshape(-1)[0]] -= 500.0   # softmax there underflows to 0
+    logits, y = tf.constant(logits), tf.constant(y)
+    weights = tf.constant(rng.normal(size=shape).astype(np.float32))  # e.g. mask / count
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        ref = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        ce, hits = softmax_loss(logits, y)
+        ref_loss, loss = tf.reduce_sum(ref * weights), tf.reduce_sum(ce * weights)
+    assert ce.shape == hits.shape == shape
+    assert float(tf.reduce_max(ref)) > 500                  # the underflowing target's loss
+    np.testing.assert_allclose(ce.numpy(), ref.numpy(), rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(hits.numpy(), np.argmax(logits.numpy(), -1) == y.numpy())
+    np.testing.assert_allclose(tape.gradient(loss, logits).numpy(),
+                               tape.gradient(ref_loss, logits).numpy(), atol=1e-6)
+
+
+def test_fast_paths_give_the_reference_loss_and_gradients(monkeypatch):
+    """A tiny conditioned model's loss, hits and gradients: split_lstm + softmax_loss (the default
+    model's paths) equal BlockLSTM + TensorFlow's cross-entropy (the reference paths)."""
+    import keras
+    import tensorflow as tf
+
+    import jazzgen.core.fused_lstm as fused_lstm
+    from jazzgen.core import training
+    from jazzgen.core.models import ModelConfig, build_models
+
+    cfg, vocab = ModelConfig(units=8, embedding_dim=4, condition_dim=3), 12
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.integers(1, vocab, (5, 7, 1)), rng.random((5, 7, 3))], -1)
+    x = tf.constant(x.astype(np.float32))                  # rows [id, features]
+    y = tf.constant(rng.integers(0, vocab, (5, 7)).astype(np.int32))  # 0: padding, masked
+    results = {}
+    for name, split_units, loss_classes in (("reference", 10**9, 10**9), ("fast", 1, 1)):
+        monkeypatch.setattr(fused_lstm, "SPLIT_MIN_UNITS", split_units)
+        monkeypatch.setattr(training, "SOFTMAX_LOSS_MIN_CLASSES", loss_classes)
+        keras.utils.set_random_seed(0)
+        model = build_models(cfg, vocab).train
+
+        def step(model=model):
+            with tf.GradientTape() as tape:
+                total, count, hits = training.masked_sums(model(x, training=True), y)
+                loss = total / count
+            grads = tape.gradient(loss, model.trainable_variables)
+            return [loss, hits] + [tf.convert_to_tensor(g) for g in grads]
+
+        graph = tf.function(step, autograph=False).get_concrete_function().graph
+        ops = {op.type for op in graph.get_operations()}
+        assert ("BlockLSTM" in ops) == (name == "reference")
+        assert ("SparseSoftmaxCrossEntropyWithLogits" in ops) == (name == "reference")
+        results[name] = [t.numpy() for t in tf.function(step, autograph=False)()]
+    for a, b in zip(results["reference"], results["fast"], strict=True):
+        assert np.abs(a).max() > 0
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
