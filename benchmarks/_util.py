@@ -62,3 +62,16 @@ def machine() -> dict:
         pass
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
             "load_avg_1min": round(os.getloadavg()[0], 2)}
+
+
+def train_flops_per_value(hidden: int, input_width: int, vocab: int) -> int:
+    """FLOPs of a one-layer LSTM language model's matmuls per trained value (forward + backward).
+
+    Forward multiply-adds per value: 4 H (H + E) for the gates over [h; x] and H V for the head,
+    with E the LSTM's input width (embedding + condition features, or V for one-hot input).
+    Training runs each matmul three times (forward; backward to its input and to its weights,
+    each as large as the forward) at 2 FLOPs per multiply-add. Lookups, activations, the
+    softmax and Adam are not counted: they are not matmuls.
+    """
+    macs_forward = 4 * hidden * (hidden + input_width) + hidden * vocab
+    return 3 * 2 * macs_forward

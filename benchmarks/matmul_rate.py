@@ -6,9 +6,12 @@ Measured at a large square size (the peak) and at the shapes of one LSTM trainin
 turned into the values/s a perfect implementation could train at:
 
     multiply-adds per value, forward    4 H (H + E) + H V    (gates over [h; x], then the head)
-    FLOPs per value, forward+backward   3 x 2 x that          (backward ~ twice the forward)
+    FLOPs per value, forward+backward   3 x 2 x that          (backward twice the forward)
 
-with E the input width (the vocabulary V for one-hot input). Prints ONE JSON object on stdout.
+with E the input width (the vocabulary V for one-hot input, else the embedding plus any
+condition features; `_util.train_flops_per_value`). Prints ONE JSON object on stdout.
+`train_throughput.py` measures the same peak inside its training process, on the threads the
+training used, and prints the share of it the training reached.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import time
 
 import numpy as np
-from _util import machine
+from _util import machine, train_flops_per_value
 
 
 def rate(matmul, m: int, k: int, n: int, min_seconds: float = 0.5) -> float:
@@ -81,14 +84,16 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--vocab", type=int, default=90)
     p.add_argument("--embedding-dim", type=int, default=0, help="0 = one-hot input (E = V)")
+    p.add_argument("--condition-dim", type=int, default=0,
+                   help="condition features beside the embedding (the jazz model's: 78)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=30, help="steps whose head runs as one matmul")
     p.add_argument("--size", type=int, default=2048, help="side of the square peak matmul")
     a = p.parse_args()
     H, V, B, T = a.hidden, a.vocab, a.batch, a.seq_len
-    E = a.embedding_dim or V
+    E = (a.embedding_dim or V) + a.condition_dim
     macs = 4 * H * (H + E) + H * V
-    flops_per_value = 3 * 2 * macs
+    flops_per_value = train_flops_per_value(H, E, V)
     result: dict = {"hidden": H, "vocab": V, "input_width": E, "batch": B, "seq_len": T,
                     "macs_per_value_forward": macs, "flops_per_value_train": flops_per_value}
     for name, mm in (("numpy", NumpyMatmul()), ("tensorflow", TFMatmul())):

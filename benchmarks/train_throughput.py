@@ -2,12 +2,19 @@
 
     python benchmarks/train_throughput.py --hidden 64 --vocab 90 --seq-len 30 --windows 60 \
         --batch 32 --epochs 100 --course
+    python benchmarks/train_throughput.py --hidden 256 --vocab 2879 --embedding-dim 64 \
+        --condition-dim 78 --seq-len 64 --windows 640 --batch 64 --epochs 4    # the default model
 
 Prints ONE JSON object on stdout (progress goes to stderr):
 
     values_per_s   windows x seq_len x (E - 1) / seconds of epochs 2..E (epoch 1 traces graphs)
     total_seconds  from building the model to the end of epoch E, epoch 1 included (imports not)
     final_loss     mean training loss of epoch E (random data: it tends to ln V from above)
+    share_of_matmul_peak  flops_per_value x values_per_s / matmul_peak_gflops, where
+                   flops_per_value counts the model's matmuls (`_util.train_flops_per_value`:
+                   3 x 2 x (4 H (H + E) + H V), E = embedding + condition features, or V one-hot)
+                   and matmul_peak_gflops is TensorFlow's rate on a 2048^2 matmul measured in the
+                   same process after training, on the same intra-op threads (`matmul_rate.py`)
 
 `--loop fit` (default) times `jazzgen.core.training.fit` as `jazzgen train` runs it: a temporary
 run directory, a checkpoint written after every epoch, patience 0. `--loop chunks` times only the
@@ -30,7 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _util import child_env, machine
+from _util import child_env, machine, train_flops_per_value
 
 
 def random_windows(n: int, seq_len: int, vocab: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +71,27 @@ def figures(start: tuple[float, float], epoch_ends: list[tuple[float, float]],
     }
 
 
+def random_rows(n: int, seq_len: int, vocab: int, condition_dim: int, seed: int):
+    """Windows for a conditioned model: rows [id, features in [0, 1)...] # (N, T, 1 + F) float32, y."""
+    x, y = random_windows(n, seq_len, vocab, seed)
+    features = np.random.default_rng([seed, 1]).random((n, seq_len, condition_dim), np.float32)
+    return np.concatenate([x[..., None].astype(np.float32), features], axis=-1), y
+
+
+def matmul_share(a: argparse.Namespace, values_per_s: float) -> dict:
+    """The training's matmul GFLOP/s and its share of this process's large-matmul rate."""
+    import tensorflow as tf
+    from matmul_rate import TFMatmul, rate
+
+    input_width = (a.embedding_dim or a.vocab) + a.condition_dim
+    flops = train_flops_per_value(a.hidden, input_width, a.vocab)
+    gflops = flops * values_per_s / 1e9
+    peak = rate(TFMatmul(), a.peak_size, a.peak_size, a.peak_size)  # on the training's threads
+    return {"flops_per_value": flops, "gflops": round(gflops, 1),
+            "matmul_peak_gflops": round(peak, 1), "share_of_matmul_peak": round(gflops / peak, 3),
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
+
+
 def time_jazzgen(a: argparse.Namespace) -> dict:
     """jazzgen's shared-layer model on random windows, through `fit` or the chunk functions."""
     import keras  # noqa: F401  (imported before the clock starts)
@@ -73,9 +101,13 @@ def time_jazzgen(a: argparse.Namespace) -> dict:
     from jazzgen.core import training
     from jazzgen.core.models import ModelConfig, build_models
 
-    cfg = ModelConfig(cell="lstm", units=a.hidden, embedding_dim=a.embedding_dim)
-    x, y = random_windows(a.windows, a.seq_len, a.vocab, a.seed)
-    no_val = (np.zeros((0, a.seq_len), np.int32), np.zeros((0, a.seq_len), np.int32))
+    cfg = ModelConfig(cell="lstm", units=a.hidden, embedding_dim=a.embedding_dim,
+                      condition_dim=a.condition_dim)
+    if a.condition_dim:
+        x, y = random_rows(a.windows, a.seq_len, a.vocab, a.condition_dim, a.seed)
+    else:
+        x, y = random_windows(a.windows, a.seq_len, a.vocab, a.seed)
+    no_val = (x[:0], y[:0])
     ends: list[tuple[float, float]] = []
     losses: list[float] = []
 
@@ -110,6 +142,7 @@ def time_jazzgen(a: argparse.Namespace) -> dict:
     out = figures(start, ends, a.windows * a.seq_len, losses[-1])
     batches = -(-a.windows // a.batch)
     out.update(loop=a.loop, chunks_per_epoch=training.chunks_for(batches))
+    out.update(matmul_share(a, out["values_per_s"]))  # after the clock: no figure above moves
     return out
 
 
@@ -191,6 +224,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--epochs", type=int, default=100, help=">= 2 (epoch 1 is not in values_per_s)")
     p.add_argument("--embedding-dim", type=int, default=0, help="0 = one-hot input, as the course")
+    p.add_argument("--condition-dim", type=int, default=0,
+                   help="features beside each id (pipelines/wjd.toml's data.condition: 78)")
+    p.add_argument("--peak-size", type=int, default=2048, help="side of the peak matmul")
     p.add_argument("--lr", type=float, default=0.01, help="jazzgen's Adam rate (the course's 0.01)")
     p.add_argument("--loop", choices=("fit", "chunks"), default="fit",
                    help="fit: training.fit, checkpoint every epoch; chunks: the compiled loop only")
@@ -200,8 +236,10 @@ def main() -> None:
     a = p.parse_args()
     if a.epochs < 2:
         p.error("--epochs must be >= 2")
+    if a.course and a.condition_dim:
+        p.error("--course times the course's one-hot model: no --condition-dim")
     shape = {k: getattr(a, k) for k in ("hidden", "vocab", "seq_len", "windows", "batch", "epochs",
-                                        "embedding_dim")}
+                                        "embedding_dim", "condition_dim")}
     if a.part == "jazzgen":
         result = time_jazzgen(a)
     elif a.part == "course":
