@@ -111,7 +111,8 @@ def test_the_default_width_takes_the_split_path_and_the_course_width_blocklstm()
     assert "BlockLSTM" not in op_types(256)   # the default model's n_a: split_lstm
 
 
-def test_split_lstm_matches_the_numpy_bptt_reference():
+@pytest.mark.parametrize("parts", [1, 2, 3])  # 3: row slices of 1, 1 and 2 windows
+def test_split_lstm_matches_the_numpy_bptt_reference(parts):
     """Values and every gradient of split_lstm equal the course-notation numpy LSTM's (float64)."""
     rng = np.random.default_rng(7)
     kernel, recurrent, bias = (rng.normal(0, 0.5, s) for s in ((E, 4 * H), (H, 4 * H), (4 * H,)))
@@ -121,7 +122,7 @@ def test_split_lstm_matches_the_numpy_bptt_reference():
     args = [tf.constant(a, tf.float32) for a in (x, h0, c0, kernel, recurrent, bias)]
     with tf.GradientTape() as tape:
         tape.watch(args)
-        hs, last_h, _ = split_lstm(*args)
+        hs, last_h, _ = split_lstm(*args, parts=parts)
         loss = tf.reduce_sum(hs * d_hs)
     dx, dh0, dc0, d_kernel, d_recurrent, d_bias = tape.gradient(loss, args)
 

@@ -93,23 +93,28 @@ def block_lstm(x, h0, c0, kernel, recurrent_kernel, bias):
 
 
 SPLIT_MIN_UNITS = 128  # from this width on, `split_lstm` beats BlockLSTM (see its doc)
+LOOP_PARTS = 2  # slices of the batch whose recurrences run side by side (see `split_lstm`)
 
 
-def split_lstm(x, h0, c0, kernel, recurrent_kernel, bias):
+def split_lstm(x, h0, c0, kernel, recurrent_kernel, bias, parts: int = LOOP_PARTS):
     """Keras' LSTM over a whole sequence, with the input matmul taken out of the time loop.
 
     BlockLSTM multiplies [x_t; h] by all weights at every step, and its gradient accumulates the
-    weight gradients step by step ((E + n_a) x B @ B x 4 n_a products with B = 64 rows: Eigen's
-    slowest shape). Here only h @ recurrent_kernel stays in the loop; x @ kernel for all steps,
-    and every weight gradient, are ONE large matmul each (those run near the machine's peak).
-    The elementwise backward factors are computed for all steps at once after the forward, so
-    each backward step is a handful of ops around its (B, 4 n_a) @ (4 n_a, n_a) matmul.
+    weight gradients step by step in products that contract over only B rows. Here only
+    h @ recurrent_kernel stays in the loop; x @ kernel for all steps, and every weight gradient,
+    are ONE large matmul each. The elementwise backward factors are computed for all steps at
+    once after the forward, so each backward step is a handful of ops around its
+    (B, 4 n_a) @ (4 n_a, n_a) matmul. Each step's ops are too small for TensorFlow to spread
+    over cores, so the batch is cut into `parts` row slices whose (independent) recurrences
+    run side by side on the inter-op threads: the loops take ~2/3 of the time on 2 cores.
+    Rows never mix, so the values are the same for any `parts`.
     Benchmarks (docs/benchmarks.md): worth it at the default size (n_a 256), not at the
     course's (n_a 64), where BlockLSTM's single op wins on per-op overhead.
 
     Args:
         x: (T, B, E) time-major inputs; h0, c0: (B, n_a) initial states.
         kernel (E, 4 n_a), recurrent_kernel (n_a, 4 n_a), bias (4 n_a,): Keras' weights, IFCO.
+        parts: row slices of the batch run side by side (>= 1).
     Returns:
         hs (T, B, n_a): h after every step; last h (B, n_a); last c (B, n_a).
     """
@@ -121,23 +126,29 @@ def split_lstm(x, h0, c0, kernel, recurrent_kernel, bias):
     @tf.custom_gradient
     def run(x, h0, c0, kernel, recurrent_kernel, bias):
         steps, batch = tf.shape(x)[0], tf.shape(x)[1]
+        rows = [slice(batch * k // parts, batch * (k + 1) // parts) for k in range(parts)]
         x_flat = tf.reshape(x, (-1, n))                                       # (T B, E)
         zx = tf.reshape(tf.matmul(x_flat, kernel) + bias, (steps, batch, 4 * units))  # (T, B, 4 n_a)
-
-        def step(t, h, c, zs, cs, hs):
-            z = zx[t] + tf.matmul(h, recurrent_kernel)                        # (B, 4 n_a) IFCO
-            i, f, _, o = tf.split(tf.sigmoid(z), 4, axis=1)                   # (B, n_a) each
-            c = f * c + i * tf.tanh(z[:, 2 * units: 3 * units])
-            h = o * tf.tanh(c)
-            return t + 1, h, c, zs.write(t, z), cs.write(t, c), hs.write(t, h)
 
         def array(width):
             return tf.TensorArray(tf.float32, size=steps, element_shape=(None, width))
 
+        def step(t, h, c, zs, cs, hs):  # lists, one entry per part
+            for k, r in enumerate(rows):
+                z = zx[t, r] + tf.matmul(h[k], recurrent_kernel)              # (b, 4 n_a) IFCO
+                i, f, _, o = tf.split(tf.sigmoid(z), 4, axis=1)               # (b, n_a) each
+                c[k] = f * c[k] + i * tf.tanh(z[:, 2 * units: 3 * units])
+                h[k] = o * tf.tanh(c[k])
+                zs[k], cs[k], hs[k] = zs[k].write(t, z), cs[k].write(t, c[k]), hs[k].write(t, h[k])
+            return t + 1, h, c, zs, cs, hs
+
         _, _, _, zs, cs, hs = tf.while_loop(
             lambda t, *_: t < steps, step,
-            (tf.constant(0), h0, c0, array(4 * units), array(units), array(units)))
-        zs, cs, hs = zs.stack(), cs.stack(), hs.stack()                       # (T, B, .)
+            (tf.constant(0), [h0[r] for r in rows], [c0[r] for r in rows],
+             [array(4 * units) for _ in rows], [array(units) for _ in rows],
+             [array(units) for _ in rows]))
+        zs, cs, hs = (tf.concat([a.stack() for a in arrays], axis=1)
+                      for arrays in (zs, cs, hs))                             # (T, B, .)
 
         def grad(d_hs, d_h_last=None, d_c_last=None):  # d_hs: dLoss/dh_t from the outputs
             d_hs = tf.zeros_like(hs) if d_hs is None else d_hs
@@ -153,23 +164,28 @@ def split_lstm(x, h0, c0, kernel, recurrent_kernel, bias):
                                  tanh_c * o * (1 - o)], axis=2)               # (T, B, 4 n_a)
             recurrent_t = tf.transpose(recurrent_kernel)                      # (4 n_a, n_a)
 
-            def back(t, dh, dc, dzs):  # dh, dc: from step t + 1 into step t
+            def back(t, dh, dc, dzs):  # dh, dc: from step t + 1 into step t, per part
                 s = steps - 1 - t
-                dh = dh + d_hs[s]
-                dc = dc + dh * dc_from_dh[s]
-                dz = tf.concat([dc, dc, dc, dh], axis=1) * factors[s]        # (B, 4 n_a)
-                return t + 1, tf.matmul(dz, recurrent_t), dc * f[s], dzs.write(s, dz)
+                for k, r in enumerate(rows):
+                    dh_k = dh[k] + d_hs[s, r]
+                    dc_k = dc[k] + dh_k * dc_from_dh[s, r]
+                    dz = tf.concat([dc_k, dc_k, dc_k, dh_k], axis=1) * factors[s, r]  # (b, 4 n_a)
+                    dh[k], dc[k] = tf.matmul(dz, recurrent_t), dc_k * f[s, r]
+                    dzs[k] = dzs[k].write(s, dz)
+                return t + 1, dh, dc, dzs
 
             dh_last = tf.zeros_like(h0) if d_h_last is None else d_h_last
             dc_last = tf.zeros_like(c0) if d_c_last is None else d_c_last
             _, dh0, dc0, dzs = tf.while_loop(
                 lambda t, *_: t < steps, back,
-                (tf.constant(0), dh_last, dc_last, array(4 * units)))
-            dz = tf.reshape(dzs.stack(), (-1, 4 * units))                     # (T B, 4 n_a)
+                (tf.constant(0), [dh_last[r] for r in rows], [dc_last[r] for r in rows],
+                 [array(4 * units) for _ in rows]))
+            dz = tf.reshape(tf.concat([a.stack() for a in dzs], axis=1), (-1, 4 * units))  # (T B, 4 n_a)
             dx = tf.reshape(tf.matmul(dz, kernel, transpose_b=True), tf.shape(x))
             d_kernel = tf.matmul(x_flat, dz, transpose_a=True)                # (E, 4 n_a)
             d_recurrent = tf.matmul(tf.reshape(h_prev, (-1, units)), dz, transpose_a=True)
-            return dx, dh0, dc0, d_kernel, d_recurrent, tf.reduce_sum(dz, axis=0)
+            return (dx, tf.concat(dh0, axis=0), tf.concat(dc0, axis=0), d_kernel, d_recurrent,
+                    tf.reduce_sum(dz, axis=0))
 
         return (hs, hs[-1], cs[-1]), grad
 
