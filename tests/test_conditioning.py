@@ -13,12 +13,19 @@ from jazzgen.core.models import ModelConfig, build_models, export_weights
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.conditioning import (
     FEATURE_BLOCKS,
+    N_BEAT_HARMONY,
     N_FEATURES,
+    VERSION,
+    VERSION_1,
+    MelodyState,
     ValuesCondition,
     _column,
     features_at,
+    n_features,
     piece_rows,
+    value_leaps,
     value_ticks,
+    version_for,
 )
 from jazzgen.music.score import ChordSpan
 
@@ -36,7 +43,7 @@ def test_features_say_where_the_onset_is_and_what_sounds():
     # beat 9 + 1/3: bar 2 (the first chord's bar is bar 1), beat 2, a triplet in; G7 sounds,
     # Cmaj7 (a fourth below G: +5 semitones) comes in 2/3 of a beat.
     row = features_at(np.array([9 * 12 + 4]), SPANS, 4.0)[0]
-    assert row.shape == (N_FEATURES,)
+    assert row.shape == (N_BEAT_HARMONY,)
     assert np.argmax(block(row, "beat")) == 1 and np.argmax(block(row, "position")) == 4
     assert np.argmax(block(row, "bar")) == 1
     assert np.argmax(block(row, "root")) == 7                              # G
@@ -52,20 +59,67 @@ def test_features_say_where_the_onset_is_and_what_sounds():
     assert block(on, "change")[0] == 1
 
 
-def test_sampling_rows_are_the_training_rows():
-    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<0,4>", "R,1", "X,3/2"]
+@pytest.mark.parametrize("version", [VERSION_1, VERSION])
+def test_sampling_rows_are_the_training_rows(version):
+    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<0,4>", "R,1", "X,3/2",
+              "A,1/4,<-9,-5>"]
     ticks = value_ticks(tokens)
-    assert list(ticks) == [0, 0, 0, 0, 6, 4, 12, 18]
+    assert list(ticks) == [0, 0, 0, 0, 6, 4, 12, 18, 3]
     rng = np.random.default_rng(0)
     ids = rng.integers(4, len(tokens), 40)
     framed = np.concatenate([[2], ids, [3]])
     piece = {"chords": [[s.chord.symbol, s.start_beat, s.duration_beats] for s in SPANS],
-             "time_signature": [4, 4]}
-    rows = piece_rows(framed, ticks, piece)                                 # (42, 1 + F)
-    cond = ValuesCondition(tokens, [SPANS], [4.0])
+             "time_signature": [4, 4], "tempo_qpm": 190.0}
+    rows = piece_rows(framed, tokens, piece, version)                       # (42, 1 + F)
+    assert rows.shape == (42, 1 + n_features(version))
+    cond = ValuesCondition(tokens, [SPANS], [4.0], [190.0], version)
     fed = [cond.start()[0]] + [cond.advance(np.array([i]))[0] for i in ids]
     np.testing.assert_array_equal(rows[:-1, 1:], np.array(fed))
     np.testing.assert_array_equal(rows[:, 0], framed)
+
+
+def test_melody_state_follows_the_line_the_values_name():
+    tokens = ["<bos>", "C,1/2", "C,1/2,<2,6>", "R,1", "S,1/4,<5,9>", "A,1/4,<-14,-10>"]
+    leaps, notes = value_leaps(tokens)
+    assert list(leaps) == [0, 0, 4, 0, 7, -12] and list(notes) == [False, True, True, False, True, True]
+    state = MelodyState(leaps, notes, tempo_qpm=250.0)
+    heights = []
+    for token_id in range(len(tokens)):
+        state.feed(token_id)
+        heights.append(state.height)
+    assert heights == [None, 0, 4, 4, 11, -1]                               # a rest keeps the height
+    row = state.row()
+    assert np.argmax(row[:6]) == 4                                           # 220 <= 250 < 270 bpm
+    assert np.argmax(row[6:6 + 13]) == 6                                     # -1 rounds to the middle bin
+    assert row[-1] == pytest.approx((-1 - np.mean([0, 4, 11, -1])) / 12)
+    high = MelodyState(leaps, notes, 60.0)
+    for token_id in [1] + [4] * 5:                                           # climbs 35 semitones
+        high.feed(token_id)
+    assert np.argmax(high.row()[:6]) == 0 and np.argmax(high.row()[6:19]) == 12  # clipped at the top
+    # The height a value sequence names is the height decoding lands on when the TYPEs fit.
+    from jazzgen.music.chords import parse_chord
+    from jazzgen.music.values import ValuesTokenizer
+
+    tok = ValuesTokenizer()
+    melody = [60, 64, 67, 72, 71, 69, 65, 62, 60]
+    from jazzgen.music.score import Note, Score
+
+    score = Score(tuple(Note(p, i / 2, 0.5) for i, p in enumerate(melody)),
+                  (ChordSpan(parse_chord("C7"), 0.0, 8.0),))
+    values = tok.encode(score)
+    leaps, notes = value_leaps(values)
+    line = MelodyState(leaps, notes, 120.0)
+    for k in range(len(values)):
+        line.feed(k)
+    decoded = tok.decode(values, chords=score.chords, rng=np.random.default_rng(0), start_pitch=60)
+    assert line.height == decoded.notes[-1].pitch - decoded.notes[0].pitch == melody[-1] - melody[0]
+
+
+def test_versions_are_told_apart_by_width():
+    assert version_for(N_BEAT_HARMONY) == VERSION_1 and version_for(N_FEATURES) == VERSION
+    assert [name for name, _ in FEATURE_BLOCKS][-3:] == ["tempo", "height", "local"]
+    with pytest.raises(ValueError, match="knows"):
+        version_for(7)
 
 
 def test_numpy_engine_matches_keras_with_conditioning():

@@ -13,14 +13,28 @@ describing the onset of the value about to be predicted (`FEATURE_BLOCKS`, `N_FE
   pitch-class set relative to its own root; beats until that change (/ 8, capped at 1) and a flag
   when the onset is the change itself.
 
+Version 2 (`VERSION`) adds what the line itself is doing, which the values never spell out:
+
+- the tempo (one-hot over `TEMPO_EDGES`): players play fewer notes per beat the faster the tune
+  (WJD: about 2.6 notes per beat in ballads, 1.1-1.4 above 200 bpm);
+- how high the last note is above the solo's first note (one-hot in steps of 3 semitones,
+  clipped to +-18) and how far it is from the mean of the last 16 notes (/ 12): values name
+  intervals, not pitches, so without these a line cannot know it has climbed and should come
+  back (version-1 models wandered over 22.5 semitones in 4 bars against the players' 15.4).
+
+Both are sums of the intervals the values name (the centre of each window), so they come from
+the ids alone and training and sampling compute them the same way (`MelodyState`).
+
 Training computes the rows from each corpus piece's values and chords (`piece_rows`), generation
 from the changes it plays over as values are drawn (`ValuesCondition`): both call
-`features_at`, so the two cannot disagree.
+`features_at` and feed a `MelodyState`, so the two cannot disagree. Version-1 runs keep their
+rows (the beat and harmony blocks only).
 """
 
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -34,11 +48,36 @@ GRID = 12  # ticks per quarter note
 FORM_BARS = 8
 MAX_BEATS = 6
 CHANGE_BEATS = 8.0  # beats-until-change is scaled by this and capped at 1
-FEATURE_BLOCKS = (("beat", MAX_BEATS), ("position", GRID), ("bar", FORM_BARS),
-                  ("root", 12), ("chord", 12), ("no_chord", 1),
-                  ("next_root", 12), ("next_chord", 12), ("until_change", 1), ("change", 1))
+BEAT_HARMONY_BLOCKS = (("beat", MAX_BEATS), ("position", GRID), ("bar", FORM_BARS),
+                       ("root", 12), ("chord", 12), ("no_chord", 1),
+                       ("next_root", 12), ("next_chord", 12), ("until_change", 1), ("change", 1))
+TEMPO_EDGES = (100.0, 140.0, 180.0, 220.0, 270.0)  # quarter notes per minute; WJD quartiles 125/171/225
+HEIGHT_STEP, HEIGHT_BINS = 3, 13                   # semitones per bin; bins cover -18..+18
+LOCAL_NOTES = 16                                   # notes in the recent mean the line is measured from
+MELODY_BLOCKS = (("tempo", len(TEMPO_EDGES) + 1), ("height", HEIGHT_BINS), ("local", 1))
+FEATURE_BLOCKS = BEAT_HARMONY_BLOCKS + MELODY_BLOCKS
+N_BEAT_HARMONY = sum(n for _, n in BEAT_HARMONY_BLOCKS)
 N_FEATURES = sum(n for _, n in FEATURE_BLOCKS)
-VERSION = "beat+harmony/1"  # kept in task.json: generation computes the same features
+VERSION_1 = "beat+harmony/1"
+VERSION = "beat+harmony+tempo+height/2"  # kept in task.json: generation computes the same features
+
+
+def n_features(version: str) -> int:
+    """Features per step of a model trained with conditioning `version` (task.json's "condition")."""
+    if version == VERSION_1:
+        return N_BEAT_HARMONY
+    if version == VERSION:
+        return N_FEATURES
+    raise ValueError(f"unknown conditioning {version!r} (this jazzgen knows {VERSION_1!r}, {VERSION!r})")
+
+
+def version_for(condition_dim: int) -> str:
+    """The conditioning of a model that reads `condition_dim` features per step (its config's)."""
+    for version in (VERSION, VERSION_1):
+        if n_features(version) == condition_dim:
+            return version
+    raise ValueError(f"a model conditioned on {condition_dim} features per step: this jazzgen "
+                     f"knows {N_BEAT_HARMONY} ({VERSION_1}) and {N_FEATURES} ({VERSION})")
 
 
 def _chord_rows(spans: Sequence[ChordSpan]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -54,16 +93,17 @@ def _chord_rows(spans: Sequence[ChordSpan]) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def features_at(ticks: np.ndarray, spans: Sequence[ChordSpan], beats_per_bar: float) -> np.ndarray:
-    """The features of onsets at `ticks` (12 per quarter note) over `spans` # (N,) -> (N, F)."""
+    """The beat and harmony features of onsets at `ticks` (12 per quarter note) over `spans`
+    # (N,) -> (N, N_BEAT_HARMONY)."""
     ticks = np.asarray(ticks, np.int64)
     n = len(ticks)
-    out = np.zeros((n, N_FEATURES), np.float32)
+    out = np.zeros((n, N_BEAT_HARMONY), np.float32)
     bar_ticks = max(1, round(beats_per_bar * GRID))
     starts, ends, roots, sets = _chord_rows(spans)
     first_bar = int(starts[0] // bar_ticks) if len(starts) else 0
     col = 0
     rows = np.arange(n)
-    for name, width in FEATURE_BLOCKS:
+    for name, width in BEAT_HARMONY_BLOCKS:
         if name == "beat":
             out[rows, col + np.minimum((ticks % bar_ticks) // GRID, MAX_BEATS - 1)] = 1.0
         elif name == "position":
@@ -122,38 +162,104 @@ def _value_ticks(tokens: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def piece_rows(framed: np.ndarray, ticks: np.ndarray, piece: dict) -> np.ndarray:
+def value_leaps(tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per token: the interval it names (its window's centre, 0 without one) and whether it is a
+    note (not a rest or a special) # (V,) int64, (V,) bool; read-only."""
+    return _value_leaps(tuple(tokens))
+
+
+@functools.lru_cache(maxsize=8)
+def _value_leaps(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    leaps, notes = np.zeros(len(tokens), np.int64), np.zeros(len(tokens), bool)
+    for k, token in enumerate(tokens):
+        try:
+            kind, _, window = parse_value(token)
+        except ValueError:
+            continue
+        notes[k] = kind != "R"
+        if window is not None:
+            leaps[k] = (window[0] + window[1]) // 2
+    leaps.flags.writeable = notes.flags.writeable = False
+    return leaps, notes
+
+
+def tempo_column(tempo_qpm: float) -> int:
+    """Which `TEMPO_EDGES` bin a tempo falls in (0 = slowest)."""
+    return int(np.searchsorted(TEMPO_EDGES, tempo_qpm, side="right"))
+
+
+class MelodyState:
+    """The tempo and where the line is, fed one id at a time (training and sampling alike).
+
+    Heights are in semitones above the first note, summed from the intervals the values name,
+    so they follow from the ids alone (decoding lands on those intervals whenever the value's
+    TYPE has a pitch there, which is how every corpus note was written).
+    """
+
+    def __init__(self, leaps: np.ndarray, notes: np.ndarray, tempo_qpm: float):
+        self.leaps, self.notes = leaps, notes
+        self.tempo = tempo_column(tempo_qpm)
+        self.height: int | None = None
+        self.recent: deque[int] = deque(maxlen=LOCAL_NOTES)
+
+    def feed(self, token_id: int) -> None:
+        """The line after value `token_id` (rests and specials leave it where it was)."""
+        if self.notes[token_id]:
+            self.height = 0 if self.height is None else self.height + int(self.leaps[token_id])
+            self.recent.append(self.height)
+
+    def row(self) -> np.ndarray:
+        """The melody blocks (`MELODY_BLOCKS`) for the next onset # (F_melody,)."""
+        out = np.zeros(N_FEATURES - N_BEAT_HARMONY, np.float32)
+        out[self.tempo] = 1.0
+        height = self.height or 0
+        col = len(TEMPO_EDGES) + 1
+        out[col + int(np.clip(round(height / HEIGHT_STEP), -(HEIGHT_BINS // 2), HEIGHT_BINS // 2))
+            + HEIGHT_BINS // 2] = 1.0
+        if self.recent:
+            out[-1] = np.clip((height - np.mean(self.recent)) / 12.0, -1.5, 1.5)
+        return out
+
+
+def piece_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict, version: str = VERSION) -> np.ndarray:
     """Rows [id, features] of a framed piece [bos, ids..., eos] # (L,) -> (L, 1 + F).
 
     Row k goes with input framed[k] and describes the onset of framed[k + 1], which starts
-    where framed[1..k] end.
+    where framed[1..k] end (and, from version 2, the line after framed[0..k]).
     """
     spans = [ChordSpan(parse_chord(sym), float(start), float(length))
              for sym, start, length in piece.get("chords", ())]
     num, den = piece.get("time_signature", (4, 4))
-    onsets = np.cumsum(ticks[framed])                                     # (L,)
-    return np.column_stack([framed.astype(np.float32),
-                            features_at(onsets, spans, num * 4.0 / den)])
+    onsets = np.cumsum(value_ticks(tokens)[framed])                       # (L,)
+    blocks = [framed.astype(np.float32)[:, None], features_at(onsets, spans, num * 4.0 / den)]
+    if n_features(version) > N_BEAT_HARMONY:
+        state = MelodyState(*value_leaps(tokens), float(piece.get("tempo_qpm") or 120.0))
+        melody = np.zeros((len(framed), N_FEATURES - N_BEAT_HARMONY), np.float32)
+        for k, token_id in enumerate(framed):
+            state.feed(int(token_id))
+            melody[k] = state.row()
+        blocks.append(melody)
+    return np.concatenate(blocks, axis=1)
 
 
 def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: int, bos: int,
-                        eos: int) -> tuple[np.ndarray, np.ndarray]:
+                        eos: int, version: str = VERSION) -> tuple[np.ndarray, np.ndarray]:
     """Training windows like `core.corpus.make_windows`, inputs as rows # (N, T, 1 + F), (N, T).
 
     The window starts are make_windows' (every `stride`, plus one covering the end); padding
     rows are all zero (id 0, masked in the loss).
     """
-    ticks = value_ticks(corpus.vocab.tokens)
+    width = 1 + n_features(version)
     xs, ys = [], []
     for i in indices:
         framed = np.concatenate([[bos], corpus.piece_ids(int(i)), [eos]]).astype(np.int64)
-        rows = piece_rows(framed, ticks, corpus.pieces[int(i)])
+        rows = piece_rows(framed, corpus.vocab.tokens, corpus.pieces[int(i)], version)
         last = max(len(framed) - (seq_len + 1), 0)
         starts = list(range(0, last + 1, stride))
         if starts[-1] != last:
             starts.append(last)
         for s in starts:
-            x = np.zeros((seq_len, 1 + N_FEATURES), np.float32)
+            x = np.zeros((seq_len, width), np.float32)
             y = np.zeros(seq_len, np.int32)
             chunk = rows[s: s + seq_len]
             x[: len(chunk)] = chunk
@@ -162,7 +268,7 @@ def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: in
             xs.append(x)
             ys.append(y)
     if not xs:
-        return np.zeros((0, seq_len, 1 + N_FEATURES), np.float32), np.zeros((0, seq_len), np.int32)
+        return np.zeros((0, seq_len, width), np.float32), np.zeros((0, seq_len), np.int32)
     return np.stack(xs), np.stack(ys)
 
 
@@ -170,19 +276,27 @@ class ValuesCondition:
     """Features beside each fed id while sampling values, one sequence per set of changes.
 
     Args:
-        tokens: the vocabulary (durations of the drawn values).
+        tokens: the vocabulary (durations and intervals of the drawn values).
         spans: per sequence, the chord spans it plays over (from beat 0).
         beats_per_bar: per sequence.
+        tempos: per sequence, quarter notes per minute (version 2; default 120).
+        version: the model's conditioning (`version_for(its condition_dim)`).
     """
 
     def __init__(self, tokens: Sequence[str], spans: Sequence[Sequence[ChordSpan]],
-                 beats_per_bar: Sequence[float]):
+                 beats_per_bar: Sequence[float], tempos: Sequence[float] | None = None,
+                 version: str = VERSION):
         self.ticks = value_ticks(tokens)
         self.spans, self.bars = list(spans), list(beats_per_bar)
         self.now = np.zeros(len(self.spans), np.int64)                    # onset ticks
         # Features of every tick up to a length, per sequence, computed once (and again for
         # twice the length when a sequence runs past it): a lookup per step instead of a search.
         self.tables = [self._table(b, self._length(b)) for b in range(len(self.spans))]
+        self.melody = None
+        if n_features(version) > N_BEAT_HARMONY:
+            tempos = [120.0] * len(self.spans) if tempos is None else list(tempos)
+            leaps, notes = value_leaps(tokens)
+            self.melody = [MelodyState(leaps, notes, t) for t in tempos]
 
     def _length(self, b: int) -> int:
         end = max((round(s.end_beat * GRID) for s in self.spans[b]), default=0)
@@ -195,16 +309,25 @@ class ValuesCondition:
         for b, table in enumerate(self.tables):
             while self.now[b] >= len(table):
                 table = self.tables[b] = self._table(b, 2 * len(table))
-        return np.stack([table[t] for table, t in zip(self.tables, self.now, strict=True)])
+        rows = np.stack([table[t] for table, t in zip(self.tables, self.now, strict=True)])
+        if self.melody is None:
+            return rows
+        return np.concatenate([rows, np.stack([m.row() for m in self.melody])], axis=1)
+
+    def _feed(self, ids: np.ndarray) -> None:
+        for state, token_id in zip(self.melody or (), ids, strict=False):
+            state.feed(int(token_id))
 
     def start(self) -> np.ndarray:
-        """Features beside the start id: the first value's onset, beat 0 # (B, F)."""
+        """Features beside the start id (a special: the line has not begun): beat 0 # (B, F)."""
         self.now[:] = 0
         return self._features()
 
     def advance(self, ids: np.ndarray) -> np.ndarray:
         """The ids just fed or drawn move each sequence on by their durations # (B,) -> (B, F)."""
-        self.now += self.ticks[np.asarray(ids)]
+        ids = np.asarray(ids)
+        self.now += self.ticks[ids]
+        self._feed(ids)
         return self._features()
 
 
@@ -239,7 +362,7 @@ def for_scoring(engine, tokens: Sequence[str], pieces_ids: Sequence[np.ndarray],
     (with each piece's features, from its record `pieces[i]`) when it is a conditioned model."""
     if not getattr(engine.cfg, "condition_dim", 0):
         return engine
-    ticks = value_ticks(tokens)
+    version = version_for(engine.cfg.condition_dim)
     return ConditionedPieces(engine, [
-        piece_rows(np.concatenate([[bos], ids, [eos]]).astype(np.int64), ticks, piece)
+        piece_rows(np.concatenate([[bos], ids, [eos]]).astype(np.int64), tokens, piece, version)
         for ids, piece in zip(pieces_ids, pieces, strict=True)])

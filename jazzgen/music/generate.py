@@ -173,7 +173,7 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
         sequences = sample_values(run, engine, tokenizer, [budget] * g.count, rng,
                                   temperature=g.temperature, top_k=g.top_k,
                                   primer=run.vocab.encode(values), start_beat=end, spans=[spans] * g.count,
-                                  beats_per_bar=ts[0] * 4 / ts[1])
+                                  beats_per_bar=ts[0] * 4 / ts[1], tempo_qpm=tempo)
     later = chords_from(spans, end)
     table = load_articulation(run)
     solos = []

@@ -153,7 +153,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     if tokenizer_from_config(run.task["tokenizer"]).writes_structure:
         solos = _events_solos(run, g, spans, ts, total, rng, start, soloist)
     else:
-        solos = _values_solos(run, g, spans, ts, total, rng, start, soloist)
+        solos = _values_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0)
     out = []
     for solo in solos:
         notes = cut(solo, total).notes
@@ -182,7 +182,8 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
     return start
 
 
-def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
+def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument,
+                  tempo: float) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
     from jazzgen.music.generate import load_engine
     from jazzgen.music.solos import chords_from, load_articulation, sample_values
@@ -196,7 +197,7 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     # The meter mask keeps every onset on the corpus grid (specials are never drawn).
     sequences = sample_values(run, load_engine(run, g.backend), tokenizer, [budget] * g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin,
-                              spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1])
+                              spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1], tempo_qpm=tempo)
     later = chords_from(spans, begin)
     table = load_articulation(run)
     solos = []

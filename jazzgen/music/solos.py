@@ -129,12 +129,13 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
                   rng: np.random.Generator, *, temperature: float = 1.0, top_k: int = 0,
                   meter: bool = True, primer: Sequence[int] = (), start_beat: float = 0.0,
                   spans: Sequence[Sequence[ChordSpan]] | None = None,
-                  beats_per_bar: float = 4.0) -> list[list[int]]:
+                  beats_per_bar: float = 4.0,
+                  tempo_qpm: float | Sequence[float] = 120.0) -> list[list[int]]:
     """Value ids for one solo per budget (beats), sampled in one batch.
 
     `start_beat` is where the first drawn value starts (after a primer), for the meter mask.
-    `spans` (per solo, from beat 0, the primer's beats included) are the changes a conditioned
-    model (`data.condition`) is told about at every step.
+    `spans` (per solo, from beat 0, the primer's beats included) and `tempo_qpm` are what a
+    conditioned model (`data.condition`) is told about at every step (one tempo, or one per solo).
     """
     from jazzgen.core.sampling import sample_sequences
 
@@ -150,10 +151,12 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
     budgets = np.asarray(budgets, float)
     condition = None
     if getattr(getattr(engine, "cfg", None), "condition_dim", 0):
-        from jazzgen.music.conditioning import ValuesCondition
+        from jazzgen.music.conditioning import ValuesCondition, version_for
 
         spans = [()] * len(budgets) if spans is None else spans
-        condition = ValuesCondition(tokens, spans, [beats_per_bar] * len(budgets))
+        condition = ValuesCondition(tokens, spans, [beats_per_bar] * len(budgets),
+                                    np.broadcast_to(np.asarray(tempo_qpm, float), len(budgets)),
+                                    version_for(engine.cfg.condition_dim))
     return sample_sequences(engine, len(budgets), rng, start_id=run.vocab.id(BOS),
                             max_steps=int(budgets.max() / cost[allowed].min()) + 1,
                             temperature=temperature, top_k=top_k, allowed=allowed, cost=cost,

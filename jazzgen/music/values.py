@@ -132,7 +132,8 @@ class ValuesTokenizer(Tokenizer):
         ids = sample_values(run, engine, self, [p.total_beats for p in plans], rng,
                             temperature=temperature, top_k=top_k, meter=meter,
                             spans=[p.spans for p in plans],
-                            beats_per_bar=plans[0].time_signature[0] * 4 / plans[0].time_signature[1])
+                            beats_per_bar=plans[0].time_signature[0] * 4 / plans[0].time_signature[1],
+                            tempo_qpm=[p.tempo_qpm for p in plans])
         return [self.decode(run.vocab.decode(x), chords=p.spans, rng=np.random.default_rng([seed, i]),
                             time_signature=p.time_signature, tempo_qpm=p.tempo_qpm)
                 for i, (x, p) in enumerate(zip(ids, plans, strict=True))]

@@ -153,7 +153,7 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
 
     from jazzgen.core.models import build_models, export_weights, save_export
     from jazzgen.core.vocab import BOS, EOS
-    from jazzgen.music.conditioning import N_FEATURES, VERSION, conditioned_windows
+    from jazzgen.music.conditioning import VERSION, conditioned_windows, n_features, version_for
     from jazzgen.music.tokenizers import tokenizer_from_config
 
     if tokenizer_from_config(corpus.info["tokenizer"]).writes_structure:
@@ -161,15 +161,19 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
                          "bars, positions and chords into its tokens already)")
     if cfg.train.strategy != "default":
         raise UsageError("data.condition trains on one device (train.strategy = 'default')")
-    model = replace(cfg.model, condition_dim=N_FEATURES)
+    # A fine-tuned source (or a resumed run) keeps the conditioning it was trained with.
+    version = version_for(cfg.model.condition_dim) if cfg.model.condition_dim else VERSION
+    model = replace(cfg.model, condition_dim=n_features(version))
     bos, eos = corpus.vocab.id(BOS), corpus.vocab.id(EOS)
     d = cfg.data
-    plan.arrays = {"train": conditioned_windows(corpus, plan.splits["train"], d.seq_len, d.stride, bos, eos),
-                   "val": conditioned_windows(corpus, plan.splits["val"], d.seq_len, d.seq_len, bos, eos)}
+    plan.arrays = {"train": conditioned_windows(corpus, plan.splits["train"], d.seq_len, d.stride, bos, eos,
+                                                version),
+                   "val": conditioned_windows(corpus, plan.splits["val"], d.seq_len, d.seq_len, bos, eos,
+                                              version)}
     plan.build = lambda: build_models(model, len(corpus.vocab))
     plan.export = lambda models, path: save_export(path, model, len(corpus.vocab),
                                                    export_weights(models, model))
-    plan.task_info = {**plan.task_info, "condition": VERSION}
+    plan.task_info = {**plan.task_info, "condition": version}
 
 
 def _listening_report(run: Run, corpus: Corpus, result: dict, seed: int, log: Log) -> str:

@@ -91,7 +91,8 @@ class Studio:
         self._lock = threading.Lock()  # one sampling loop at a time: the engine is not re-entrant-proven
 
     def continue_melody(self, before, chords, start: float, end: float, settings: Settings, beats_per_bar: float,
-                        instrument=None, context_bars: int = CONTEXT_BARS) -> tuple[Note, ...]:
+                        instrument=None, context_bars: int = CONTEXT_BARS,
+                        tempo_qpm: float = 120.0) -> tuple[Note, ...]:
         """New notes for [start, end) that follow on from the notes `before` (all in beats).
 
         Up to `context_bars` bars of `before` (cut at `start`), and the rest after its last note,
@@ -125,7 +126,7 @@ class Studio:
             ids = sample_values(self.run, self.engine, self.tokenizer, [budget], rng,
                                 temperature=settings.temperature, top_k=settings.top_k, primer=primer_ids,
                                 start_beat=start - origin, spans=[_window(chords, origin, end)],
-                                beats_per_bar=beats_per_bar)[0]
+                                beats_per_bar=beats_per_bar, tempo_qpm=tempo_qpm)[0]
         later = _window(chords, start, end)
         tokenizer = self.tokenizer
         if instrument is not None:
@@ -135,7 +136,7 @@ class Studio:
         return shape_dynamics(cut(shift(solo.notes, start), start, end), beats_per_bar)
 
     def regenerate(self, notes, chords, bar_starts: list[float], total_beats: float, first_bar: int, last_bar: int,
-                   settings: Settings, instrument=None) -> tuple[Note, ...]:
+                   settings: Settings, instrument=None, tempo_qpm: float = 120.0) -> tuple[Note, ...]:
         """Bars first_bar..last_bar (from 1, inclusive) sampled anew; every other note kept as is.
 
         A kept note that sounds into the range is shortened to end where the range starts.
@@ -145,7 +146,8 @@ class Studio:
         beats_per_bar = (end - start) / (last_bar - first_bar + 1)
         before = cut(notes, 0.0, start)
         after = tuple(n for n in notes if n.start_beat >= end - 1e-9)
-        middle = self.continue_melody(before, chords, start, end, settings, beats_per_bar, instrument)
+        middle = self.continue_melody(before, chords, start, end, settings, beats_per_bar, instrument,
+                                      tempo_qpm=tempo_qpm)
         return before + middle + after
 
 
