@@ -172,3 +172,60 @@ def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path):
     assert read_midi(a)
     result = evaluate_jazz(run, n_generate=0)
     assert result["loss"] is not None and np.isfinite(result["loss"])
+
+
+class _Recording:
+    """A conditioned engine that records the rows it is stepped with."""
+
+    def __init__(self, engine):
+        self.engine, self.cfg, self.rows = engine, engine.cfg, []
+
+    def initial_state(self, batch_size):
+        return self.engine.initial_state(batch_size)
+
+    def step(self, rows, state):
+        self.rows.append(np.array(rows))
+        return self.engine.step(rows, state)
+
+
+def test_sampling_tells_the_model_each_solos_tempo_and_line():
+    from jazzgen.core.vocab import Vocab
+    from jazzgen.music.solos import sample_values
+    from jazzgen.music.values import ValuesTokenizer
+
+    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<1,5>", "R,1", "X,1/2"]
+    cfg = ModelConfig(units=8, embedding_dim=4, condition_dim=N_FEATURES)
+    rng = np.random.default_rng(2)
+    weights = export_weights(build_models(cfg, len(tokens)), cfg)
+    engine = _Recording(NumpyEngine(cfg, weights, len(tokens)))
+
+    class Run:
+        vocab = Vocab(tokens)
+
+    ids = sample_values(Run(), engine, ValuesTokenizer(), [8.0, 8.0], rng, spans=[SPANS, SPANS],
+                        tempo_qpm=[60.0, 300.0])
+    tempo = slice(_column("tempo"), _column("tempo") + 6)
+    for rows in engine.rows:
+        assert list(np.argmax(rows[:, 1:][:, tempo], axis=1)) == [0, 5]    # slowest and fastest bins
+    leaps, notes = value_leaps(tokens)
+    for b in range(2):  # the height told at the last step is the sum of the drawn intervals
+        drawn = [i for i in ids[b][:-1] if notes[i]]
+        height = sum(int(leaps[i]) for i in drawn[1:])
+        told = engine.rows[len(ids[b]) - 1][b, 1:][_column("height"):_column("height") + 13]
+        assert np.argmax(told) == np.clip(round(height / 3), -6, 6) + 6
+
+
+def test_generation_passes_the_charts_tempo(monkeypatch, tmp_path):
+    import jazzgen
+    import jazzgen.music.solos as solos
+
+    seen = []
+    real = solos.sample_values
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("tempo_qpm"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solos, "sample_values", spy)
+    jazzgen.generate("Dm7 | G7 | Cmaj7 | Cmaj7", bars=4, tempo=233, band="none", seed=1)
+    assert seen == [233]
