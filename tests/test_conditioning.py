@@ -23,10 +23,10 @@ from jazzgen.music.conditioning import (
     features_at,
     n_features,
     piece_rows,
-    value_leaps,
     value_ticks,
     version_for,
 )
+from jazzgen.music.values import Decoding, ValuesTokenizer
 from jazzgen.music.score import ChordSpan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,55 +69,55 @@ def test_sampling_rows_are_the_training_rows(version):
     ids = rng.integers(4, len(tokens), 40)
     framed = np.concatenate([[2], ids, [3]])
     piece = {"chords": [[s.chord.symbol, s.start_beat, s.duration_beats] for s in SPANS],
-             "time_signature": [4, 4], "tempo_qpm": 190.0}
+             "time_signature": [4, 4], "tempo_qpm": 190.0, "first_pitch": 62}
     rows = piece_rows(framed, tokens, piece, version)                       # (42, 1 + F)
     assert rows.shape == (42, 1 + n_features(version))
-    cond = ValuesCondition(tokens, [SPANS], [4.0], [190.0], version)
+    # The piece's own decoding: from its first pitch (training decodes with seed 0).
+    decoding = Decoding(ValuesTokenizer(), tuple(SPANS), (0,), 62)
+    cond = ValuesCondition(tokens, [SPANS], [4.0], [190.0], version, [decoding])
     fed = [cond.start()[0]] + [cond.advance(np.array([i]))[0] for i in ids]
     np.testing.assert_array_equal(rows[:-1, 1:], np.array(fed))
     np.testing.assert_array_equal(rows[:, 0], framed)
 
 
-def test_melody_state_follows_the_line_the_values_name():
-    tokens = ["<bos>", "C,1/2", "C,1/2,<2,6>", "R,1", "S,1/4,<5,9>", "A,1/4,<-14,-10>"]
-    leaps, notes = value_leaps(tokens)
-    assert list(leaps) == [0, 0, 4, 0, 7, -12] and list(notes) == [False, True, True, False, True, True]
-    state = MelodyState(leaps, notes, tempo_qpm=250.0)
-    heights = []
-    for token_id in range(len(tokens)):
-        state.feed(token_id)
-        heights.append(state.height)
-    assert heights == [None, 0, 4, 4, 11, -1]                               # a rest keeps the height
-    row = state.row()
+def test_melody_state_says_where_the_line_is():
+    state = MelodyState(tempo_qpm=250.0, low_pitch=48, high_pitch=84)
+    row = state.row(root=0)
     assert np.argmax(row[:6]) == 4                                           # 220 <= 250 < 270 bpm
-    assert np.argmax(row[6:6 + 13]) == 6                                     # -1 rounds to the middle bin
-    assert row[-1] == pytest.approx((-1 - np.mean([0, 4, 11, -1])) / 12)
-    high = MelodyState(leaps, notes, 60.0)
-    for token_id in [1] + [4] * 5:                                           # climbs 35 semitones
-        high.feed(token_id)
-    assert np.argmax(high.row()[:6]) == 0 and np.argmax(high.row()[6:19]) == 12  # clipped at the top
-    # The height a value sequence names is the height decoding lands on when the TYPEs fit.
-    from jazzgen.music.chords import parse_chord
-    from jazzgen.music.values import ValuesTokenizer
+    assert np.argmax(row[6:19]) == 12 and not row[19:].any()                 # no note yet
+    for pitch in (60, 64, 67, 79):
+        state.feed(pitch)
+    state.feed(None)                                                         # a rest keeps the line
+    row = state.row(root=7)                                                  # G7 sounds: 79 is its root
+    assert np.argmax(row[6:19]) == 0
+    assert np.argmax(row[19:27]) == int((79 - 48) / 37 * 8)                  # high in the range
+    assert row[-1] == pytest.approx((79 - np.mean([60, 64, 67, 79])) / 12)
+    assert np.argmax(state.row(root=None)[6:19]) == 12                       # no chord: no pitch class
 
-    tok = ValuesTokenizer()
-    melody = [60, 64, 67, 72, 71, 69, 65, 62, 60]
+
+def test_training_rows_see_the_pieces_own_pitches():
+    from jazzgen.music.conditioning import onset_roots
     from jazzgen.music.score import Note, Score
 
-    score = Score(tuple(Note(p, i / 2, 0.5) for i, p in enumerate(melody)),
-                  (ChordSpan(parse_chord("C7"), 0.0, 8.0),))
+    melody = [62, 65, 69, 72, 71, 67, 65, 62, 60, 64, 67, 71, 72]
+    score = Score(tuple(Note(p, 4 + i / 2, 0.5) for i, p in enumerate(melody)), tuple(SPANS))
+    tok = ValuesTokenizer()
     values = tok.encode(score)
-    leaps, notes = value_leaps(values)
-    line = MelodyState(leaps, notes, 120.0)
-    for k in range(len(values)):
-        line.feed(k)
-    decoded = tok.decode(values, chords=score.chords, rng=np.random.default_rng(0), start_pitch=60)
-    assert line.height == decoded.notes[-1].pitch - decoded.notes[0].pitch == melody[-1] - melody[0]
+    tokens = ["<bos>", "<eos>"] + sorted(set(values))
+    framed = np.array([0] + [tokens.index(v) for v in values] + [1])
+    piece = {"chords": [[s.chord.symbol, s.start_beat, s.duration_beats] for s in SPANS],
+             "time_signature": [4, 4], "tempo_qpm": 150.0, "first_pitch": 62}
+    rows = piece_rows(framed, tokens, piece, VERSION)
+    pcs = rows[:, 1 + _column("pitch_class"): 1 + _column("pitch_class") + 13]
+    roots = onset_roots(rows[:, 1: 1 + N_BEAT_HARMONY])
+    notes_seen = [k for k in range(len(framed)) if not tokens[framed[k]].startswith(("R", "<"))]
+    for k, pitch in zip(notes_seen[:-1], melody, strict=False):
+        assert roots[k] is not None and np.argmax(pcs[k]) == (pitch - roots[k]) % 12
 
 
 def test_versions_are_told_apart_by_width():
     assert version_for(N_BEAT_HARMONY) == VERSION_1 and version_for(N_FEATURES) == VERSION
-    assert [name for name, _ in FEATURE_BLOCKS][-3:] == ["tempo", "height", "local"]
+    assert [name for name, _ in FEATURE_BLOCKS][-4:] == ["tempo", "pitch_class", "register", "local"]
     with pytest.raises(ValueError, match="knows"):
         version_for(7)
 
@@ -191,9 +191,9 @@ class _Recording:
 def test_sampling_tells_the_model_each_solos_tempo_and_line():
     from jazzgen.core.vocab import Vocab
     from jazzgen.music.solos import sample_values
-    from jazzgen.music.values import ValuesTokenizer
 
-    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<1,5>", "R,1", "X,1/2"]
+    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<1,5>", "R,1", "X,1/2",
+              "C,1/4,<-9,-5>"]
     cfg = ModelConfig(units=8, embedding_dim=4, condition_dim=N_FEATURES)
     rng = np.random.default_rng(2)
     weights = export_weights(build_models(cfg, len(tokens)), cfg)
@@ -202,17 +202,21 @@ def test_sampling_tells_the_model_each_solos_tempo_and_line():
     class Run:
         vocab = Vocab(tokens)
 
+    decodings = [Decoding(ValuesTokenizer(), tuple(SPANS), (5, b)) for b in range(2)]
     ids = sample_values(Run(), engine, ValuesTokenizer(), [8.0, 8.0], rng, spans=[SPANS, SPANS],
-                        tempo_qpm=[60.0, 300.0])
+                        tempo_qpm=[60.0, 300.0], decodings=decodings)
     tempo = slice(_column("tempo"), _column("tempo") + 6)
     for rows in engine.rows:
         assert list(np.argmax(rows[:, 1:][:, tempo], axis=1)) == [0, 5]    # slowest and fastest bins
-    leaps, notes = value_leaps(tokens)
-    for b in range(2):  # the height told at the last step is the sum of the drawn intervals
-        drawn = [i for i in ids[b][:-1] if notes[i]]
-        height = sum(int(leaps[i]) for i in drawn[1:])
-        told = engine.rows[len(ids[b]) - 1][b, 1:][_column("height"):_column("height") + 13]
-        assert np.argmax(told) == np.clip(round(height / 3), -6, 6) + 6
+    pc = slice(_column("pitch_class"), _column("pitch_class") + 13)
+    for b in range(2):  # the pitch class told is the one the solo's decoding gives
+        notes = decodings[b].decode(Run.vocab.decode(ids[b])).notes
+        last = engine.rows[len(ids[b]) - 1][b, 1:]                             # after ids[b][:-1]
+        onset = sum(value_ticks(tokens)[ids[b][:-1]]) / 12                   # beats
+        sounding = [n for n in notes if n.start_beat < onset - 1e-9]
+        root = last[_column("root"):_column("root") + 12]
+        if sounding and root.any():
+            assert np.argmax(last[pc]) == (sounding[-1].pitch - int(np.argmax(root))) % 12
 
 
 def test_generation_passes_the_charts_tempo(monkeypatch, tmp_path):

@@ -17,17 +17,21 @@ Version 2 (`VERSION`) adds what the line itself is doing, which the values never
 
 - the tempo (one-hot over `TEMPO_EDGES`): players play fewer notes per beat the faster the tune
   (WJD: about 2.6 notes per beat in ballads, 1.1-1.4 above 200 bpm);
-- how high the last note is above the solo's first note (one-hot in steps of 3 semitones,
-  clipped to +-18) and how far it is from the mean of the last 16 notes (/ 12): values name
-  intervals, not pitches, so without these a line cannot know it has climbed and should come
-  back (version-1 models wandered over 22.5 semitones in 4 bars against the players' 15.4).
+- the last note's pitch class against the root of the chord at the onset (one-hot, or none):
+  a value names a TYPE and an interval together, and only this says which intervals land on a
+  pitch of that TYPE (without it, 54% of the intervals version-1 models named were bent by
+  decoding to reach the TYPE, and the lines wandered: 4-bar range 22.5 semitones against 15.4);
+- the last note's register in the playable range (one-hot, `REGISTER_BINS`) and how far it is
+  from the mean of the last 16 notes (/ 12): values name intervals, not pitches, so without
+  these a line cannot know it has climbed and should come back.
 
-Both are sums of the intervals the values name (the centre of each window), so they come from
-the ids alone and training and sampling compute them the same way (`MelodyState`).
+The pitches are the ones decoding gives (`values.LineDecoder`): from the piece's first pitch in
+training (a corpus piece's values decode back to its own notes), from the solo's `Decoding`
+while sampling.
 
 Training computes the rows from each corpus piece's values and chords (`piece_rows`), generation
 from the changes it plays over as values are drawn (`ValuesCondition`): both call
-`features_at` and feed a `MelodyState`, so the two cannot disagree. Version-1 runs keep their
+`features_at` and feed a `MelodyState` from a `LineDecoder`, so the two cannot disagree. Version-1 runs keep their
 rows (the beat and harmony blocks only).
 """
 
@@ -42,7 +46,7 @@ import numpy as np
 
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.score import ChordSpan
-from jazzgen.music.values import parse_value
+from jazzgen.music.values import LineDecoder, ValuesTokenizer, parse_value
 
 GRID = 12  # ticks per quarter note
 FORM_BARS = 8
@@ -52,14 +56,15 @@ BEAT_HARMONY_BLOCKS = (("beat", MAX_BEATS), ("position", GRID), ("bar", FORM_BAR
                        ("root", 12), ("chord", 12), ("no_chord", 1),
                        ("next_root", 12), ("next_chord", 12), ("until_change", 1), ("change", 1))
 TEMPO_EDGES = (100.0, 140.0, 180.0, 220.0, 270.0)  # quarter notes per minute; WJD quartiles 125/171/225
-HEIGHT_STEP, HEIGHT_BINS = 3, 13                   # semitones per bin; bins cover -18..+18
+REGISTER_BINS = 8                                  # equal parts of the playable range
 LOCAL_NOTES = 16                                   # notes in the recent mean the line is measured from
-MELODY_BLOCKS = (("tempo", len(TEMPO_EDGES) + 1), ("height", HEIGHT_BINS), ("local", 1))
+MELODY_BLOCKS = (("tempo", len(TEMPO_EDGES) + 1), ("pitch_class", 13), ("register", REGISTER_BINS),
+                 ("local", 1))
 FEATURE_BLOCKS = BEAT_HARMONY_BLOCKS + MELODY_BLOCKS
 N_BEAT_HARMONY = sum(n for _, n in BEAT_HARMONY_BLOCKS)
 N_FEATURES = sum(n for _, n in FEATURE_BLOCKS)
 VERSION_1 = "beat+harmony/1"
-VERSION = "beat+harmony+tempo+height/2"  # kept in task.json: generation computes the same features
+VERSION = "beat+harmony+tempo+line/2"  # kept in task.json: generation computes the same features
 
 
 def n_features(version: str) -> int:
@@ -162,82 +167,75 @@ def _value_ticks(tokens: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def value_leaps(tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per token: the interval it names (its window's centre, 0 without one) and whether it is a
-    note (not a rest or a special) # (V,) int64, (V,) bool; read-only."""
-    return _value_leaps(tuple(tokens))
-
-
-@functools.lru_cache(maxsize=8)
-def _value_leaps(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    leaps, notes = np.zeros(len(tokens), np.int64), np.zeros(len(tokens), bool)
-    for k, token in enumerate(tokens):
-        try:
-            kind, _, window = parse_value(token)
-        except ValueError:
-            continue
-        notes[k] = kind != "R"
-        if window is not None:
-            leaps[k] = (window[0] + window[1]) // 2
-    leaps.flags.writeable = notes.flags.writeable = False
-    return leaps, notes
-
-
 def tempo_column(tempo_qpm: float) -> int:
     """Which `TEMPO_EDGES` bin a tempo falls in (0 = slowest)."""
     return int(np.searchsorted(TEMPO_EDGES, tempo_qpm, side="right"))
 
 
 class MelodyState:
-    """The tempo and where the line is, fed one id at a time (training and sampling alike).
+    """The tempo and where the line is, fed one decoded note at a time (training and sampling alike).
 
-    Heights are in semitones above the first note, summed from the intervals the values name,
-    so they follow from the ids alone (decoding lands on those intervals whenever the value's
-    TYPE has a pitch there, which is how every corpus note was written).
+    Args:
+        tempo_qpm: quarter notes per minute.
+        low_pitch, high_pitch: the playable range the register is measured in.
     """
 
-    def __init__(self, leaps: np.ndarray, notes: np.ndarray, tempo_qpm: float):
-        self.leaps, self.notes = leaps, notes
+    def __init__(self, tempo_qpm: float, low_pitch: int, high_pitch: int):
         self.tempo = tempo_column(tempo_qpm)
-        self.height: int | None = None
+        self.low, self.high = low_pitch, high_pitch
         self.recent: deque[int] = deque(maxlen=LOCAL_NOTES)
 
-    def feed(self, token_id: int) -> None:
-        """The line after value `token_id` (rests and specials leave it where it was)."""
-        if self.notes[token_id]:
-            self.height = 0 if self.height is None else self.height + int(self.leaps[token_id])
-            self.recent.append(self.height)
+    def feed(self, pitch: int | None) -> None:
+        """The line after one value: the pitch it decoded to (None: a rest or a special)."""
+        if pitch is not None:
+            self.recent.append(pitch)
 
-    def row(self) -> np.ndarray:
-        """The melody blocks (`MELODY_BLOCKS`) for the next onset # (F_melody,)."""
+    def row(self, root: int | None) -> np.ndarray:
+        """The melody blocks (`MELODY_BLOCKS`) for an onset where `root` sounds # (F_melody,)."""
         out = np.zeros(N_FEATURES - N_BEAT_HARMONY, np.float32)
         out[self.tempo] = 1.0
-        height = self.height or 0
         col = len(TEMPO_EDGES) + 1
-        out[col + int(np.clip(round(height / HEIGHT_STEP), -(HEIGHT_BINS // 2), HEIGHT_BINS // 2))
-            + HEIGHT_BINS // 2] = 1.0
-        if self.recent:
-            out[-1] = np.clip((height - np.mean(self.recent)) / 12.0, -1.5, 1.5)
+        if not self.recent:
+            out[col + 12] = 1.0                                           # no note yet: no pitch class
+            return out
+        pitch = self.recent[-1]
+        out[col + (12 if root is None else (pitch - root) % 12)] = 1.0
+        col += 13
+        share = (pitch - self.low) / max(1, self.high - self.low + 1)
+        out[col + int(np.clip(share * REGISTER_BINS, 0, REGISTER_BINS - 1))] = 1.0
+        out[-1] = np.clip((pitch - np.mean(self.recent)) / 12.0, -1.5, 1.5)
         return out
 
 
-def piece_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict, version: str = VERSION) -> np.ndarray:
+def onset_roots(beat_harmony: np.ndarray) -> list[int | None]:
+    """The root of the chord at each row's onset, read back from its features # (N, F) -> N roots."""
+    root = beat_harmony[:, _column("root"):_column("root") + 12]
+    return [int(np.argmax(r)) if r.any() else None for r in root]
+
+
+def piece_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict, version: str = VERSION,
+               tokenizer: ValuesTokenizer | None = None) -> np.ndarray:
     """Rows [id, features] of a framed piece [bos, ids..., eos] # (L,) -> (L, 1 + F).
 
     Row k goes with input framed[k] and describes the onset of framed[k + 1], which starts
-    where framed[1..k] end (and, from version 2, the line after framed[0..k]).
+    where framed[1..k] end (and, from version 2, the line after framed[0..k], decoded by
+    `tokenizer` from the piece's first pitch).
     """
     spans = [ChordSpan(parse_chord(sym), float(start), float(length))
              for sym, start, length in piece.get("chords", ())]
     num, den = piece.get("time_signature", (4, 4))
     onsets = np.cumsum(value_ticks(tokens)[framed])                       # (L,)
-    blocks = [framed.astype(np.float32)[:, None], features_at(onsets, spans, num * 4.0 / den)]
+    beat_harmony = features_at(onsets, spans, num * 4.0 / den)
+    blocks = [framed.astype(np.float32)[:, None], beat_harmony]
     if n_features(version) > N_BEAT_HARMONY:
-        state = MelodyState(*value_leaps(tokens), float(piece.get("tempo_qpm") or 120.0))
+        tokenizer = tokenizer or ValuesTokenizer()
+        line = LineDecoder(tokenizer, spans, np.random.default_rng(0), piece.get("first_pitch"))
+        state = MelodyState(float(piece.get("tempo_qpm") or 120.0), tokenizer.low_pitch, tokenizer.high_pitch)
         melody = np.zeros((len(framed), N_FEATURES - N_BEAT_HARMONY), np.float32)
-        for k, token_id in enumerate(framed):
-            state.feed(int(token_id))
-            melody[k] = state.row()
+        for k, (token_id, root) in enumerate(zip(framed, onset_roots(beat_harmony), strict=True)):
+            note = line.feed(tokens[int(token_id)])
+            state.feed(None if note is None else note.pitch)
+            melody[k] = state.row(root)
         blocks.append(melody)
     return np.concatenate(blocks, axis=1)
 
@@ -250,10 +248,11 @@ def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: in
     rows are all zero (id 0, masked in the loss).
     """
     width = 1 + n_features(version)
+    tokenizer = ValuesTokenizer.from_config(corpus.info["tokenizer"])
     xs, ys = [], []
     for i in indices:
         framed = np.concatenate([[bos], corpus.piece_ids(int(i)), [eos]]).astype(np.int64)
-        rows = piece_rows(framed, corpus.vocab.tokens, corpus.pieces[int(i)], version)
+        rows = piece_rows(framed, corpus.vocab.tokens, corpus.pieces[int(i)], version, tokenizer)
         last = max(len(framed) - (seq_len + 1), 0)
         starts = list(range(0, last + 1, stride))
         if starts[-1] != last:
@@ -276,17 +275,20 @@ class ValuesCondition:
     """Features beside each fed id while sampling values, one sequence per set of changes.
 
     Args:
-        tokens: the vocabulary (durations and intervals of the drawn values).
-        spans: per sequence, the chord spans it plays over (from beat 0).
+        tokens: the vocabulary (durations of the drawn values).
+        spans: per sequence, the chord spans it plays over (from beat 0, the primer's beats included).
         beats_per_bar: per sequence.
-        tempos: per sequence, quarter notes per minute (version 2; default 120).
+        tempos: per sequence, quarter notes per minute (version 2).
         version: the model's conditioning (`version_for(its condition_dim)`).
+        decodings: version 2: per sequence, how its drawn values become notes (`values.Decoding`).
+        primer: version 2: the primer's values and first pitch; the primer is decoded from it.
     """
 
     def __init__(self, tokens: Sequence[str], spans: Sequence[Sequence[ChordSpan]],
                  beats_per_bar: Sequence[float], tempos: Sequence[float] | None = None,
-                 version: str = VERSION):
-        self.ticks = value_ticks(tokens)
+                 version: str = VERSION, decodings: Sequence | None = None,
+                 primer: tuple[Sequence[int], int | None] = ((), None)):
+        self.tokens, self.ticks = tokens, value_ticks(tokens)
         self.spans, self.bars = list(spans), list(beats_per_bar)
         self.now = np.zeros(len(self.spans), np.int64)                    # onset ticks
         # Features of every tick up to a length, per sequence, computed once (and again for
@@ -294,9 +296,18 @@ class ValuesCondition:
         self.tables = [self._table(b, self._length(b)) for b in range(len(self.spans))]
         self.melody = None
         if n_features(version) > N_BEAT_HARMONY:
+            if decodings is None or len(decodings) != len(self.spans):
+                raise ValueError("a model told about its line needs each solo's decoding")
             tempos = [120.0] * len(self.spans) if tempos is None else list(tempos)
-            leaps, notes = value_leaps(tokens)
-            self.melody = [MelodyState(leaps, notes, t) for t in tempos]
+            self.melody = [MelodyState(t, d.tokenizer.low_pitch, d.tokenizer.high_pitch)
+                           for t, d in zip(tempos, decodings, strict=True)]
+            self.lines = [d.line() for d in decodings]
+            self.primer_left = len(primer[0])
+            if self.primer_left:  # the primer's own notes, decoded from its first pitch
+                first = decodings[0]
+                self.primer_lines = [LineDecoder(d.tokenizer, spans[b], np.random.default_rng(0), primer[1])
+                                     for b, d in enumerate(decodings)]
+                del first
 
     def _length(self, b: int) -> int:
         end = max((round(s.end_beat * GRID) for s in self.spans[b]), default=0)
@@ -312,11 +323,19 @@ class ValuesCondition:
         rows = np.stack([table[t] for table, t in zip(self.tables, self.now, strict=True)])
         if self.melody is None:
             return rows
-        return np.concatenate([rows, np.stack([m.row() for m in self.melody])], axis=1)
+        roots = onset_roots(rows)
+        return np.concatenate([rows, np.stack([m.row(r) for m, r in zip(self.melody, roots, strict=True)])],
+                              axis=1)
 
     def _feed(self, ids: np.ndarray) -> None:
-        for state, token_id in zip(self.melody or (), ids, strict=False):
-            state.feed(int(token_id))
+        if self.melody is None:
+            return
+        lines = self.lines
+        if self.primer_left:
+            lines, self.primer_left = self.primer_lines, self.primer_left - 1
+        for state, line, token_id in zip(self.melody, lines, ids, strict=True):
+            note = line.feed(self.tokens[int(token_id)])
+            state.feed(None if note is None else note.pitch)
 
     def start(self) -> np.ndarray:
         """Features beside the start id (a special: the line has not begun): beat 0 # (B, F)."""
@@ -357,12 +376,14 @@ class ConditionedPieces:
 
 
 def for_scoring(engine, tokens: Sequence[str], pieces_ids: Sequence[np.ndarray],
-                pieces: Sequence[dict], bos: int, eos: int):
+                pieces: Sequence[dict], bos: int, eos: int, tokenizer_config: dict | None = None):
     """`engine` as `core.scoring` can step it over `pieces_ids`: wrapped in `ConditionedPieces`
-    (with each piece's features, from its record `pieces[i]`) when it is a conditioned model."""
+    (with each piece's features, from its record `pieces[i]`) when it is a conditioned model.
+    `tokenizer_config` (the run's) decodes the pieces for a model told about its line."""
     if not getattr(engine.cfg, "condition_dim", 0):
         return engine
     version = version_for(engine.cfg.condition_dim)
+    tokenizer = ValuesTokenizer.from_config(tokenizer_config) if tokenizer_config else ValuesTokenizer()
     return ConditionedPieces(engine, [
-        piece_rows(np.concatenate([[bos], ids, [eos]]).astype(np.int64), tokens, piece, version)
+        piece_rows(np.concatenate([[bos], ids, [eos]]).astype(np.int64), tokens, piece, version, tokenizer)
         for ids, piece in zip(pieces_ids, pieces, strict=True)])

@@ -102,12 +102,13 @@ class Studio:
         """
         from jazzgen.music.instruments import shape_dynamics
         from jazzgen.music.solos import sample_values
+        from jazzgen.music.values import Decoding
 
         chords = tuple(chords)
         origin = max(0.0, np.floor((start - context_bars * beats_per_bar) / beats_per_bar) * beats_per_bar)
         primer_notes = cut(before, origin, start)
         primer_ids: list[int] = []
-        start_pitch = None
+        start_pitch = primer_pitch = None
         if primer_notes:
             local = Score(notes=shift(primer_notes, -origin), chords=_window(chords, origin, start))
             quantized, _ = self.tokenizer.quantize_score(local)
@@ -117,22 +118,22 @@ class Studio:
                 gap_ticks = round((start - origin - quantized.notes[-1].end_beat) * self.tokenizer.grid_per_beat)
                 rests = self.tokenizer.rest_values(max(0, gap_ticks))
                 primer_ids = self.run.vocab.encode(self.tokenizer.tokens(quantized) + rests)
-                start_pitch = quantized.notes[-1].pitch
+                start_pitch, primer_pitch = quantized.notes[-1].pitch, quantized.notes[0].pitch
         budget = end - start
         if budget <= 1e-9:
             return ()
         rng = np.random.default_rng([settings.seed, int(round(start * 12))])
+        tokenizer = self.tokenizer
+        if instrument is not None:
+            tokenizer = replace(tokenizer, low_pitch=instrument.low, high_pitch=instrument.high)
+        decoding = Decoding(tokenizer, _window(chords, start, end), (settings.seed, 7), start_pitch)
         with self._lock:  # the meter mask, and the beat and harmony for a conditioned model
             ids = sample_values(self.run, self.engine, self.tokenizer, [budget], rng,
                                 temperature=settings.temperature, top_k=settings.top_k, primer=primer_ids,
                                 start_beat=start - origin, spans=[_window(chords, origin, end)],
-                                beats_per_bar=beats_per_bar, tempo_qpm=tempo_qpm)[0]
-        later = _window(chords, start, end)
-        tokenizer = self.tokenizer
-        if instrument is not None:
-            tokenizer = replace(tokenizer, low_pitch=instrument.low, high_pitch=instrument.high)
-        solo = tokenizer.decode(self.run.vocab.decode(ids), chords=later, start_pitch=start_pitch,
-                                rng=np.random.default_rng([settings.seed, 7]))
+                                beats_per_bar=beats_per_bar, tempo_qpm=tempo_qpm, decodings=[decoding],
+                                primer_pitch=primer_pitch)[0]
+        solo = decoding.decode(self.run.vocab.decode(ids))
         return shape_dynamics(cut(shift(solo.notes, start), start, end), beats_per_bar)
 
     def regenerate(self, notes, chords, bar_starts: list[float], total_beats: float, first_bar: int, last_bar: int,
