@@ -161,7 +161,10 @@ def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path):
     preprocess(cfg.preprocess, log=lambda m: None)
     train(tmp_path / "corpus", tmp_path / "run", cfg, log=lambda m: None)
     run = open_run(tmp_path / "run")
-    assert run.task["condition"] and NumpyEngine.from_export(run.export_path).cfg.condition_dim
+    assert run.task["condition"] == VERSION and NumpyEngine.from_export(run.export_path).cfg.condition_dim
+    calibration = run.info["calibration"]  # the export's logits fitted to the held-out pieces
+    assert 0.8 <= calibration["temperature"] <= 1.5
+    assert calibration["val_nll_after"] <= calibration["val_nll_before"]
     assert read_corpus(tmp_path / "corpus")
     g = GenerateConfig(bars=4, seed=3)
     a = generate_solos(run, tmp_path / "a.mid", g, chords_text="Dm7 | G7 | Cmaj7 | Cmaj7",

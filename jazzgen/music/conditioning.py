@@ -46,7 +46,7 @@ import numpy as np
 
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.score import ChordSpan
-from jazzgen.music.values import LineDecoder, ValuesTokenizer, parse_value
+from jazzgen.music.values import LineDecoder, ValuesTokenizer, note_type, parse_value
 
 GRID = 12  # ticks per quarter note
 FORM_BARS = 8
@@ -165,6 +165,41 @@ def _value_ticks(tokens: tuple[str, ...]) -> np.ndarray:
             out[k] = int(ticks)
     out.flags.writeable = False
     return out
+
+
+KIND_CODES = {"C": 0, "S": 1, "A": 2, "X": 3}
+
+
+@functools.lru_cache(maxsize=8)  # once per vocabulary
+def _value_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per token: its TYPE's code when it names an interval (-1: rests, specials, first notes)
+    and the interval it names (its window's centre) # (V,) int64, (V,) int64; read-only."""
+    kinds, leaps = np.full(len(tokens), -1, np.int64), np.zeros(len(tokens), np.int64)
+    for k, token in enumerate(tokens):
+        try:
+            kind, _, window = parse_value(token)
+        except ValueError:
+            continue
+        if window is not None:
+            kinds[k], leaps[k] = KIND_CODES[kind], (window[0] + window[1]) // 2
+    kinds.flags.writeable = leaps.flags.writeable = False
+    return kinds, leaps
+
+
+def playable_values(tokens: Sequence[str], previous: int, chord, low_pitch: int, high_pitch: int) -> np.ndarray:
+    """Which values can be played as written after `previous` over `chord` # (V,) bool.
+
+    A value that names an interval is playable when the pitch it names is of its TYPE and in
+    [low_pitch, high_pitch]: every value in the corpus is (it was read off a played note), and
+    decoding otherwise bends the interval or jumps an octave to find its TYPE. Rests, specials
+    and values without an interval are always playable.
+    """
+    kinds, leaps = _value_kinds(tuple(tokens))
+    reach = int(np.abs(leaps).max(initial=0))
+    candidates = previous + np.arange(-reach, reach + 1)
+    codes = np.array([KIND_CODES[note_type(int(p), chord)] if low_pitch <= p <= high_pitch else -2
+                      for p in candidates])
+    return (kinds < 0) | (codes[leaps + reach] == kinds)
 
 
 def tempo_column(tempo_qpm: float) -> int:
@@ -336,6 +371,19 @@ class ValuesCondition:
         for state, line, token_id in zip(self.melody, lines, ids, strict=True):
             note = line.feed(self.tokens[int(token_id)])
             state.feed(None if note is None else note.pitch)
+
+    def allowed(self) -> np.ndarray | None:
+        """Version 2: the values each solo can play as written from where its line is
+        (`playable_values`) # (B, V) bool; None for version 1 (it does not follow the line)."""
+        if self.melody is None:
+            return None
+        out = np.ones((len(self.lines), len(self.tokens)), bool)
+        for b, line in enumerate(self.lines):
+            if line.previous is not None:
+                t = line.tokenizer
+                out[b] = playable_values(self.tokens, line.previous, line.harmony.chord_at(float(line.time)),
+                                         t.low_pitch, t.high_pitch)
+        return out
 
     def start(self) -> np.ndarray:
         """Features beside the start id (a special: the line has not begun): beat 0 # (B, F)."""

