@@ -26,8 +26,8 @@ from jazzgen.music.conditioning import (
     value_ticks,
     version_for,
 )
-from jazzgen.music.values import Decoding, ValuesTokenizer
 from jazzgen.music.score import ChordSpan
+from jazzgen.music.values import Decoding, ValuesTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 SPANS = [ChordSpan(parse_chord("Dm7"), 4.0, 4.0), ChordSpan(parse_chord("G7"), 8.0, 2.0),

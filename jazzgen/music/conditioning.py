@@ -19,8 +19,9 @@ Version 2 (`VERSION`) adds what the line itself is doing, which the values never
   (WJD: about 2.6 notes per beat in ballads, 1.1-1.4 above 200 bpm);
 - the last note's pitch class against the root of the chord at the onset (one-hot, or none):
   a value names a TYPE and an interval together, and only this says which intervals land on a
-  pitch of that TYPE (without it, 54% of the intervals version-1 models named were bent by
-  decoding to reach the TYPE, and the lines wandered: 4-bar range 22.5 semitones against 15.4);
+  pitch of that TYPE (without it, 55% of the intervals the version-1 default model named were
+  bent by decoding to reach the TYPE, and its lines wandered: 4-bar range 22.5 semitones
+  against the players' 15.4);
 - the last note's register in the playable range (one-hot, `REGISTER_BINS`) and how far it is
   from the mean of the last 16 notes (/ 12): values name intervals, not pitches, so without
   these a line cannot know it has climbed and should come back.
