@@ -216,5 +216,13 @@ def import_tables(src: Path, output: Path, log: Log) -> dict:
         raise UsageError(f"{src}: no such folder (want the WJD folder holding melody/ and beats/)")
     report = import_wjd(Path(src), Path(output))
     log(f"wrote {report.get('written')} MIDI files to {output}; skipped {report.get('skipped')}")
+    v = report["velocities"]
+    if v["release_files"]:
+        log(f"velocities from {v['release_files']} release MIDI files: {v['exact']} solos paired note for note, "
+            f"{v['aligned']} by pitch alignment ({v['notes_paired']} notes paired, {v['notes_filled']} given "
+            f"their file's median), {v['unpaired']} unpaired (velocity 90); found by their notes, not their "
+            f"name: {', '.join(f'{a} <- {b}' for a, b in v['by_content'].items()) or 'none'}")
+    else:
+        log("velocities: no release MIDI folder (midi/ beside melody/), every note has velocity 90")
     return report
 
