@@ -162,6 +162,7 @@ def _report(log, paths, total_beats, ts, where, g, primer) -> None:
 def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where, total_beats, primer, log):
     """Values with a primer: its values are fed first, the continuation decoded from its last pitch."""
     from jazzgen.music.solos import chords_from, load_articulation, load_dynamics, render_solo, sample_values
+    from jazzgen.music.values import Decoding
 
     start = read_primer(primer, spans, ts, total_beats)
     values = tokenizer.encode(start)
@@ -169,17 +170,18 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
     engine = load_engine(run, g.backend)
     budget = total_beats - end
     sequences = [[] for _ in range(g.count)]
+    later = tuple(chords_from(spans, end))
+    decodings = [Decoding(tokenizer, later, (g.seed, i), start.notes[-1].pitch) for i in range(g.count)]
     if budget > 1e-9:
         sequences = sample_values(run, engine, tokenizer, [budget] * g.count, rng,
                                   temperature=g.temperature, top_k=g.top_k,
                                   primer=run.vocab.encode(values), start_beat=end, spans=[spans] * g.count,
-                                  beats_per_bar=ts[0] * 4 / ts[1])
-    later = chords_from(spans, end)
+                                  beats_per_bar=ts[0] * 4 / ts[1], tempo_qpm=tempo, decodings=decodings,
+                                  primer_pitch=start.notes[0].pitch)
     table, dynamics = load_articulation(run), load_dynamics(run)
     solos = []
-    for i, ids in enumerate(sequences):
-        rest = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
-                                start_pitch=start.notes[-1].pitch, time_signature=ts, tempo_qpm=tempo)
+    for i, (ids, decoding) in enumerate(zip(sequences, decodings, strict=True)):
+        rest = decoding.decode(run.vocab.decode(ids), time_signature=ts, tempo_qpm=tempo)
         rest = render_solo(rest, dynamics, table, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + end) for n in rest.notes)
         solos.append(replace(rest, notes=start.notes + moved, chords=tuple(spans)))

@@ -154,7 +154,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     if tokenizer_from_config(run.task["tokenizer"]).writes_structure:
         solos = _events_solos(run, g, spans, ts, total, rng, start, soloist, dynamics)
     else:
-        solos = _values_solos(run, g, spans, ts, total, rng, start, soloist, dynamics)
+        solos = _values_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0, dynamics)
     out = []
     for solo in solos:
         notes = cut(solo, total).notes
@@ -185,11 +185,11 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
 
 
 def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument,
-                  dynamics: dict | None = None) -> list[Score]:
+                  tempo: float, dynamics: dict | None = None) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
     from jazzgen.music.generate import load_engine
     from jazzgen.music.solos import chords_from, load_articulation, render_solo, sample_values
-    from jazzgen.music.values import ValuesTokenizer
+    from jazzgen.music.values import Decoding, ValuesTokenizer
 
     tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
                         low_pitch=soloist.low, high_pitch=soloist.high)
@@ -197,15 +197,17 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     primed = run.vocab.encode(tokenizer.encode(start)) if start else []
     budget = total - begin
     # The meter mask keeps every onset on the corpus grid (specials are never drawn).
+    later = tuple(chords_from(spans, begin))
+    decodings = [Decoding(tokenizer, later, (g.seed, i), start.notes[-1].pitch if start else None)
+                 for i in range(g.count)]
     sequences = sample_values(run, load_engine(run, g.backend), tokenizer, [budget] * g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin,
-                              spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1])
-    later = chords_from(spans, begin)
+                              spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1], tempo_qpm=tempo,
+                              decodings=decodings, primer_pitch=start.notes[0].pitch if start else None)
     table = load_articulation(run)
     solos = []
-    for i, ids in enumerate(sequences):
-        solo = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
-                                start_pitch=start.notes[-1].pitch if start else None, time_signature=ts)
+    for i, (ids, decoding) in enumerate(zip(sequences, decodings, strict=True)):
+        solo = decoding.decode(run.vocab.decode(ids), time_signature=ts)
         solo = render_solo(solo, dynamics, table, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + begin) for n in solo.notes)
         solos.append(Score(notes=(start.notes if start else ()) + moved, chords=tuple(spans), time_signature=ts))

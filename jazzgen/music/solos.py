@@ -22,7 +22,7 @@ from jazzgen.core.vocab import BOS
 from jazzgen.music.articulation import articulate
 from jazzgen.music.dynamics import CLASSES, perform_dynamics
 from jazzgen.music.score import ChordSpan, Score
-from jazzgen.music.values import ValuesTokenizer, parse_value
+from jazzgen.music.values import Decoding, ValuesTokenizer, parse_value
 
 
 @dataclass(frozen=True)
@@ -153,12 +153,17 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
                   rng: np.random.Generator, *, temperature: float = 1.0, top_k: int = 0,
                   meter: bool = True, primer: Sequence[int] = (), start_beat: float = 0.0,
                   spans: Sequence[Sequence[ChordSpan]] | None = None,
-                  beats_per_bar: float = 4.0) -> list[list[int]]:
+                  beats_per_bar: float = 4.0,
+                  tempo_qpm: float | Sequence[float] = 120.0,
+                  decodings: Sequence[Decoding] | None = None,
+                  primer_pitch: int | None = None) -> list[list[int]]:
     """Value ids for one solo per budget (beats), sampled in one batch.
 
     `start_beat` is where the first drawn value starts (after a primer), for the meter mask.
-    `spans` (per solo, from beat 0, the primer's beats included) are the changes a conditioned
-    model (`data.condition`) is told about at every step.
+    `spans` (per solo, from beat 0, the primer's beats included) and `tempo_qpm` are what a
+    conditioned model (`data.condition`) is told about at every step (one tempo, or one per solo);
+    a model told about its line also follows each solo's `decodings` (pass the ones its ids will
+    be decoded with) and the primer decoded from `primer_pitch`, its first note.
     """
     from jazzgen.core.sampling import sample_sequences
 
@@ -174,10 +179,14 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
     budgets = np.asarray(budgets, float)
     condition = None
     if getattr(getattr(engine, "cfg", None), "condition_dim", 0):
-        from jazzgen.music.conditioning import ValuesCondition
+        from jazzgen.music.conditioning import ValuesCondition, version_for
 
         spans = [()] * len(budgets) if spans is None else spans
-        condition = ValuesCondition(tokens, spans, [beats_per_bar] * len(budgets))
+        if decodings is None:
+            decodings = [Decoding(tokenizer, tuple(chords_from(s, start_beat)), (0, b)) for b, s in enumerate(spans)]
+        condition = ValuesCondition(tokens, spans, [beats_per_bar] * len(budgets),
+                                    np.broadcast_to(np.asarray(tempo_qpm, float), len(budgets)),
+                                    version_for(engine.cfg.condition_dim), decodings, (primer, primer_pitch))
     return sample_sequences(engine, len(budgets), rng, start_id=run.vocab.id(BOS),
                             max_steps=int(budgets.max() / cost[allowed].min()) + 1,
                             temperature=temperature, top_k=top_k, allowed=allowed, cost=cost,

@@ -194,7 +194,7 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
 
     from jazzgen.core.models import build_models, export_weights, save_export
     from jazzgen.core.vocab import BOS, EOS
-    from jazzgen.music.conditioning import N_FEATURES, VERSION, conditioned_windows
+    from jazzgen.music.conditioning import VERSION, conditioned_windows, n_features, version_for
     from jazzgen.music.tokenizers import tokenizer_from_config
 
     if tokenizer_from_config(corpus.info["tokenizer"]).writes_structure:
@@ -202,15 +202,46 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
                          "bars, positions and chords into its tokens already)")
     if cfg.train.strategy != "default":
         raise UsageError("data.condition trains on one device (train.strategy = 'default')")
-    model = replace(cfg.model, condition_dim=N_FEATURES)
+    # A fine-tuned source (or a resumed run) keeps the conditioning it was trained with.
+    version = version_for(cfg.model.condition_dim) if cfg.model.condition_dim else VERSION
+    model = replace(cfg.model, condition_dim=n_features(version))
     bos, eos = corpus.vocab.id(BOS), corpus.vocab.id(EOS)
     d = cfg.data
-    plan.arrays = {"train": conditioned_windows(corpus, plan.splits["train"], d.seq_len, d.stride, bos, eos),
-                   "val": conditioned_windows(corpus, plan.splits["val"], d.seq_len, d.seq_len, bos, eos)}
+    plan.arrays = {"train": conditioned_windows(corpus, plan.splits["train"], d.seq_len, d.stride, bos, eos,
+                                                version),
+                   "val": conditioned_windows(corpus, plan.splits["val"], d.seq_len, d.seq_len, bos, eos,
+                                              version)}
     plan.build = lambda: build_models(model, len(corpus.vocab))
     plan.export = lambda models, path: save_export(path, model, len(corpus.vocab),
                                                    export_weights(models, model))
-    plan.task_info = {**plan.task_info, "condition": VERSION}
+    plan.task_info = {**plan.task_info, "condition": version}
+    plan.finish = lambda run_dir: calibrate(run_dir, corpus, plan.splits["val"], bos, eos)
+
+
+def calibrate(run_dir: Path, corpus: Corpus, val: list[int], bos: int, eos: int) -> dict:
+    """Divide the exported logits by the temperature that fits the held-out pieces best
+    (`core.scoring.fit_temperature`); returns run.json's "calibration" entry.
+
+    Measured on the bundled model: held-out NLL 4.639 at 1.0, lowest near 1.05; sampled at 1.0
+    its solos played 1.78 notes per beat against the players' 1.43, calibrated 1.61.
+    """
+    from jazzgen.core.engine import NumpyEngine
+    from jazzgen.core.models import load_export, save_export, scale_head
+    from jazzgen.core.scoring import fit_temperature
+    from jazzgen.music.conditioning import for_scoring
+
+    if not val:
+        return {}
+    path = run_dir / "export.npz"
+    cfg, vocab_size, weights = load_export(path)
+    pieces = [corpus.piece_ids(i) for i in val]
+    engine = for_scoring(NumpyEngine(cfg, weights, vocab_size), corpus.vocab.tokens, pieces,
+                         [corpus.pieces[i] for i in val], bos, eos, corpus.info["tokenizer"])
+    temperature, before, after = fit_temperature(engine, pieces, bos, eos)
+    if temperature != 1.0:
+        save_export(path, cfg, vocab_size, scale_head(weights, temperature))
+    return {"calibration": {"temperature": temperature, "val_nll_before": round(before, 5),
+                            "val_nll_after": round(after, 5)}}
 
 
 def _listening_report(run: Run, corpus: Corpus, result: dict, seed: int, log: Log) -> str:
