@@ -37,6 +37,8 @@ class TrainingPlan:
         batch_size: overrides `train.batch_size` (1 when each array row is a whole batch).
         select: a validation score of the models, higher is better, that picks the best epoch
             instead of the validation loss (see `core.training.fit`).
+        finish: called with the run directory once training has ended (its export written);
+            returns entries for run.json (e.g. a calibration of the exported weights).
     """
 
     splits: dict[str, list[int]]
@@ -50,6 +52,7 @@ class TrainingPlan:
     run_files: dict[str, object] = field(default_factory=dict)
     batch_size: int | None = None
     select: Callable[[object], float] | None = None
+    finish: Callable[[Path], dict] | None = None
 
 
 def check_train_config(cfg: Config) -> None:
