@@ -85,7 +85,7 @@ def main() -> None:
     p.add_argument("--vocab", type=int, default=90)
     p.add_argument("--embedding-dim", type=int, default=0, help="0 = one-hot input (E = V)")
     p.add_argument("--condition-dim", type=int, default=0,
-                   help="condition features beside the embedding (the jazz model's: 78)")
+                   help="condition features beside the embedding (the jazz model's: 105)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=30, help="steps whose head runs as one matmul")
     p.add_argument("--size", type=int, default=2048, help="side of the square peak matmul")

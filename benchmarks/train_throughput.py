@@ -3,7 +3,8 @@
     python benchmarks/train_throughput.py --hidden 64 --vocab 90 --seq-len 30 --windows 60 \
         --batch 32 --epochs 100 --course
     python benchmarks/train_throughput.py --hidden 256 --vocab 2879 --embedding-dim 64 \
-        --condition-dim 78 --seq-len 64 --windows 640 --batch 64 --epochs 4    # the default model
+        --condition-dim 105 --dropout 0.3 --seq-len 64 --windows 640 --batch 64 --epochs 4
+                                                        # the default model (pipelines/wjd.toml)
 
 Prints ONE JSON object on stdout (progress goes to stderr):
 
@@ -102,7 +103,7 @@ def time_jazzgen(a: argparse.Namespace) -> dict:
     from jazzgen.core.models import ModelConfig, build_models
 
     cfg = ModelConfig(cell="lstm", units=a.hidden, embedding_dim=a.embedding_dim,
-                      condition_dim=a.condition_dim)
+                      condition_dim=a.condition_dim, dropout=a.dropout)
     if a.condition_dim:
         x, y = random_rows(a.windows, a.seq_len, a.vocab, a.condition_dim, a.seed)
     else:
@@ -225,7 +226,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=100, help=">= 2 (epoch 1 is not in values_per_s)")
     p.add_argument("--embedding-dim", type=int, default=0, help="0 = one-hot input, as the course")
     p.add_argument("--condition-dim", type=int, default=0,
-                   help="features beside each id (pipelines/wjd.toml's data.condition: 78)")
+                   help="features beside each id (pipelines/wjd.toml's data.condition: 105)")
+    p.add_argument("--dropout", type=float, default=0.0, help="after the LSTM (pipelines/wjd.toml: 0.3)")
     p.add_argument("--peak-size", type=int, default=2048, help="side of the peak matmul")
     p.add_argument("--lr", type=float, default=0.01, help="jazzgen's Adam rate (the course's 0.01)")
     p.add_argument("--loop", choices=("fit", "chunks"), default="fit",
@@ -236,10 +238,10 @@ def main() -> None:
     a = p.parse_args()
     if a.epochs < 2:
         p.error("--epochs must be >= 2")
-    if a.course and a.condition_dim:
-        p.error("--course times the course's one-hot model: no --condition-dim")
+    if a.course and (a.condition_dim or a.dropout):
+        p.error("--course times the course's one-hot model: no --condition-dim or --dropout")
     shape = {k: getattr(a, k) for k in ("hidden", "vocab", "seq_len", "windows", "batch", "epochs",
-                                        "embedding_dim", "condition_dim")}
+                                        "embedding_dim", "condition_dim", "dropout")}
     if a.part == "jazzgen":
         result = time_jazzgen(a)
     elif a.part == "course":

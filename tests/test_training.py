@@ -206,7 +206,8 @@ def test_fast_paths_give_the_reference_loss_and_gradients(monkeypatch):
         graph = tf.function(step, autograph=False).get_concrete_function().graph
         ops = {op.type for op in graph.get_operations()}
         assert ("BlockLSTM" in ops) == (name == "reference")
-        assert ("SparseSoftmaxCrossEntropyWithLogits" in ops) == (name == "reference")
+        if name == "fast":  # (the reference's own ops differ once op determinism is on, as in fit)
+            assert "Softmax" in ops and "SparseSoftmaxCrossEntropyWithLogits" not in ops
         results[name] = [t.numpy() for t in tf.function(step, autograph=False)()]
     for a, b in zip(results["reference"], results["fast"], strict=True):
         assert np.abs(a).max() > 0
