@@ -124,8 +124,12 @@ class TextConfig:
     #                              "none", "cnn" (Ma & Hovy) or "lstm" (a character BiLSTM)
     char_dim: int = 32  # tag: size of the learned character vectors
     char_units: int = 64  # tag: CNN filters, or character LSTM units per direction
+    word_shape: bool = False  # tag (character taggers): each word also gets an embedding of
+    #                           its spelling class (Xx, X, x, digits, @, #, url, other)
     decode: str = "argmax"  # tag: "argmax" per word, or "viterbi" over tag transitions counted
-    #                         in training (BIO moves such as O -> I-x are never output)
+    #                         in training (BIO moves such as O -> I-x are never output), or
+    #                         "crf" (character taggers): transitions learned with the tagger by
+    #                         a sentence-level CRF loss, then Viterbi (BIO kept too)
     transition_weight: float = 0.5  # tag, viterbi: weight of the counted transition log-probs
     #                                 (0 = only the BIO rules)
     entity_repeat: int = 1  # tag (BIO): training sentences holding an entity count this many

@@ -1,9 +1,12 @@
 """The character-aware tagger network, built with the Keras Functional API.
 
-    words_chars (B, T, 1 + L) int32: per word its vocabulary id, then L character ids
+    words_chars (B, T, 1 + L [+ 1]) int32: per word its vocabulary id, then L character ids
+      (then, with `shapes`, its spelling class: capitalised, all capitals, digits, @, #, url ...)
       -> word embedding (B, T, E)  ++  character features (B, T, F)     (Lample et al. 2016;
-      -> dropout -> stacked (bi)directional LSTM -> dropout -> dense     Ma & Hovy 2016)
-      -> tag logits (B, T, C)
+         [++ shape embedding (B, T, S)]                                  Ma & Hovy 2016)
+      -> dropout -> stacked (bi)directional LSTM -> dropout -> dense
+      -> tag logits (B, T, C)  [-> `crf.TagTransitions`, whose learned transitions the
+                                   sentence-level loss and Viterbi read]
 
 Character features: a CNN (width-3 filters, max over the word's characters) or a character
 BiLSTM (the last state each way). Every word has characters, so a word the vocabulary never saw
@@ -28,15 +31,21 @@ from jazzgen.core.models import ModelConfig, Models
 
 
 class SplitWordsChars(keras.layers.Layer):
-    """(B, T, 1 + L) -> word ids (B, T), character ids (B, T, L), sentence lengths (B,)."""
+    """(B, T, 1 + L [+ 1]) -> word ids (B, T), character ids (B, T, L), sentence lengths (B,)
+    and the spelling-class ids (B, T) (zeros when `shapes` is off: the input has no such column)."""
+
+    def __init__(self, max_chars: int, shapes: bool = False, **kw):
+        super().__init__(**kw)
+        self.max_chars, self.shapes = max_chars, shapes
 
     def call(self, x):
         ids = x[..., 0]
         lengths = tf.reduce_sum(tf.cast(tf.not_equal(ids, 0), tf.int32), axis=1)
-        return ids, x[..., 1:], lengths
+        shapes = x[..., 1 + self.max_chars] if self.shapes else tf.zeros_like(ids)
+        return ids, x[..., 1: 1 + self.max_chars], lengths, shapes
 
     def compute_output_shape(self, shape):
-        return shape[:2], (*shape[:2], shape[2] - 1), shape[:1]
+        return shape[:2], (*shape[:2], self.max_chars), shape[:1], shape[:2]
 
 
 class PaddedLSTM(keras.layers.Layer):
@@ -121,15 +130,24 @@ class CharFeatures(keras.layers.Layer):
 
 
 def build_char_tagger(cfg: ModelConfig, vocab_size: int, num_chars: int, max_chars: int,
-                      num_outputs: int, kind: str, char_dim: int, char_units: int) -> Models:
-    """The tagger as `Models(train, None)`; `train` maps (B, T, 1 + max_chars) ids to logits
-    (B, T, num_outputs). kind "none" leaves the characters out (a word-only tagger)."""
-    inputs = keras.Input(shape=(None, 1 + max_chars), dtype="int32", name="words_chars")
-    ids, chars, lengths = SplitWordsChars(name="split")(inputs)
+                      num_outputs: int, kind: str, char_dim: int, char_units: int,
+                      num_shapes: int = 0, shape_dim: int = 8, crf: bool = False) -> Models:
+    """The tagger as `Models(train, None)`; `train` maps (B, T, 1 + max_chars [+ 1]) ids to
+    logits (B, T, num_outputs). kind "none" leaves the characters out (a word-only tagger);
+    `num_shapes` > 0 reads the last column as spelling-class ids (1..num_shapes, 0 padding);
+    `crf` ends the network in a `TagTransitions` layer."""
+    width = 1 + max_chars + (1 if num_shapes else 0)
+    inputs = keras.Input(shape=(None, width), dtype="int32", name="words_chars")
+    ids, chars, lengths, shape_ids = SplitWordsChars(max_chars, num_shapes > 0, name="split")(inputs)
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, name="embedding")(ids)  # (B, T, E)
+    parts = [x]
     if kind != "none":
-        feats = CharFeatures(num_chars, char_dim, char_units, kind, name="chars")(chars)
-        x = keras.layers.Concatenate(name="word_and_chars")([x, feats])
+        parts.append(CharFeatures(num_chars, char_dim, char_units, kind, name="chars")(chars))
+    if num_shapes:
+        parts.append(keras.layers.Embedding(num_shapes + 1, shape_dim, name="shape_embedding")(
+            shape_ids))                                                       # (B, T, S)
+    if len(parts) > 1:
+        x = keras.layers.Concatenate(name="word_and_chars")(parts)
     if cfg.dropout:
         x = keras.layers.Dropout(cfg.dropout, name="dropout_input")(x)
     for i in range(cfg.layers):
@@ -137,6 +155,10 @@ def build_char_tagger(cfg: ModelConfig, vocab_size: int, num_chars: int, max_cha
         if cfg.dropout:
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(num_outputs, name="head")(x)                  # (B, T, C)
+    if crf:
+        from jazzgen.text.crf import TagTransitions
+
+        logits = TagTransitions(name="transitions")(logits)
     return Models(keras.Model(inputs, logits, name="char_tagger"), None)
 
 
@@ -169,10 +191,10 @@ class _BatchOfSentences(keras.layers.Layer):
         return (*shape[:3], self.num_outputs)
 
 
-def batch_trainer(tagger, max_chars: int, num_outputs: int, logit_shift=None) -> Models:
-    """`Models(train, None)` whose `train` reads rows that are whole batches # (R, B, T, 1 +
-    max_chars) -> (R, B, T, C), through the very same layers as `tagger` (a keras.Model);
-    `logit_shift` (C,) is added to its logits in training (see `_BatchOfSentences`)."""
-    inputs = keras.Input(shape=(None, None, 1 + max_chars), dtype="int32", name="batches")
+def batch_trainer(tagger, width: int, num_outputs: int, logit_shift=None) -> Models:
+    """`Models(train, None)` whose `train` reads rows that are whole batches # (R, B, T, width)
+    -> (R, B, T, C), through the very same layers as `tagger` (a keras.Model); `logit_shift`
+    (C,) is added to its logits in training (see `_BatchOfSentences`)."""
+    inputs = keras.Input(shape=(None, None, width), dtype="int32", name="batches")
     outputs = _BatchOfSentences(tagger, num_outputs, logit_shift, name="batch")(inputs)
     return Models(keras.Model(inputs, outputs, name="char_tagger_batches"), None)
