@@ -82,11 +82,11 @@ def test_per_type_entity_scores_and_known_unknown_accuracy():
 keras = pytest.importorskip("keras")
 
 
-def _tiny(kind: str):
+def _tiny(kind: str, seed: int = 0):
     from jazzgen.core.models import ModelConfig
     from jazzgen.text.char_model import build_char_tagger
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     cfg = ModelConfig(units=8, layers=2, bidirectional=True, embedding_dim=6, dropout=0.0,
                       head="tag")
     return build_char_tagger(cfg, 20, 40, 16, 5, kind, 5, 7).train
@@ -291,7 +291,7 @@ def _name_corpus(path, rng, names, n_sentences):
     return path
 
 
-def test_crf_tagger_with_word_shapes_finds_unseen_names_end_to_end(tmp_path):
+def test_crf_ensemble_with_word_shapes_finds_unseen_names_end_to_end(tmp_path):
     rng = np.random.default_rng(0)
     names = sorted({"".join(rng.choice(list("bcdfgkmprstvz"), 1)).upper()
                     + "".join(rng.choice(list("aeioubcdfgkmprstvz"), 4)) for _ in range(300)})
@@ -305,7 +305,8 @@ def test_crf_tagger_with_word_shapes_finds_unseen_names_end_to_end(tmp_path):
                 "--set", "model.layers=1", "--set", "text.char_features=cnn",
                 "--set", "text.char_units=12", "--set", "text.char_dim=8",
                 "--set", "train.batch_size=16", "--set", "train.learning_rate=0.01",
-                "--set", "text.decode=crf", "--set", "text.word_shape=true"]
+                "--set", "text.decode=crf", "--set", "text.word_shape=true",
+                "--set", "text.ensemble=2"]
     jazzgen("train", tmp_path / "c", "-o", tmp_path / "run", "--epochs", 6, *settings)
     result = last_json(jazzgen("evaluate", tmp_path / "run", "--json"))
     assert result["decode"] == "crf" and result["invalid_bio"] == 0
@@ -321,3 +322,20 @@ def test_crf_tagger_with_word_shapes_finds_unseen_names_end_to_end(tmp_path):
     out = jazzgen("predict", tmp_path / "run", "so saw Bakom Durik today")
     assert [line.split("\t")[1] for line in out.splitlines() if "\t" in line] == [
         "O", "O", "B-person", "I-person", "O"]
+
+
+def test_an_ensemble_decodes_its_members_mean_log_probabilities():
+    from jazzgen.text.char_model import build_char_ensemble
+
+    members = [_tiny("cnn", seed) for seed in range(2)]
+    for k, m in enumerate(members):
+        m.name = f"member_{k}"
+    tagger, per_member = build_char_ensemble(members, 17)
+    x = np.random.default_rng(5).integers(1, 20, size=(2, 4, 17)).astype(np.int32)
+    logits = [m(x, training=False).numpy() for m in members]
+    assert np.abs(logits[0] - logits[1]).max() > 1e-3  # own weights each
+    log_p = [z - np.log(np.exp(z).sum(-1, keepdims=True)) for z in logits]
+    np.testing.assert_allclose(tagger(x, training=False).numpy(), (log_p[0] + log_p[1]) / 2,
+                               atol=1e-5)
+    np.testing.assert_allclose(per_member(x, training=False).numpy(), np.stack(logits, axis=-2),
+                               atol=1e-5)

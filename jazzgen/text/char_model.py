@@ -131,7 +131,8 @@ class CharFeatures(keras.layers.Layer):
 
 def build_char_tagger(cfg: ModelConfig, vocab_size: int, num_chars: int, max_chars: int,
                       num_outputs: int, kind: str, char_dim: int, char_units: int,
-                      num_shapes: int = 0, shape_dim: int = 8, crf: bool = False) -> Models:
+                      num_shapes: int = 0, shape_dim: int = 8, crf: bool = False,
+                      name: str = "char_tagger") -> Models:
     """The tagger as `Models(train, None)`; `train` maps (B, T, 1 + max_chars [+ 1]) ids to
     logits (B, T, num_outputs). kind "none" leaves the characters out (a word-only tagger);
     `num_shapes` > 0 reads the last column as spelling-class ids (1..num_shapes, 0 padding);
@@ -159,7 +160,41 @@ def build_char_tagger(cfg: ModelConfig, vocab_size: int, num_chars: int, max_cha
         from jazzgen.text.crf import TagTransitions
 
         logits = TagTransitions(name="transitions")(logits)
-    return Models(keras.Model(inputs, logits, name="char_tagger"), None)
+    return Models(keras.Model(inputs, logits, name=name), None)
+
+
+class MeanLogProbs(keras.layers.Layer):
+    """Members' logits [(B, T, C)] * N -> the mean of their log-softmaxes (B, T, C): a product
+    of experts, whose Viterbi path under the members' mean transitions is the path with the
+    best mean CRF score (log-softmax only shifts each word's scores, which no path notices)."""
+
+    def call(self, members):
+        return tf.add_n([tf.nn.log_softmax(z, axis=-1) for z in members]) / len(members)
+
+    def compute_output_shape(self, shapes):
+        return shapes[0]
+
+
+class StackMembers(keras.layers.Layer):
+    """Members' logits [(B, T, C)] * N -> (B, T, N, C)."""
+
+    def call(self, members):
+        return tf.stack(members, axis=-2)
+
+    def compute_output_shape(self, shapes):
+        return (*shapes[0][:-1], len(shapes), shapes[0][-1])
+
+
+def build_char_ensemble(members: list, width: int):
+    """N taggers (keras.Models of `build_char_tagger`, each with its own weights) as
+    (tagger: (B, T, K) -> mean log-probabilities (B, T, C), per_member: (B, T, K) -> (B, T, N,
+    C) logits). Both run the same layers; training reads `per_member`, so each member learns
+    from its own loss exactly as if trained alone (other initial weights, other dropout)."""
+    inputs = keras.Input(shape=(None, width), dtype="int32", name="words_chars")
+    outs = [m(inputs) for m in members]
+    tagger = keras.Model(inputs, MeanLogProbs(name="mean")(outs), name="char_tagger_ensemble")
+    stacked = StackMembers(name="members")(outs)
+    return tagger, keras.Model(inputs, stacked, name="char_tagger_members")
 
 
 class _BatchOfSentences(keras.layers.Layer):
@@ -171,9 +206,9 @@ class _BatchOfSentences(keras.layers.Layer):
     favours rare tags as a balanced loss would.
     """
 
-    def __init__(self, tagger, num_outputs: int, logit_shift=None, **kw):
+    def __init__(self, tagger, out_dims: tuple, logit_shift=None, **kw):
         super().__init__(**kw)
-        self.tagger, self.num_outputs = tagger, num_outputs
+        self.tagger, self.out_dims = tagger, tuple(out_dims)  # (C,) or, per member, (N, C)
         self.logit_shift = None if logit_shift is None else tf.constant(logit_shift, tf.float32)
 
     def call(self, x, training=None):
@@ -181,20 +216,22 @@ class _BatchOfSentences(keras.layers.Layer):
         flat = tf.reshape(x, (-1, shape[2], shape[3]))                        # (R B, T, K)
         used = tf.reduce_sum(tf.cast(tf.not_equal(flat[..., 0], 0), tf.int32), axis=1)
         longest = tf.maximum(tf.reduce_max(used), 1)
-        logits = self.tagger(flat[:, :longest], training=training)          # (R B, T', C)
+        logits = self.tagger(flat[:, :longest], training=training)          # (R B, T', [N,] C)
         if training and self.logit_shift is not None:
             logits = logits + self.logit_shift
-        logits = tf.pad(logits, [[0, 0], [0, shape[2] - longest], [0, 0]])
-        return tf.reshape(logits, tf.concat([shape[:3], [self.num_outputs]], axis=0))
+        pad = [[0, 0], [0, shape[2] - longest]] + [[0, 0]] * len(self.out_dims)
+        logits = tf.pad(logits, pad)
+        return tf.reshape(logits, tf.concat([shape[:3], list(self.out_dims)], axis=0))
 
     def compute_output_shape(self, shape):
-        return (*shape[:3], self.num_outputs)
+        return (*shape[:3], *self.out_dims)
 
 
-def batch_trainer(tagger, width: int, num_outputs: int, logit_shift=None) -> Models:
+def batch_trainer(tagger, width: int, out_dims: tuple, logit_shift=None) -> Models:
     """`Models(train, None)` whose `train` reads rows that are whole batches # (R, B, T, width)
-    -> (R, B, T, C), through the very same layers as `tagger` (a keras.Model); `logit_shift`
-    (C,) is added to its logits in training (see `_BatchOfSentences`)."""
+    -> (R, B, T, *out_dims), through the very same layers as `tagger` (a keras.Model whose
+    output is (B, T, *out_dims)); `logit_shift` (C,) is added to its logits in training (see
+    `_BatchOfSentences`)."""
     inputs = keras.Input(shape=(None, None, width), dtype="int32", name="batches")
-    outputs = _BatchOfSentences(tagger, num_outputs, logit_shift, name="batch")(inputs)
+    outputs = _BatchOfSentences(tagger, out_dims, logit_shift, name="batch")(inputs)
     return Models(keras.Model(inputs, outputs, name="char_tagger_batches"), None)

@@ -51,7 +51,7 @@ def check_tagger_config(cfg: Config) -> None:
                          f"(got {t.char_features!r})")
     if t.decode not in ("argmax", "viterbi", "crf"):
         raise UsageError(f"text.decode must be 'argmax', 'viterbi' or 'crf' (got {t.decode!r})")
-    for name in ("char_dim", "char_units", "entity_repeat"):
+    for name in ("char_dim", "char_units", "entity_repeat", "ensemble"):
         if getattr(t, name) < 1:
             raise UsageError(f"text.{name} must be >= 1 (got {getattr(t, name)})")
     if t.transition_weight < 0:
@@ -155,20 +155,24 @@ def char_tagger_plan(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, 
     meta = {"kind": EXPORT_KIND, "model": m.to_dict(), "vocab_size": len(corpus.vocab),
             "num_chars": len(chars) + 2, "max_chars": MAX_CHARS, "num_outputs": len(labels) + 1,
             "char_features": t.char_features, "char_dim": t.char_dim, "char_units": t.char_units,
-            "word_shape": t.word_shape, "crf": t.decode == "crf"}
+            "word_shape": t.word_shape, "crf": t.decode == "crf", "ensemble": t.ensemble}
 
     shift = None
     if t.class_balance:  # logit-adjusted loss: tau log(prior) added in training only
         counts = np.bincount(arrays["train"][1].ravel(), minlength=len(labels) + 1)[1:] + 1.0
         shift = np.concatenate([[0.0], t.class_balance * np.log(counts / counts.sum())])
 
+    built = {}  # the tagger (ensemble mean) of the training graph, for export and selection
+
     def build():
         from jazzgen.text.char_model import batch_trainer
 
-        return batch_trainer(_build(meta).train, input_width(meta), meta["num_outputs"], shift)
+        built["tagger"], per_member = _build(meta)
+        n, c = meta["ensemble"], meta["num_outputs"]
+        return batch_trainer(per_member, input_width(meta), (c,) if n == 1 else (n, c), shift)
 
     def export(models, path: Path) -> None:  # the tagger's own weights, read by `CharTagger`
-        tagger = models.train.get_layer("batch").tagger
+        tagger = built["tagger"]
         arrays_out = {f"w{k}": w for k, w in enumerate(tagger.get_weights())}
         with atomic_open(path, "wb") as f:
             np.savez(f, char_tagger=np.array(json.dumps(meta)), chars=np.array(chars),
@@ -184,21 +188,44 @@ def char_tagger_plan(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, 
              "sentences of similar length")
 
     def select(models) -> float:  # the best epoch finds entities (F1), or tags right
-        tagger = models.train.get_layer("batch").tagger
+        tagger = built["tagger"]
         if meta["crf"]:
-            s, m = learned_transitions(tagger, labels)
+            s, m = learned_transitions(tagger, labels, meta["ensemble"])
         else:
             s, m = weighted(start, t.transition_weight), weighted(move, t.transition_weight)
         return validation_score(tagger, *arrays["val"], labels, s, m, t.decode)
 
-    def sums(models):  # the CRF's sentence log-likelihood instead of per-word cross-entropy
+    def sums(models):  # each member's own loss: the CRF's sentence NLL, or cross-entropy
+        from jazzgen.core.training import masked_sums
         from jazzgen.text.crf import crf_sums
 
-        return crf_sums(models.train.get_layer("batch").tagger.get_layer("transitions"))
+        if meta["ensemble"] == 1:
+            return crf_sums(built["tagger"].get_layer("transitions"))
+        return member_sums([crf_sums(layer) if meta["crf"] else masked_sums
+                            for layer in member_layers(built["tagger"], meta["ensemble"])])
     return TrainingPlan(splits, describe(corpus, splits, shape), task_info=task_info,
                         arrays=arrays, build=build, export=export, batch_size=1,
                         select=select if len(arrays["val"][0]) else None,
-                        sums=sums if meta["crf"] else None)
+                        sums=sums if meta["crf"] or meta["ensemble"] > 1 else None)
+
+
+def member_layers(tagger, n: int) -> list:
+    """Each ensemble member's `TagTransitions` layer (None for a member without one)."""
+    out = []
+    for k in range(n):
+        member = tagger.get_layer(f"member_{k}")
+        names = {layer.name for layer in member.layers}
+        out.append(member.get_layer("transitions") if "transitions" in names else None)
+    return out
+
+
+def member_sums(per_member: list):
+    """Batch sums of an ensemble: member k's `sums` on its logits (..., k, C), added up (the
+    counts too, so the loop's loss is the members' mean per tag)."""
+    def sums(logits, y):
+        parts = [f(logits[..., k, :], y) for k, f in enumerate(per_member)]
+        return tuple(sum(p[i] for p in parts) for i in range(3))
+    return sums
 
 
 def input_width(meta: dict) -> int:
@@ -206,12 +233,16 @@ def input_width(meta: dict) -> int:
     return 1 + meta["max_chars"] + (1 if meta.get("word_shape") else 0)
 
 
-def learned_transitions(tagger, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """A CRF tagger's learned start (C,) and move (C, C) scores, BIO's forbidden moves (if the
-    tags are BIO) set to `NEVER` so that Viterbi never outputs them."""
-    layer = tagger.get_layer("transitions")
+def learned_transitions(tagger, labels: Sequence[str], members: int = 1
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """A CRF tagger's learned start (C,) and move (C, C) scores (an ensemble's: the members'
+    mean), BIO's forbidden moves (if the tags are BIO) set to `NEVER` so that Viterbi never
+    outputs them."""
+    layers = ([tagger.get_layer("transitions")] if members == 1
+              else member_layers(tagger, members))
     ok_start, ok_move = allowed_moves(labels)
-    start, move = (np.asarray(w, np.float64) for w in (layer.start, layer.move))
+    start = np.mean([np.asarray(layer.start, np.float64) for layer in layers], axis=0)
+    move = np.mean([np.asarray(layer.move, np.float64) for layer in layers], axis=0)
     return np.where(ok_start, start, NEVER), np.where(ok_move, move, NEVER)
 
 
@@ -240,13 +271,23 @@ def validation_score(tagger, x: np.ndarray, y: np.ndarray, labels: Sequence[str]
 
 
 def _build(meta: dict):
-    from jazzgen.text.char_model import build_char_tagger
+    """(tagger, per_member): the tagger maps (B, T, K) ids to logits (B, T, C) (an ensemble: to
+    its mean log-probabilities); per_member is the graph training reads (the tagger itself,
+    or for an ensemble each member's logits (B, T, N, C))."""
+    from jazzgen.text.char_model import build_char_ensemble, build_char_tagger
 
-    return build_char_tagger(ModelConfig.from_dict(meta["model"]), meta["vocab_size"],
-                             meta["num_chars"], meta["max_chars"], meta["num_outputs"],
-                             meta["char_features"], meta["char_dim"], meta["char_units"],
-                             num_shapes=len(SHAPES) if meta.get("word_shape") else 0,
-                             crf=bool(meta.get("crf")))
+    def one(name: str):
+        return build_char_tagger(ModelConfig.from_dict(meta["model"]), meta["vocab_size"],
+                                 meta["num_chars"], meta["max_chars"], meta["num_outputs"],
+                                 meta["char_features"], meta["char_dim"], meta["char_units"],
+                                 num_shapes=len(SHAPES) if meta.get("word_shape") else 0,
+                                 crf=bool(meta.get("crf")), name=name).train
+
+    n = meta.get("ensemble", 1)
+    if n == 1:
+        tagger = one("char_tagger")
+        return tagger, tagger
+    return build_char_ensemble([one(f"member_{k}") for k in range(n)], input_width(meta))
 
 
 class CharTagger:
@@ -263,14 +304,14 @@ class CharTagger:
         self.index = {str(c): k + 2 for k, c in enumerate(data["chars"].tolist())}
         n = sum(1 for k in data if k.startswith("w"))
         weights = [data[f"w{k}"] for k in range(n)]
-        self.model = _build(self.meta).train
+        self.model = _build(self.meta)[0]
         self.model.set_weights(weights)
 
     def transitions(self, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The learned CRF transitions, BIO-constrained (see `learned_transitions`)."""
         if not self.meta.get("crf"):
             raise UsageError("this character tagger has no learned transitions (decode is not 'crf')")
-        return learned_transitions(self.model, labels)
+        return learned_transitions(self.model, labels, self.meta.get("ensemble", 1))
 
     def probabilities(self, word_ids: Sequence[Sequence[int]], words: Sequence[Sequence[str]],
                       batch_size: int = 64) -> list[np.ndarray]:
