@@ -139,6 +139,9 @@ class TextConfig:
     class_balance: float = 0.0  # tag (character taggers): tau of the logit-adjusted loss, which
     #                             trains with tau log(tag prior) added to the logits, so rare
     #                             tags are predicted more often; 0 = plain cross-entropy
+    balance_types: bool = True  # class_balance shifts each tag by its own prior; false: all
+    #                             tags but O share one shift (their mean log prior), so the
+    #                             loss favours entities over O without favouring rare types
     backend: str = "keras"  # chars/words training: "keras" or "numpy" (the course's reference
     #                         RNN: one layer, one-hot input, numpy BPTT, clipping, Adam)
     ngram_order: int = 3  # evaluate: order of the Kneser-Ney n-gram baseline

@@ -339,3 +339,16 @@ def test_an_ensemble_decodes_its_members_mean_log_probabilities():
                                atol=1e-5)
     np.testing.assert_allclose(per_member(x, training=False).numpy(), np.stack(logits, axis=-2),
                                atol=1e-5)
+
+
+def test_logit_shift_favours_rare_tags_and_can_leave_types_alone():
+    from jazzgen.text.char_tagger import logit_shift
+
+    y = np.array([[5] * 90 + [1] * 6 + [2] * 3 + [3] * 1 + [0] * 7])  # O, B-loc, B-person, I-loc
+    by_type = logit_shift(y, BIO, 0.5)
+    assert by_type[0] == 0.0 and by_type[5] > by_type[1] > by_type[2] > by_type[3]
+    counts = np.array([6, 3, 1, 0, 90]) + 1.0
+    np.testing.assert_allclose(by_type[1:], 0.5 * np.log(counts / counts.sum()))
+    shared = logit_shift(y, BIO, 0.5, by_type=False)
+    assert np.allclose(shared[1:5], shared[1]) and shared[5] == by_type[5]
+    assert shared[5] > shared[1]

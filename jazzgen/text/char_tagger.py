@@ -157,10 +157,8 @@ def char_tagger_plan(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, 
             "char_features": t.char_features, "char_dim": t.char_dim, "char_units": t.char_units,
             "word_shape": t.word_shape, "crf": t.decode == "crf", "ensemble": t.ensemble}
 
-    shift = None
-    if t.class_balance:  # logit-adjusted loss: tau log(prior) added in training only
-        counts = np.bincount(arrays["train"][1].ravel(), minlength=len(labels) + 1)[1:] + 1.0
-        shift = np.concatenate([[0.0], t.class_balance * np.log(counts / counts.sum())])
+    shift = (logit_shift(arrays["train"][1], labels, t.class_balance, t.balance_types)
+             if t.class_balance else None)
 
     built = {}  # the tagger (ensemble mean) of the training graph, for export and selection
 
@@ -226,6 +224,19 @@ def member_sums(per_member: list):
         parts = [f(logits[..., k, :], y) for k, f in enumerate(per_member)]
         return tuple(sum(p[i] for p in parts) for i in range(3))
     return sums
+
+
+def logit_shift(y: np.ndarray, labels: Sequence[str], tau: float, by_type: bool = True
+                ) -> np.ndarray:
+    """The logit-adjusted loss's shift # (1 + C,): tau log(prior) of each tag, counted on the
+    training targets y (ids 1..C, 0 = padding, which gets 0); `by_type` False gives every tag
+    but O the same shift (their mean log prior): O vs entity moves, one type vs another not."""
+    counts = np.bincount(y.ravel(), minlength=len(labels) + 1)[1:] + 1.0
+    log_prior = np.log(counts / counts.sum())
+    if not by_type:
+        entity = np.array([tag != "O" for tag in labels])
+        log_prior[entity] = log_prior[entity].mean()
+    return np.concatenate([[0.0], tau * log_prior])
 
 
 def input_width(meta: dict) -> int:
