@@ -125,7 +125,7 @@ class TextConfig:
     char_dim: int = 32  # tag: size of the learned character vectors
     char_units: int = 64  # tag: CNN filters, or character LSTM units per direction
     ensemble: int = 1  # tag (character taggers): members trained side by side (own weights,
-    #                    own loss), whose mean log-probabilities (and CRF transitions) decode
+    #                    own loss), whose mean probabilities (and CRF transitions) decode
     word_shape: bool = False  # tag (character taggers): each word also gets an embedding of
     #                           its spelling class (Xx, X, x, digits, @, #, url, other)
     decode: str = "argmax"  # tag: "argmax" per word, or "viterbi" over tag transitions counted

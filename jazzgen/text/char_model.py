@@ -164,12 +164,16 @@ def build_char_tagger(cfg: ModelConfig, vocab_size: int, num_chars: int, max_cha
 
 
 class MeanLogProbs(keras.layers.Layer):
-    """Members' logits [(B, T, C)] * N -> the mean of their log-softmaxes (B, T, C): a product
-    of experts, whose Viterbi path under the members' mean transitions is the path with the
-    best mean CRF score (log-softmax only shifts each word's scores, which no path notices)."""
+    """Members' logits [(B, T, C)] * N -> the log of their mean probabilities (B, T, C).
+
+    The mean of probabilities, not of log-probabilities: on WNUT-17 the latter (a product of
+    experts) marks an entity only where every member agrees, which cost more recall than it
+    gained precision (docs/text.md). With CRF members Viterbi reads these with the members'
+    mean transitions."""
 
     def call(self, members):
-        return tf.add_n([tf.nn.log_softmax(z, axis=-1) for z in members]) / len(members)
+        log_p = tf.stack([tf.nn.log_softmax(z, axis=-1) for z in members], axis=0)
+        return tf.reduce_logsumexp(log_p, axis=0) - tf.math.log(float(len(members)))
 
     def compute_output_shape(self, shapes):
         return shapes[0]
@@ -187,7 +191,7 @@ class StackMembers(keras.layers.Layer):
 
 def build_char_ensemble(members: list, width: int):
     """N taggers (keras.Models of `build_char_tagger`, each with its own weights) as
-    (tagger: (B, T, K) -> mean log-probabilities (B, T, C), per_member: (B, T, K) -> (B, T, N,
+    (tagger: (B, T, K) -> log of the mean probabilities (B, T, C), per_member: (B, T, K) -> (B, T, N,
     C) logits). Both run the same layers; training reads `per_member`, so each member learns
     from its own loss exactly as if trained alone (other initial weights, other dropout)."""
     inputs = keras.Input(shape=(None, width), dtype="int32", name="words_chars")

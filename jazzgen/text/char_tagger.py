@@ -283,7 +283,7 @@ def validation_score(tagger, x: np.ndarray, y: np.ndarray, labels: Sequence[str]
 
 def _build(meta: dict):
     """(tagger, per_member): the tagger maps (B, T, K) ids to logits (B, T, C) (an ensemble: to
-    its mean log-probabilities); per_member is the graph training reads (the tagger itself,
+    the log of its mean probabilities); per_member is the graph training reads (the tagger itself,
     or for an ensemble each member's logits (B, T, N, C))."""
     from jazzgen.text.char_model import build_char_ensemble, build_char_tagger
 
