@@ -76,7 +76,8 @@ def score_run(run_dir: Path, test: Corpus) -> dict:
     pieces = [test.piece_ids(i) for i in range(len(test))]
     bos, eos = run.vocab.id(BOS), run.vocab.id(EOS)
     records = [test.pieces[i] for i in range(len(test))]  # a conditioned model: beat and harmony
-    engine = for_scoring(NumpyEngine.from_export(run.export_path), run.vocab.tokens, pieces, records, bos, eos)
+    engine = for_scoring(NumpyEngine.from_export(run.export_path), run.vocab.tokens, pieces, records, bos, eos,
+                         run.task["tokenizer"])
     loss, _, _ = heldout_nll(engine, pieces, bos, eos)
     out = {"perplexity": round(math.exp(loss), 2), "best_epoch": run.info.get("best_epoch"),
            "epochs": run.info.get("epochs_done"), "settings": {
@@ -85,7 +86,8 @@ def score_run(run_dir: Path, test: Corpus) -> dict:
     problems: list[str] = []
     engine = source_engine(run, problems)
     if engine is not None:
-        engine = for_scoring(engine, run.vocab.tokens, pieces, records, bos, eos)
+        engine = for_scoring(engine, run.vocab.tokens, pieces, records, bos, eos,
+                         run.task["tokenizer"])
         out["zero_shot_perplexity"] = round(math.exp(heldout_nll(engine, pieces, bos, eos)[0]), 2)
     return out
 

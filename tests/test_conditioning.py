@@ -13,14 +13,21 @@ from jazzgen.core.models import ModelConfig, build_models, export_weights
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.conditioning import (
     FEATURE_BLOCKS,
+    N_BEAT_HARMONY,
     N_FEATURES,
+    VERSION,
+    VERSION_1,
+    MelodyState,
     ValuesCondition,
     _column,
     features_at,
+    n_features,
     piece_rows,
     value_ticks,
+    version_for,
 )
 from jazzgen.music.score import ChordSpan
+from jazzgen.music.values import Decoding, ValuesTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 SPANS = [ChordSpan(parse_chord("Dm7"), 4.0, 4.0), ChordSpan(parse_chord("G7"), 8.0, 2.0),
@@ -36,7 +43,7 @@ def test_features_say_where_the_onset_is_and_what_sounds():
     # beat 9 + 1/3: bar 2 (the first chord's bar is bar 1), beat 2, a triplet in; G7 sounds,
     # Cmaj7 (a fourth below G: +5 semitones) comes in 2/3 of a beat.
     row = features_at(np.array([9 * 12 + 4]), SPANS, 4.0)[0]
-    assert row.shape == (N_FEATURES,)
+    assert row.shape == (N_BEAT_HARMONY,)
     assert np.argmax(block(row, "beat")) == 1 and np.argmax(block(row, "position")) == 4
     assert np.argmax(block(row, "bar")) == 1
     assert np.argmax(block(row, "root")) == 7                              # G
@@ -52,20 +59,67 @@ def test_features_say_where_the_onset_is_and_what_sounds():
     assert block(on, "change")[0] == 1
 
 
-def test_sampling_rows_are_the_training_rows():
-    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<0,4>", "R,1", "X,3/2"]
+@pytest.mark.parametrize("version", [VERSION_1, VERSION])
+def test_sampling_rows_are_the_training_rows(version):
+    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<0,4>", "R,1", "X,3/2",
+              "A,1/4,<-9,-5>"]
     ticks = value_ticks(tokens)
-    assert list(ticks) == [0, 0, 0, 0, 6, 4, 12, 18]
+    assert list(ticks) == [0, 0, 0, 0, 6, 4, 12, 18, 3]
     rng = np.random.default_rng(0)
     ids = rng.integers(4, len(tokens), 40)
     framed = np.concatenate([[2], ids, [3]])
     piece = {"chords": [[s.chord.symbol, s.start_beat, s.duration_beats] for s in SPANS],
-             "time_signature": [4, 4]}
-    rows = piece_rows(framed, ticks, piece)                                 # (42, 1 + F)
-    cond = ValuesCondition(tokens, [SPANS], [4.0])
+             "time_signature": [4, 4], "tempo_qpm": 190.0, "first_pitch": 62}
+    rows = piece_rows(framed, tokens, piece, version)                       # (42, 1 + F)
+    assert rows.shape == (42, 1 + n_features(version))
+    # The piece's own decoding: from its first pitch (training decodes with seed 0).
+    decoding = Decoding(ValuesTokenizer(), tuple(SPANS), (0,), 62)
+    cond = ValuesCondition(tokens, [SPANS], [4.0], [190.0], version, [decoding])
     fed = [cond.start()[0]] + [cond.advance(np.array([i]))[0] for i in ids]
     np.testing.assert_array_equal(rows[:-1, 1:], np.array(fed))
     np.testing.assert_array_equal(rows[:, 0], framed)
+
+
+def test_melody_state_says_where_the_line_is():
+    state = MelodyState(tempo_qpm=250.0, low_pitch=48, high_pitch=84)
+    row = state.row(root=0)
+    assert np.argmax(row[:6]) == 4                                           # 220 <= 250 < 270 bpm
+    assert np.argmax(row[6:19]) == 12 and not row[19:].any()                 # no note yet
+    for pitch in (60, 64, 67, 79):
+        state.feed(pitch)
+    state.feed(None)                                                         # a rest keeps the line
+    row = state.row(root=7)                                                  # G7 sounds: 79 is its root
+    assert np.argmax(row[6:19]) == 0
+    assert np.argmax(row[19:27]) == int((79 - 48) / 37 * 8)                  # high in the range
+    assert row[-1] == pytest.approx((79 - np.mean([60, 64, 67, 79])) / 12)
+    assert np.argmax(state.row(root=None)[6:19]) == 12                       # no chord: no pitch class
+
+
+def test_training_rows_see_the_pieces_own_pitches():
+    from jazzgen.music.conditioning import onset_roots
+    from jazzgen.music.score import Note, Score
+
+    melody = [62, 65, 69, 72, 71, 67, 65, 62, 60, 64, 67, 71, 72]
+    score = Score(tuple(Note(p, 4 + i / 2, 0.5) for i, p in enumerate(melody)), tuple(SPANS))
+    tok = ValuesTokenizer()
+    values = tok.encode(score)
+    tokens = ["<bos>", "<eos>"] + sorted(set(values))
+    framed = np.array([0] + [tokens.index(v) for v in values] + [1])
+    piece = {"chords": [[s.chord.symbol, s.start_beat, s.duration_beats] for s in SPANS],
+             "time_signature": [4, 4], "tempo_qpm": 150.0, "first_pitch": 62}
+    rows = piece_rows(framed, tokens, piece, VERSION)
+    pcs = rows[:, 1 + _column("pitch_class"): 1 + _column("pitch_class") + 13]
+    roots = onset_roots(rows[:, 1: 1 + N_BEAT_HARMONY])
+    notes_seen = [k for k in range(len(framed)) if not tokens[framed[k]].startswith(("R", "<"))]
+    for k, pitch in zip(notes_seen[:-1], melody, strict=False):
+        assert roots[k] is not None and np.argmax(pcs[k]) == (pitch - roots[k]) % 12
+
+
+def test_versions_are_told_apart_by_width():
+    assert version_for(N_BEAT_HARMONY) == VERSION_1 and version_for(N_FEATURES) == VERSION
+    assert [name for name, _ in FEATURE_BLOCKS][-4:] == ["tempo", "pitch_class", "register", "local"]
+    with pytest.raises(ValueError, match="knows"):
+        version_for(7)
 
 
 def test_numpy_engine_matches_keras_with_conditioning():
@@ -107,7 +161,10 @@ def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path):
     preprocess(cfg.preprocess, log=lambda m: None)
     train(tmp_path / "corpus", tmp_path / "run", cfg, log=lambda m: None)
     run = open_run(tmp_path / "run")
-    assert run.task["condition"] and NumpyEngine.from_export(run.export_path).cfg.condition_dim
+    assert run.task["condition"] == VERSION and NumpyEngine.from_export(run.export_path).cfg.condition_dim
+    calibration = run.info["calibration"]  # the export's logits fitted to the held-out pieces
+    assert 0.8 <= calibration["temperature"] <= 1.5
+    assert calibration["val_nll_after"] <= calibration["val_nll_before"]
     assert read_corpus(tmp_path / "corpus")
     g = GenerateConfig(bars=4, seed=3)
     a = generate_solos(run, tmp_path / "a.mid", g, chords_text="Dm7 | G7 | Cmaj7 | Cmaj7",
@@ -118,3 +175,64 @@ def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path):
     assert read_midi(a)
     result = evaluate_jazz(run, n_generate=0)
     assert result["loss"] is not None and np.isfinite(result["loss"])
+
+
+class _Recording:
+    """A conditioned engine that records the rows it is stepped with."""
+
+    def __init__(self, engine):
+        self.engine, self.cfg, self.rows = engine, engine.cfg, []
+
+    def initial_state(self, batch_size):
+        return self.engine.initial_state(batch_size)
+
+    def step(self, rows, state):
+        self.rows.append(np.array(rows))
+        return self.engine.step(rows, state)
+
+
+def test_sampling_tells_the_model_each_solos_tempo_and_line():
+    from jazzgen.core.vocab import Vocab
+    from jazzgen.music.solos import sample_values
+
+    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<1,5>", "R,1", "X,1/2",
+              "C,1/4,<-9,-5>"]
+    cfg = ModelConfig(units=8, embedding_dim=4, condition_dim=N_FEATURES)
+    rng = np.random.default_rng(2)
+    weights = export_weights(build_models(cfg, len(tokens)), cfg)
+    engine = _Recording(NumpyEngine(cfg, weights, len(tokens)))
+
+    class Run:
+        vocab = Vocab(tokens)
+
+    decodings = [Decoding(ValuesTokenizer(), tuple(SPANS), (5, b)) for b in range(2)]
+    ids = sample_values(Run(), engine, ValuesTokenizer(), [8.0, 8.0], rng, spans=[SPANS, SPANS],
+                        tempo_qpm=[60.0, 300.0], decodings=decodings)
+    tempo = slice(_column("tempo"), _column("tempo") + 6)
+    for rows in engine.rows:
+        assert list(np.argmax(rows[:, 1:][:, tempo], axis=1)) == [0, 5]    # slowest and fastest bins
+    pc = slice(_column("pitch_class"), _column("pitch_class") + 13)
+    for b in range(2):  # the pitch class told is the one the solo's decoding gives
+        notes = decodings[b].decode(Run.vocab.decode(ids[b])).notes
+        last = engine.rows[len(ids[b]) - 1][b, 1:]                             # after ids[b][:-1]
+        onset = sum(value_ticks(tokens)[ids[b][:-1]]) / 12                   # beats
+        sounding = [n for n in notes if n.start_beat < onset - 1e-9]
+        root = last[_column("root"):_column("root") + 12]
+        if sounding and root.any():
+            assert np.argmax(last[pc]) == (sounding[-1].pitch - int(np.argmax(root))) % 12
+
+
+def test_generation_passes_the_charts_tempo(monkeypatch, tmp_path):
+    import jazzgen
+    import jazzgen.music.solos as solos
+
+    seen = []
+    real = solos.sample_values
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("tempo_qpm"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solos, "sample_values", spy)
+    jazzgen.generate("Dm7 | G7 | Cmaj7 | Cmaj7", bars=4, tempo=233, band="none", seed=1)
+    assert seen == [233]

@@ -68,3 +68,46 @@ def test_log_softmax_normalises_over_the_allowed_classes():
     assert np.isneginf(part[:, 2:]).all()
     np.testing.assert_allclose(part[1, :2], np.log(0.5))
     np.testing.assert_allclose(log_softmax(z.T, axis=0), full.T)
+
+
+class _FixedLogits:
+    """An engine whose every step predicts the same logits (a unigram model)."""
+
+    def __init__(self, logits):
+        self.logits = np.asarray(logits, np.float32)
+
+    def initial_state(self, batch_size):
+        return [np.zeros((batch_size, 1))]
+
+    def step(self, ids, state):
+        return np.tile(self.logits, (len(ids), 1)), state
+
+
+def test_fit_temperature_finds_how_overconfident_a_model_is():
+    from jazzgen.core.scoring import fit_temperature, mean_nll, nll_by_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2.0, 12)
+    logits[0] = -50.0                                    # id 0 is bos: never predicted
+    true_t = 1.25                                        # the data are flatter than the model says
+    p = np.exp(logits / true_t)
+    p /= p.sum()
+    sequences = [rng.choice(12, size=400, p=p) for _ in range(20)]
+    engine = _FixedLogits(logits)
+    t, before, after = fit_temperature(engine, sequences, bos=0, eos=1)
+    assert abs(t - true_t) <= 0.05 and after < before
+    assert before == pytest.approx(mean_nll(engine, sequences, 0, 1)[0], rel=1e-5)
+    nll = nll_by_temperature(engine, sequences, 0, 1, temperatures=(t,))
+    assert nll[0] == pytest.approx(mean_nll(_FixedLogits(logits / t), sequences, 0, 1)[0], rel=1e-5)
+
+
+def test_scale_head_divides_the_logits():
+    from jazzgen.core.engine import NumpyEngine
+    from jazzgen.core.models import ModelConfig, build_models, export_weights, scale_head
+
+    cfg = ModelConfig(units=8, embedding_dim=4)
+    weights = export_weights(build_models(cfg, 10), cfg)
+    ids = np.array([[3, 4, 5, 6]])
+    plain = NumpyEngine(cfg, weights, 10).forward(ids)
+    scaled = NumpyEngine(cfg, scale_head(weights, 1.1), 10).forward(ids)
+    np.testing.assert_allclose(scaled, plain / 1.1, rtol=1e-5, atol=1e-6)

@@ -220,6 +220,12 @@ class Export(NamedTuple):
     weights: dict[str, np.ndarray]
 
 
+def scale_head(weights: dict[str, np.ndarray], temperature: float) -> dict[str, np.ndarray]:
+    """Weights whose logits are the given ones divided by `temperature` (the head scaled)."""
+    return {**weights, "head/kernel": weights["head/kernel"] / temperature,
+            "head/bias": weights["head/bias"] / temperature}
+
+
 def save_export(path_npz: str | os.PathLike, cfg: ModelConfig, vocab_size: int,
                 weights: dict[str, np.ndarray]) -> None:
     """Write config, vocabulary size and weights to one `.npz`, atomically."""

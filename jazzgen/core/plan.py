@@ -39,6 +39,8 @@ class TrainingPlan:
             instead of the validation loss (see `core.training.fit`).
         sums: `sums(models)` -> the batch loss function replacing the masked cross-entropy
             (see `core.training.build_step_functions`).
+        finish: called with the run directory once training has ended (its export written);
+            returns entries for run.json (e.g. a calibration of the exported weights).
     """
 
     splits: dict[str, list[int]]
@@ -53,6 +55,7 @@ class TrainingPlan:
     batch_size: int | None = None
     select: Callable[[object], float] | None = None
     sums: Callable[[object], object] | None = None
+    finish: Callable[[Path], dict] | None = None
 
 
 def check_train_config(cfg: Config) -> None:

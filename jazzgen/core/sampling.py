@@ -51,7 +51,8 @@ def sample_sequences(
             duration lands the next onset where onsets may fall.)
         condition: for a model with `condition_dim` (its step takes rows [id, features]): an
             object with `start() -> (B, F)`, the features beside the start id, and
-            `advance(ids (B,)) -> (B, F)`, the features beside the ids just fed or drawn.
+            `advance(ids (B,)) -> (B, F)`, the features beside the ids just fed or drawn; and
+            `allowed() -> (B, V) bool or None`: which ids the state the features describe admits.
 
     Returns:
         one list of ids per sequence (without start, primer and stop ids).
@@ -79,6 +80,10 @@ def sample_sequences(
     for t in range(max_steps):
         logits, state = engine.step(rows(ids), state)  # (B, V)
         mask = allowed if phase_masks is None else phase_masks[phase]  # (V,) or (B, V)
+        if condition is not None:
+            admitted = condition.allowed()                                # (B, V) or None
+            if admitted is not None:
+                mask = admitted if mask is None else admitted & mask
         ids = choose(logits, rng, temperature=temperature, top_k=top_k or None, mask=mask)
         if phase_masks is not None:
             phase = (phase + phase_step[ids]) % len(phase_masks)

@@ -13,14 +13,33 @@ describing the onset of the value about to be predicted (`FEATURE_BLOCKS`, `N_FE
   pitch-class set relative to its own root; beats until that change (/ 8, capped at 1) and a flag
   when the onset is the change itself.
 
+Version 2 (`VERSION`) adds what the line itself is doing, which the values never spell out:
+
+- the tempo (one-hot over `TEMPO_EDGES`): players play fewer notes per beat the faster the tune
+  (WJD: about 2.6 notes per beat in ballads, 1.1-1.4 above 200 bpm);
+- the last note's pitch class against the root of the chord at the onset (one-hot, or none):
+  a value names a TYPE and an interval together, and only this says which intervals land on a
+  pitch of that TYPE (without it, 55% of the intervals the version-1 default model named were
+  bent by decoding to reach the TYPE, and its lines wandered: 4-bar range 22.5 semitones
+  against the players' 15.4);
+- the last note's register in the playable range (one-hot, `REGISTER_BINS`) and how far it is
+  from the mean of the last 16 notes (/ 12): values name intervals, not pitches, so without
+  these a line cannot know it has climbed and should come back.
+
+The pitches are the ones decoding gives (`values.LineDecoder`): from the piece's first pitch in
+training (a corpus piece's values decode back to its own notes), from the solo's `Decoding`
+while sampling.
+
 Training computes the rows from each corpus piece's values and chords (`piece_rows`), generation
 from the changes it plays over as values are drawn (`ValuesCondition`): both call
-`features_at`, so the two cannot disagree.
+`features_at` and feed a `MelodyState` from a `LineDecoder`, so the two cannot disagree. Version-1 runs keep their
+rows (the beat and harmony blocks only).
 """
 
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -28,17 +47,43 @@ import numpy as np
 
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.score import ChordSpan
-from jazzgen.music.values import parse_value
+from jazzgen.music.values import LineDecoder, ValuesTokenizer, note_type, parse_value
 
 GRID = 12  # ticks per quarter note
 FORM_BARS = 8
 MAX_BEATS = 6
 CHANGE_BEATS = 8.0  # beats-until-change is scaled by this and capped at 1
-FEATURE_BLOCKS = (("beat", MAX_BEATS), ("position", GRID), ("bar", FORM_BARS),
-                  ("root", 12), ("chord", 12), ("no_chord", 1),
-                  ("next_root", 12), ("next_chord", 12), ("until_change", 1), ("change", 1))
+BEAT_HARMONY_BLOCKS = (("beat", MAX_BEATS), ("position", GRID), ("bar", FORM_BARS),
+                       ("root", 12), ("chord", 12), ("no_chord", 1),
+                       ("next_root", 12), ("next_chord", 12), ("until_change", 1), ("change", 1))
+TEMPO_EDGES = (100.0, 140.0, 180.0, 220.0, 270.0)  # quarter notes per minute; WJD quartiles 125/171/225
+REGISTER_BINS = 8                                  # equal parts of the playable range
+LOCAL_NOTES = 16                                   # notes in the recent mean the line is measured from
+MELODY_BLOCKS = (("tempo", len(TEMPO_EDGES) + 1), ("pitch_class", 13), ("register", REGISTER_BINS),
+                 ("local", 1))
+FEATURE_BLOCKS = BEAT_HARMONY_BLOCKS + MELODY_BLOCKS
+N_BEAT_HARMONY = sum(n for _, n in BEAT_HARMONY_BLOCKS)
 N_FEATURES = sum(n for _, n in FEATURE_BLOCKS)
-VERSION = "beat+harmony/1"  # kept in task.json: generation computes the same features
+VERSION_1 = "beat+harmony/1"
+VERSION = "beat+harmony+tempo+line/2"  # kept in task.json: generation computes the same features
+
+
+def n_features(version: str) -> int:
+    """Features per step of a model trained with conditioning `version` (task.json's "condition")."""
+    if version == VERSION_1:
+        return N_BEAT_HARMONY
+    if version == VERSION:
+        return N_FEATURES
+    raise ValueError(f"unknown conditioning {version!r} (this jazzgen knows {VERSION_1!r}, {VERSION!r})")
+
+
+def version_for(condition_dim: int) -> str:
+    """The conditioning of a model that reads `condition_dim` features per step (its config's)."""
+    for version in (VERSION, VERSION_1):
+        if n_features(version) == condition_dim:
+            return version
+    raise ValueError(f"a model conditioned on {condition_dim} features per step: this jazzgen "
+                     f"knows {N_BEAT_HARMONY} ({VERSION_1}) and {N_FEATURES} ({VERSION})")
 
 
 def _chord_rows(spans: Sequence[ChordSpan]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -54,16 +99,17 @@ def _chord_rows(spans: Sequence[ChordSpan]) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def features_at(ticks: np.ndarray, spans: Sequence[ChordSpan], beats_per_bar: float) -> np.ndarray:
-    """The features of onsets at `ticks` (12 per quarter note) over `spans` # (N,) -> (N, F)."""
+    """The beat and harmony features of onsets at `ticks` (12 per quarter note) over `spans`
+    # (N,) -> (N, N_BEAT_HARMONY)."""
     ticks = np.asarray(ticks, np.int64)
     n = len(ticks)
-    out = np.zeros((n, N_FEATURES), np.float32)
+    out = np.zeros((n, N_BEAT_HARMONY), np.float32)
     bar_ticks = max(1, round(beats_per_bar * GRID))
     starts, ends, roots, sets = _chord_rows(spans)
     first_bar = int(starts[0] // bar_ticks) if len(starts) else 0
     col = 0
     rows = np.arange(n)
-    for name, width in FEATURE_BLOCKS:
+    for name, width in BEAT_HARMONY_BLOCKS:
         if name == "beat":
             out[rows, col + np.minimum((ticks % bar_ticks) // GRID, MAX_BEATS - 1)] = 1.0
         elif name == "position":
@@ -122,38 +168,133 @@ def _value_ticks(tokens: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def piece_rows(framed: np.ndarray, ticks: np.ndarray, piece: dict) -> np.ndarray:
+KIND_CODES = {"C": 0, "S": 1, "A": 2, "X": 3}
+
+
+@functools.lru_cache(maxsize=8)  # once per vocabulary
+def _value_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per token: its TYPE's code when it names an interval (-1: rests, specials, first notes)
+    and the interval it names (its window's centre) # (V,) int64, (V,) int64; read-only."""
+    kinds, leaps = np.full(len(tokens), -1, np.int64), np.zeros(len(tokens), np.int64)
+    for k, token in enumerate(tokens):
+        try:
+            kind, _, window = parse_value(token)
+        except ValueError:
+            continue
+        if window is not None:
+            kinds[k], leaps[k] = KIND_CODES[kind], (window[0] + window[1]) // 2
+    kinds.flags.writeable = leaps.flags.writeable = False
+    return kinds, leaps
+
+
+def playable_values(tokens: Sequence[str], previous: int, chord, low_pitch: int, high_pitch: int) -> np.ndarray:
+    """Which values can be played as written after `previous` over `chord` # (V,) bool.
+
+    A value that names an interval is playable when the pitch it names is of its TYPE and in
+    [low_pitch, high_pitch]: every value in the corpus is (it was read off a played note), and
+    decoding otherwise bends the interval or jumps an octave to find its TYPE. Rests, specials
+    and values without an interval are always playable.
+    """
+    kinds, leaps = _value_kinds(tuple(tokens))
+    reach = int(np.abs(leaps).max(initial=0))
+    candidates = previous + np.arange(-reach, reach + 1)
+    codes = np.array([KIND_CODES[note_type(int(p), chord)] if low_pitch <= p <= high_pitch else -2
+                      for p in candidates])
+    return (kinds < 0) | (codes[leaps + reach] == kinds)
+
+
+def tempo_column(tempo_qpm: float) -> int:
+    """Which `TEMPO_EDGES` bin a tempo falls in (0 = slowest)."""
+    return int(np.searchsorted(TEMPO_EDGES, tempo_qpm, side="right"))
+
+
+class MelodyState:
+    """The tempo and where the line is, fed one decoded note at a time (training and sampling alike).
+
+    Args:
+        tempo_qpm: quarter notes per minute.
+        low_pitch, high_pitch: the playable range the register is measured in.
+    """
+
+    def __init__(self, tempo_qpm: float, low_pitch: int, high_pitch: int):
+        self.tempo = tempo_column(tempo_qpm)
+        self.low, self.high = low_pitch, high_pitch
+        self.recent: deque[int] = deque(maxlen=LOCAL_NOTES)
+
+    def feed(self, pitch: int | None) -> None:
+        """The line after one value: the pitch it decoded to (None: a rest or a special)."""
+        if pitch is not None:
+            self.recent.append(pitch)
+
+    def row(self, root: int | None) -> np.ndarray:
+        """The melody blocks (`MELODY_BLOCKS`) for an onset where `root` sounds # (F_melody,)."""
+        out = np.zeros(N_FEATURES - N_BEAT_HARMONY, np.float32)
+        out[self.tempo] = 1.0
+        col = len(TEMPO_EDGES) + 1
+        if not self.recent:
+            out[col + 12] = 1.0                                           # no note yet: no pitch class
+            return out
+        pitch = self.recent[-1]
+        out[col + (12 if root is None else (pitch - root) % 12)] = 1.0
+        col += 13
+        share = (pitch - self.low) / max(1, self.high - self.low + 1)
+        out[col + int(np.clip(share * REGISTER_BINS, 0, REGISTER_BINS - 1))] = 1.0
+        out[-1] = np.clip((pitch - np.mean(self.recent)) / 12.0, -1.5, 1.5)
+        return out
+
+
+def onset_roots(beat_harmony: np.ndarray) -> list[int | None]:
+    """The root of the chord at each row's onset, read back from its features # (N, F) -> N roots."""
+    root = beat_harmony[:, _column("root"):_column("root") + 12]
+    return [int(np.argmax(r)) if r.any() else None for r in root]
+
+
+def piece_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict, version: str = VERSION,
+               tokenizer: ValuesTokenizer | None = None) -> np.ndarray:
     """Rows [id, features] of a framed piece [bos, ids..., eos] # (L,) -> (L, 1 + F).
 
     Row k goes with input framed[k] and describes the onset of framed[k + 1], which starts
-    where framed[1..k] end.
+    where framed[1..k] end (and, from version 2, the line after framed[0..k], decoded by
+    `tokenizer` from the piece's first pitch).
     """
     spans = [ChordSpan(parse_chord(sym), float(start), float(length))
              for sym, start, length in piece.get("chords", ())]
     num, den = piece.get("time_signature", (4, 4))
-    onsets = np.cumsum(ticks[framed])                                     # (L,)
-    return np.column_stack([framed.astype(np.float32),
-                            features_at(onsets, spans, num * 4.0 / den)])
+    onsets = np.cumsum(value_ticks(tokens)[framed])                       # (L,)
+    beat_harmony = features_at(onsets, spans, num * 4.0 / den)
+    blocks = [framed.astype(np.float32)[:, None], beat_harmony]
+    if n_features(version) > N_BEAT_HARMONY:
+        tokenizer = tokenizer or ValuesTokenizer()
+        line = LineDecoder(tokenizer, spans, np.random.default_rng(0), piece.get("first_pitch"))
+        state = MelodyState(float(piece.get("tempo_qpm") or 120.0), tokenizer.low_pitch, tokenizer.high_pitch)
+        melody = np.zeros((len(framed), N_FEATURES - N_BEAT_HARMONY), np.float32)
+        for k, (token_id, root) in enumerate(zip(framed, onset_roots(beat_harmony), strict=True)):
+            note = line.feed(tokens[int(token_id)])
+            state.feed(None if note is None else note.pitch)
+            melody[k] = state.row(root)
+        blocks.append(melody)
+    return np.concatenate(blocks, axis=1)
 
 
 def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: int, bos: int,
-                        eos: int) -> tuple[np.ndarray, np.ndarray]:
+                        eos: int, version: str = VERSION) -> tuple[np.ndarray, np.ndarray]:
     """Training windows like `core.corpus.make_windows`, inputs as rows # (N, T, 1 + F), (N, T).
 
     The window starts are make_windows' (every `stride`, plus one covering the end); padding
     rows are all zero (id 0, masked in the loss).
     """
-    ticks = value_ticks(corpus.vocab.tokens)
+    width = 1 + n_features(version)
+    tokenizer = ValuesTokenizer.from_config(corpus.info["tokenizer"])
     xs, ys = [], []
     for i in indices:
         framed = np.concatenate([[bos], corpus.piece_ids(int(i)), [eos]]).astype(np.int64)
-        rows = piece_rows(framed, ticks, corpus.pieces[int(i)])
+        rows = piece_rows(framed, corpus.vocab.tokens, corpus.pieces[int(i)], version, tokenizer)
         last = max(len(framed) - (seq_len + 1), 0)
         starts = list(range(0, last + 1, stride))
         if starts[-1] != last:
             starts.append(last)
         for s in starts:
-            x = np.zeros((seq_len, 1 + N_FEATURES), np.float32)
+            x = np.zeros((seq_len, width), np.float32)
             y = np.zeros(seq_len, np.int32)
             chunk = rows[s: s + seq_len]
             x[: len(chunk)] = chunk
@@ -162,7 +303,7 @@ def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: in
             xs.append(x)
             ys.append(y)
     if not xs:
-        return np.zeros((0, seq_len, 1 + N_FEATURES), np.float32), np.zeros((0, seq_len), np.int32)
+        return np.zeros((0, seq_len, width), np.float32), np.zeros((0, seq_len), np.int32)
     return np.stack(xs), np.stack(ys)
 
 
@@ -171,18 +312,38 @@ class ValuesCondition:
 
     Args:
         tokens: the vocabulary (durations of the drawn values).
-        spans: per sequence, the chord spans it plays over (from beat 0).
+        spans: per sequence, the chord spans it plays over (from beat 0, the primer's beats included).
         beats_per_bar: per sequence.
+        tempos: per sequence, quarter notes per minute (version 2).
+        version: the model's conditioning (`version_for(its condition_dim)`).
+        decodings: version 2: per sequence, how its drawn values become notes (`values.Decoding`).
+        primer: version 2: the primer's values and first pitch; the primer is decoded from it.
     """
 
     def __init__(self, tokens: Sequence[str], spans: Sequence[Sequence[ChordSpan]],
-                 beats_per_bar: Sequence[float]):
-        self.ticks = value_ticks(tokens)
+                 beats_per_bar: Sequence[float], tempos: Sequence[float] | None = None,
+                 version: str = VERSION, decodings: Sequence | None = None,
+                 primer: tuple[Sequence[int], int | None] = ((), None)):
+        self.tokens, self.ticks = tokens, value_ticks(tokens)
         self.spans, self.bars = list(spans), list(beats_per_bar)
         self.now = np.zeros(len(self.spans), np.int64)                    # onset ticks
         # Features of every tick up to a length, per sequence, computed once (and again for
         # twice the length when a sequence runs past it): a lookup per step instead of a search.
         self.tables = [self._table(b, self._length(b)) for b in range(len(self.spans))]
+        self.melody = None
+        if n_features(version) > N_BEAT_HARMONY:
+            if decodings is None or len(decodings) != len(self.spans):
+                raise ValueError("a model told about its line needs each solo's decoding")
+            tempos = [120.0] * len(self.spans) if tempos is None else list(tempos)
+            self.melody = [MelodyState(t, d.tokenizer.low_pitch, d.tokenizer.high_pitch)
+                           for t, d in zip(tempos, decodings, strict=True)]
+            self.lines = [d.line() for d in decodings]
+            self.primer_left = len(primer[0])
+            if self.primer_left:  # the primer's own notes, decoded from its first pitch
+                first = decodings[0]
+                self.primer_lines = [LineDecoder(d.tokenizer, spans[b], np.random.default_rng(0), primer[1])
+                                     for b, d in enumerate(decodings)]
+                del first
 
     def _length(self, b: int) -> int:
         end = max((round(s.end_beat * GRID) for s in self.spans[b]), default=0)
@@ -195,16 +356,46 @@ class ValuesCondition:
         for b, table in enumerate(self.tables):
             while self.now[b] >= len(table):
                 table = self.tables[b] = self._table(b, 2 * len(table))
-        return np.stack([table[t] for table, t in zip(self.tables, self.now, strict=True)])
+        rows = np.stack([table[t] for table, t in zip(self.tables, self.now, strict=True)])
+        if self.melody is None:
+            return rows
+        roots = onset_roots(rows)
+        return np.concatenate([rows, np.stack([m.row(r) for m, r in zip(self.melody, roots, strict=True)])],
+                              axis=1)
+
+    def _feed(self, ids: np.ndarray) -> None:
+        if self.melody is None:
+            return
+        lines = self.lines
+        if self.primer_left:
+            lines, self.primer_left = self.primer_lines, self.primer_left - 1
+        for state, line, token_id in zip(self.melody, lines, ids, strict=True):
+            note = line.feed(self.tokens[int(token_id)])
+            state.feed(None if note is None else note.pitch)
+
+    def allowed(self) -> np.ndarray | None:
+        """Version 2: the values each solo can play as written from where its line is
+        (`playable_values`) # (B, V) bool; None for version 1 (it does not follow the line)."""
+        if self.melody is None:
+            return None
+        out = np.ones((len(self.lines), len(self.tokens)), bool)
+        for b, line in enumerate(self.lines):
+            if line.previous is not None:
+                t = line.tokenizer
+                out[b] = playable_values(self.tokens, line.previous, line.harmony.chord_at(float(line.time)),
+                                         t.low_pitch, t.high_pitch)
+        return out
 
     def start(self) -> np.ndarray:
-        """Features beside the start id: the first value's onset, beat 0 # (B, F)."""
+        """Features beside the start id (a special: the line has not begun): beat 0 # (B, F)."""
         self.now[:] = 0
         return self._features()
 
     def advance(self, ids: np.ndarray) -> np.ndarray:
         """The ids just fed or drawn move each sequence on by their durations # (B,) -> (B, F)."""
-        self.now += self.ticks[np.asarray(ids)]
+        ids = np.asarray(ids)
+        self.now += self.ticks[ids]
+        self._feed(ids)
         return self._features()
 
 
@@ -234,12 +425,14 @@ class ConditionedPieces:
 
 
 def for_scoring(engine, tokens: Sequence[str], pieces_ids: Sequence[np.ndarray],
-                pieces: Sequence[dict], bos: int, eos: int):
+                pieces: Sequence[dict], bos: int, eos: int, tokenizer_config: dict | None = None):
     """`engine` as `core.scoring` can step it over `pieces_ids`: wrapped in `ConditionedPieces`
-    (with each piece's features, from its record `pieces[i]`) when it is a conditioned model."""
+    (with each piece's features, from its record `pieces[i]`) when it is a conditioned model.
+    `tokenizer_config` (the run's) decodes the pieces for a model told about its line."""
     if not getattr(engine.cfg, "condition_dim", 0):
         return engine
-    ticks = value_ticks(tokens)
+    version = version_for(engine.cfg.condition_dim)
+    tokenizer = ValuesTokenizer.from_config(tokenizer_config) if tokenizer_config else ValuesTokenizer()
     return ConditionedPieces(engine, [
-        piece_rows(np.concatenate([[bos], ids, [eos]]).astype(np.int64), ticks, piece)
+        piece_rows(np.concatenate([[bos], ids, [eos]]).astype(np.int64), tokens, piece, version, tokenizer)
         for ids, piece in zip(pieces_ids, pieces, strict=True)])

@@ -173,7 +173,8 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
     from jazzgen.music.conditioning import for_scoring  # conditioned: each piece's beat and harmony
 
     records = [corpus.pieces[i] for i in run.info.get("val_pieces", [])]
-    engine = for_scoring(NumpyEngine.from_export(run.export_path), run.vocab.tokens, val, records, bos, eos)
+    engine = for_scoring(NumpyEngine.from_export(run.export_path), run.vocab.tokens, val, records, bos, eos,
+                         run.task["tokenizer"])
     loss, accuracy, count = mean_nll(engine, val, bos, eos)
     out.update(loss=loss, perplexity=math.exp(loss), accuracy=accuracy, val_pieces=len(val),
                val_values=count)
@@ -182,7 +183,8 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
 
         engine = source_engine(run, problems)
         if engine:
-            engine = for_scoring(engine, run.vocab.tokens, val, records, bos, eos)
+            engine = for_scoring(engine, run.vocab.tokens, val, records, bos, eos,
+                         run.task["tokenizer"])
         zero = mean_nll(engine, val, bos, eos) if engine else (None, None, 0)
         out.update(source=run.info["source"]["spec"], zero_shot_loss=zero[0], zero_shot_accuracy=zero[1],
                    zero_shot_perplexity=math.exp(zero[0]) if engine else None)

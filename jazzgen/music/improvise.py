@@ -140,20 +140,21 @@ def _corpus_chart(run, rng, bars: int) -> tuple[Chart, str, float]:
 def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Generator, soloist: Instrument, *,
                  temperature: float = 1.0, top_k: int = 0, backend: str = "numpy",
                  primer: str | os.PathLike | None = None) -> tuple[list[Score], int]:
-    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics, and how
-    many notes each starts with from the primer."""
+    """`count` solos over the chart's spans, in the soloist's range, with the run's learned dynamics
+    (or shaped ones), and how many notes each starts with from the primer."""
     from jazzgen.config import GenerateConfig
-    from jazzgen.music.solos import cut
+    from jazzgen.music.solos import cut, load_dynamics
 
     g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
                        count=count, backend=backend)
     spans, ts = played.spans(), played.time_signature
     total = played.total_beats
     start = _read_primer(primer, spans, ts, total, played) if primer else None
+    dynamics = load_dynamics(run)  # None (older runs): the phrase dynamics shape the velocities
     if tokenizer_from_config(run.task["tokenizer"]).writes_structure:
-        solos = _events_solos(run, g, spans, ts, total, rng, start, soloist)
+        solos = _events_solos(run, g, spans, ts, total, rng, start, soloist, dynamics)
     else:
-        solos = _values_solos(run, g, spans, ts, total, rng, start, soloist)
+        solos = _values_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0, dynamics)
     out = []
     for solo in solos:
         notes = cut(solo, total).notes
@@ -162,7 +163,8 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
         # (over a bar or two, a player may well rest).
         if not notes and len(played.bars) >= 4:
             raise JazzgenError("the model played no notes (damaged weights or settings); nothing written")
-        notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
+        if dynamics is None:
+            notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
         out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))
     return out, len(start.notes) if start else 0
 
@@ -182,11 +184,12 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
     return start
 
 
-def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
+def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument,
+                  tempo: float, dynamics: dict | None = None) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
     from jazzgen.music.generate import load_engine
-    from jazzgen.music.solos import chords_from, load_articulation, sample_values
-    from jazzgen.music.values import ValuesTokenizer
+    from jazzgen.music.solos import chords_from, load_articulation, render_solo, sample_values
+    from jazzgen.music.values import Decoding, ValuesTokenizer
 
     tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
                         low_pitch=soloist.low, high_pitch=soloist.high)
@@ -194,27 +197,30 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     primed = run.vocab.encode(tokenizer.encode(start)) if start else []
     budget = total - begin
     # The meter mask keeps every onset on the corpus grid (specials are never drawn).
+    later = tuple(chords_from(spans, begin))
+    decodings = [Decoding(tokenizer, later, (g.seed, i), start.notes[-1].pitch if start else None)
+                 for i in range(g.count)]
     sequences = sample_values(run, load_engine(run, g.backend), tokenizer, [budget] * g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin,
-                              spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1])
-    later = chords_from(spans, begin)
+                              spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1], tempo_qpm=tempo,
+                              decodings=decodings, primer_pitch=start.notes[0].pitch if start else None)
     table = load_articulation(run)
     solos = []
-    for i, ids in enumerate(sequences):
-        solo = tokenizer.decode(run.vocab.decode(ids), chords=later, rng=np.random.default_rng([g.seed, i]),
-                                start_pitch=start.notes[-1].pitch if start else None, time_signature=ts)
-        solo = _articulated(table, solo, g.seed, i)
+    for i, (ids, decoding) in enumerate(zip(sequences, decodings, strict=True)):
+        solo = decoding.decode(run.vocab.decode(ids), time_signature=ts)
+        solo = render_solo(solo, dynamics, table, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + begin) for n in solo.notes)
         solos.append(Score(notes=(start.notes if start else ()) + moved, chords=tuple(spans), time_signature=ts))
     return solos
 
 
-def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
+def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument,
+                  dynamics: dict | None = None) -> list[Score]:
     """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
     from jazzgen.music.events import EventsTokenizer
     from jazzgen.music.events_guide import sample_events
     from jazzgen.music.generate import load_engine
-    from jazzgen.music.solos import load_articulation
+    from jazzgen.music.solos import load_articulation, render_solo
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     primed = tokenizer.encode(start) if start else []
@@ -225,17 +231,10 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     table = load_articulation(run)
     for i, tokens in enumerate(sequences):
         solo = tokenizer.decode(primed + tokens, chords=spans, time_signature=ts)
-        later = _articulated(table, replace(solo, notes=solo.notes[n_primed:]), g.seed, i)
+        later = render_solo(replace(solo, notes=solo.notes[n_primed:]), dynamics, table, g.seed, i)
         notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes[:n_primed] + later.notes)
         solos.append(replace(solo, notes=notes))
     return solos
-
-
-def _articulated(table: dict | None, solo: Score, seed: int, i: int) -> Score:
-    """Notes shortened as the training players held theirs (runs with an articulation table)."""
-    from jazzgen.music.articulation import articulate
-
-    return solo if table is None else articulate(solo, table, np.random.default_rng([seed, i, 1]))
 
 
 def _fold(pitch: int, soloist: Instrument) -> int:

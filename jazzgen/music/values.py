@@ -129,13 +129,14 @@ class ValuesTokenizer(Tokenizer):
         budget (`solos.sample_values`), solo i decoded with the random stream [seed, i]."""
         from jazzgen.music.solos import sample_values
 
+        decodings = [Decoding(self, tuple(p.spans), (seed, i)) for i, p in enumerate(plans)]
         ids = sample_values(run, engine, self, [p.total_beats for p in plans], rng,
                             temperature=temperature, top_k=top_k, meter=meter,
                             spans=[p.spans for p in plans],
-                            beats_per_bar=plans[0].time_signature[0] * 4 / plans[0].time_signature[1])
-        return [self.decode(run.vocab.decode(x), chords=p.spans, rng=np.random.default_rng([seed, i]),
-                            time_signature=p.time_signature, tempo_qpm=p.tempo_qpm)
-                for i, (x, p) in enumerate(zip(ids, plans, strict=True))]
+                            beats_per_bar=plans[0].time_signature[0] * 4 / plans[0].time_signature[1],
+                            tempo_qpm=[p.tempo_qpm for p in plans], decodings=decodings)
+        return [d.decode(run.vocab.decode(x), time_signature=p.time_signature, tempo_qpm=p.tempo_qpm)
+                for x, p, d in zip(ids, plans, decodings, strict=True)]
 
     # -- time grid ------------------------------------------------------------------------
 
@@ -317,18 +318,69 @@ class ValuesTokenizer(Tokenizer):
         Returns:
             The Score: notes (velocity 90) and `chords`; beats from 0.
         """
-        harmony = Score(notes=(), chords=tuple(chords))
-        notes: list[Note] = []
-        time, previous = Fraction(0), None
+        line = LineDecoder(self, chords, rng, start_pitch)
         for token in tokens:
-            try:
-                kind, duration, window = parse_value(token)
-            except ValueError:
-                continue  # specials carry no music
-            if kind != "R":
-                chord = harmony.chord_at(float(time))
-                pitch = self._choose_pitch(kind, chord, previous, window, start_pitch, rng)
-                notes.append(Note(pitch, float(time), float(duration)))
-                previous = pitch
-            time += duration
-        return Score(tuple(notes), tuple(chords), time_signature, tempo_qpm)
+            line.feed(token)
+        return Score(tuple(line.notes), tuple(chords), time_signature, tempo_qpm)
+
+
+class LineDecoder:
+    """`ValuesTokenizer.decode`, one value at a time: the pitches so far, for whoever needs them
+    while values are still being drawn (a model told where its line is, `music.conditioning`).
+
+    Feeding the same values with the same settings and random stream gives decode's notes.
+    """
+
+    def __init__(self, tokenizer: ValuesTokenizer, chords: Sequence[ChordSpan], rng: np.random.Generator,
+                 start_pitch: int | None = None):
+        self.tokenizer, self.rng, self.start_pitch = tokenizer, rng, start_pitch
+        self.harmony = Score(notes=(), chords=tuple(chords))
+        self.time = Fraction(0)                                           # beats from the first value
+        self.notes: list[Note] = []
+
+    @property
+    def previous(self) -> int | None:
+        """The last note's pitch (None before the first note)."""
+        return self.notes[-1].pitch if self.notes else None
+
+    def feed(self, token: str) -> Note | None:
+        """Decode one token; returns its note (None for rests and specials, which carry no pitch)."""
+        try:
+            kind, duration, window = parse_value(token)
+        except ValueError:
+            return None  # specials carry no music
+        note = None
+        if kind != "R":
+            chord = self.harmony.chord_at(float(self.time))
+            pitch = self.tokenizer._choose_pitch(kind, chord, self.previous, window, self.start_pitch, self.rng)
+            note = Note(pitch, float(self.time), float(duration))
+            self.notes.append(note)
+        self.time += duration
+        return note
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How one solo's drawn values become notes: the same for the output (`decode`) and for a
+    model told about its line while the values are drawn (`line`), so the two cannot disagree.
+
+    Attributes:
+        tokenizer: its settings (the playable range) decide the pitches.
+        chords: the changes the values play over, from the first drawn value's onset.
+        seed: the random stream that picks the first pitch and breaks ties.
+        start_pitch: the first note's pitch if it has the first note's TYPE (after a primer).
+    """
+
+    tokenizer: ValuesTokenizer
+    chords: tuple[ChordSpan, ...]
+    seed: tuple[int, ...]
+    start_pitch: int | None = None
+
+    def line(self) -> LineDecoder:
+        """A fresh one-value-at-a-time decoder."""
+        return LineDecoder(self.tokenizer, self.chords, np.random.default_rng(list(self.seed)), self.start_pitch)
+
+    def decode(self, tokens: Sequence[str], **score_settings) -> Score:
+        """The notes of `tokens` (`ValuesTokenizer.decode`; time_signature, tempo_qpm passed on)."""
+        return self.tokenizer.decode(tokens, chords=self.chords, rng=np.random.default_rng(list(self.seed)),
+                                     start_pitch=self.start_pitch, **score_settings)

@@ -241,7 +241,8 @@ def create_app(model_dir: str | Path | None = None, workers: int = 1, max_waitin
             raise Error(400, f"last_bar ({last}) is past the take's {old.bars} bars", "last_bar")
         with queue.slot():
             notes = studio.regenerate(old.solo.notes, old.solo.chords, old.chart.bar_starts(), old.chart.total_beats,
-                                      first, last, Settings(seed, temperature, top_k), old.instrument)
+                                      first, last, Settings(seed, temperature, top_k), old.instrument,
+                                      tempo_qpm=old.tempo_qpm)
             take = _take(sess, replace(old, solo=replace(old.solo, notes=notes), seed=seed))
         return answer(take.to_json() | {"regenerated": [first, last], "from_take": number}, sess)
 
@@ -344,7 +345,8 @@ def answer_phrase(studio: Studio, trade: Trade, round_: int, phrase) -> tuple[tu
     settings = Settings(trade.band.seed + round_, trade.temperature, trade.top_k)
     # The primer is the person's turn (what they just played, and the silence after it).
     notes = studio.continue_melody(_monophonic(before), trade.chords, answer_start, answer_end, settings,
-                                   trade.beats_per_bar, trade.band.instrument, context_bars=trade.per_turn)
+                                   trade.beats_per_bar, trade.band.instrument, context_bars=trade.per_turn,
+                                   tempo_qpm=trade.band.tempo_qpm)
     trade.person += list(person)
     trade.machine += list(notes)
     trade.answered.add(round_)

@@ -88,25 +88,30 @@ class Studio:
             raise JazzgenError(f"{self.run.path}: the studio plays jazz runs of the values tokenizer")
         self.tokenizer = tokenizer
         self.engine = NumpyEngine.from_export(self.run.export_path)
+        from jazzgen.music.solos import load_dynamics
+
+        self.dynamics = load_dynamics(self.run)  # the players' loudness, when the run learned it
         self._lock = threading.Lock()  # one sampling loop at a time: the engine is not re-entrant-proven
 
     def continue_melody(self, before, chords, start: float, end: float, settings: Settings, beats_per_bar: float,
-                        instrument=None, context_bars: int = CONTEXT_BARS) -> tuple[Note, ...]:
+                        instrument=None, context_bars: int = CONTEXT_BARS,
+                        tempo_qpm: float = 120.0) -> tuple[Note, ...]:
         """New notes for [start, end) that follow on from the notes `before` (all in beats).
 
         Up to `context_bars` bars of `before` (cut at `start`), and the rest after its last note,
         are the primer; values are then sampled for exactly `end - start` beats and decoded in
         the `instrument`'s range (a `jazzgen.music.instruments.Instrument`; None: the model's),
-        with the library's phrase dynamics.
+        with the run's learned dynamics (older runs: the library's phrase dynamics).
         """
         from jazzgen.music.instruments import shape_dynamics
         from jazzgen.music.solos import sample_values
+        from jazzgen.music.values import Decoding
 
         chords = tuple(chords)
         origin = max(0.0, np.floor((start - context_bars * beats_per_bar) / beats_per_bar) * beats_per_bar)
         primer_notes = cut(before, origin, start)
         primer_ids: list[int] = []
-        start_pitch = None
+        start_pitch = primer_pitch = None
         if primer_notes:
             local = Score(notes=shift(primer_notes, -origin), chords=_window(chords, origin, start))
             quantized, _ = self.tokenizer.quantize_score(local)
@@ -116,26 +121,33 @@ class Studio:
                 gap_ticks = round((start - origin - quantized.notes[-1].end_beat) * self.tokenizer.grid_per_beat)
                 rests = self.tokenizer.rest_values(max(0, gap_ticks))
                 primer_ids = self.run.vocab.encode(self.tokenizer.tokens(quantized) + rests)
-                start_pitch = quantized.notes[-1].pitch
+                start_pitch, primer_pitch = quantized.notes[-1].pitch, quantized.notes[0].pitch
         budget = end - start
         if budget <= 1e-9:
             return ()
         rng = np.random.default_rng([settings.seed, int(round(start * 12))])
+        tokenizer = self.tokenizer
+        if instrument is not None:
+            tokenizer = replace(tokenizer, low_pitch=instrument.low, high_pitch=instrument.high)
+        decoding = Decoding(tokenizer, _window(chords, start, end), (settings.seed, 7), start_pitch)
         with self._lock:  # the meter mask, and the beat and harmony for a conditioned model
             ids = sample_values(self.run, self.engine, self.tokenizer, [budget], rng,
                                 temperature=settings.temperature, top_k=settings.top_k, primer=primer_ids,
                                 start_beat=start - origin, spans=[_window(chords, origin, end)],
-                                beats_per_bar=beats_per_bar)[0]
-        later = _window(chords, start, end)
-        tokenizer = self.tokenizer
-        if instrument is not None:
-            tokenizer = replace(tokenizer, low_pitch=instrument.low, high_pitch=instrument.high)
-        solo = tokenizer.decode(self.run.vocab.decode(ids), chords=later, start_pitch=start_pitch,
-                                rng=np.random.default_rng([settings.seed, 7]))
+                                beats_per_bar=beats_per_bar, tempo_qpm=tempo_qpm, decodings=[decoding],
+                                primer_pitch=primer_pitch)[0]
+        solo = decoding.decode(self.run.vocab.decode(ids))
+        if self.dynamics is not None:  # learned from the corpus; older runs: the phrase dynamics
+            from jazzgen.music.dynamics import perform_dynamics
+
+            if float(beats_per_bar).is_integer():  # the bar the metric classes count in
+                solo = replace(solo, time_signature=(int(beats_per_bar), 4))
+            solo = perform_dynamics(solo, self.dynamics, np.random.default_rng([settings.seed, 8]))
+            return cut(shift(solo.notes, start), start, end)
         return shape_dynamics(cut(shift(solo.notes, start), start, end), beats_per_bar)
 
     def regenerate(self, notes, chords, bar_starts: list[float], total_beats: float, first_bar: int, last_bar: int,
-                   settings: Settings, instrument=None) -> tuple[Note, ...]:
+                   settings: Settings, instrument=None, tempo_qpm: float = 120.0) -> tuple[Note, ...]:
         """Bars first_bar..last_bar (from 1, inclusive) sampled anew; every other note kept as is.
 
         A kept note that sounds into the range is shortened to end where the range starts.
@@ -145,7 +157,8 @@ class Studio:
         beats_per_bar = (end - start) / (last_bar - first_bar + 1)
         before = cut(notes, 0.0, start)
         after = tuple(n for n in notes if n.start_beat >= end - 1e-9)
-        middle = self.continue_melody(before, chords, start, end, settings, beats_per_bar, instrument)
+        middle = self.continue_melody(before, chords, start, end, settings, beats_per_bar, instrument,
+                                      tempo_qpm=tempo_qpm)
         return before + middle + after
 
 
