@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -149,6 +150,37 @@ def test_guided_sampling_plays_exactly_the_given_changes():
         assert again[: len(seq)] == seq
         assert reduced(solo, 16.0) == [("CH:Dm7", 0.0), ("CH:G7", 2.0), ("CH:Cmaj7", 4.0),
                                        ("CH:Bb7", 8.0), ("CH:Eb7", 12.0), ("CH:Ebmaj7", 14.0)]
+
+
+def test_tempo_bars_name_the_class_and_decode_as_bars():
+    timed = EventsTokenizer(tempo_edges_qpm=(110, 150, 190, 240, 290))
+    assert [timed.bar_token(q) for q in (60, 110, 170, 240, 300)] == [
+        "BAR:-110", "BAR:110-150", "BAR:150-190", "BAR:240-290", "BAR:290-"]
+    assert TOKENIZER.bar_token(300) == "BAR"  # the default writes plain bars, as before
+    notes = (Note(60, 0.5, 1.0), Note(62, 1.5, 2 / 3), Note(64, 4.0, 3.5), Note(65, 9.0, 1.0))
+    score = Score(notes, (ChordSpan(parse_chord("C7"), 0.0, 12.0),), tempo_qpm=265.0)
+    tokens = timed.encode(score)
+    assert [t for t in tokens if t.startswith("BAR")] == ["BAR:240-290"] * 3
+    assert notes_of(timed.decode(tokens)) == notes_of(TOKENIZER.decode(TOKENIZER.encode(score)))
+    assert EventsTokenizer.from_config(json.loads(json.dumps(timed.config()))) == timed
+
+
+def test_preprocess_setting_turns_tempo_bars_on():
+    from jazzgen.config import PreprocessConfig
+
+    assert EventsTokenizer.from_settings(PreprocessConfig()) == TOKENIZER
+    assert EventsTokenizer.from_settings(PreprocessConfig(events_tempo=True)).bar_token(100) == "BAR:-110"
+
+
+def test_guided_sampling_forces_the_bar_of_the_given_tempo():
+    timed = EventsTokenizer(tempo_edges_qpm=(110, 150, 190, 240, 290))
+    vocab = Vocab(tuple(t if t != "BAR" else "BAR:190-240" for t in events_vocab().tokens) + ("BAR:-110",))
+    spans = parse_progression("Dm7 G7 | Cmaj7", 4.0)
+    for tempo, bar in ((200.0, "BAR:190-240"), (80.0, "BAR:-110")):
+        seq = sample_events(RandomEngine(len(vocab), 3), vocab, timed, spans, (4, 4), 8.0, 1,
+                            np.random.default_rng(0), tempo_qpm=tempo)[0]
+        assert [t for t in seq if t.startswith("BAR")] == [bar, bar]
+        assert timed.tokens(replace(timed.decode(seq), tempo_qpm=tempo))[: len(seq)] == seq
 
 
 def test_an_unknown_typed_chord_falls_back_to_a_simpler_token():

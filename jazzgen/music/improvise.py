@@ -151,7 +151,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     total = played.total_beats
     start = _read_primer(primer, spans, ts, total, played) if primer else None
     if tokenizer_from_config(run.task["tokenizer"]).writes_structure:
-        solos = _events_solos(run, g, spans, ts, total, rng, start, soloist)
+        solos = _events_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0)
     else:
         solos = _values_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0)
     out = []
@@ -212,7 +212,8 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     return solos
 
 
-def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument) -> list[Score]:
+def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument,
+                  tempo_qpm: float) -> list[Score]:
     """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
     from jazzgen.music.events import EventsTokenizer
     from jazzgen.music.events_guide import sample_events
@@ -220,9 +221,9 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     from jazzgen.music.solos import load_articulation
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
-    primed = tokenizer.encode(start) if start else []
+    primed = tokenizer.encode(replace(start, tempo_qpm=tempo_qpm)) if start else []  # at the chart's tempo
     sequences = sample_events(load_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
-                              temperature=g.temperature, top_k=g.top_k, primer=primed)
+                              temperature=g.temperature, top_k=g.top_k, primer=primed, tempo_qpm=tempo_qpm)
     solos = []
     n_primed = len(tokenizer.decode(primed, chords=spans).notes) if primed else 0
     table = load_articulation(run)
