@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from jazzgen.cli import main
-from jazzgen.core.corpus import split_pieces
+from jazzgen.core.corpus import read_corpus, split_pieces
 from jazzgen.core.sampling import sample_guided
 from jazzgen.core.vocab import SPECIALS, Vocab
 from jazzgen.music.chords import parse_chord, parse_progression
@@ -270,7 +270,15 @@ def test_events_perplexities_for_evaluate(events_run):
     r = CliRunner().invoke(main, ["evaluate", str(events_run / "run"), "--samples", "0", "--json"],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    figures = json.loads(r.stdout.strip().splitlines()[-1])["events"]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    figures = result["events"]
     assert figures["pieces"] == 1 and figures["pitch_targets"] > 100
+    # the held-out song once, in its own key (its 11 copies are held out too, but not scored),
+    # and the training song read once from its file
+    assert result["val_pieces"] == 1 and result["corpus_pieces"] == 1
+    corpus = read_corpus(events_run / "corpus")
+    val = json.loads((events_run / "run" / "run.json").read_text())["val_pieces"]
+    own = [i for i in val if not corpus.pieces[i].get("transpose")]
+    assert len(val) == 12 and result["val_values"] == len(corpus.piece_ids(own[0])) + 1  # + <eos>
     assert 1 < figures["pitch_perplexity"] < 200 and 1 < figures["duration_perplexity"] < 50
     assert figures["mingus"] == {"pitch": 11.0, "duration": 4.1}
