@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 JAZZGEN := $(VENV)/bin/jazzgen
 PYTHON ?= python3
 
-.PHONY: demo test lint bench audio-deps clean default-model
+.PHONY: demo test lint bench audio-deps clean default-model default-dynamics
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,11 +39,17 @@ audio-deps:
 	apt-get install -y fluidsynth fluid-soundfont-gm
 
 # Rebuild the bundled default model from its recipe (about 15 minutes on 2 CPU cores).
-MODEL_FILES := config.json vocab.json task.json run.json changes.json articulation.json export.npz history.csv curves.png
+MODEL_FILES := config.json vocab.json task.json run.json changes.json articulation.json dynamics.json export.npz history.csv curves.png
 default-model: $(VENV)/.installed
 	$(JAZZGEN) run pipelines/wjd.toml
 	mkdir -p jazzgen/assets/default_model
 	cd runs/wjd && cp $(MODEL_FILES) ../../jazzgen/assets/default_model/
+
+# The bundled model's dynamics.json without retraining it: the corpus preprocessed again from the
+# velocity-carrying MIDI (same ids), the table fitted on the model's own training pieces.
+default-dynamics: $(VENV)/.installed
+	$(JAZZGEN) preprocess --pipeline pipelines/wjd.toml
+	$(JAZZGEN) learn-dynamics corpora/wjd jazzgen/assets/default_model
 
 clean:
 	rm -rf runs out corpora .pytest_cache

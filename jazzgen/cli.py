@@ -204,6 +204,18 @@ def import_wjd(src, output):
     import_tables(src, output, log=click.echo)
 
 
+@main.command("learn-dynamics")
+@click.argument("corpus")
+@click.argument("run")
+@reports_errors
+@holds_locks(lambda p: [p["run"]] if Path(p["run"]).is_dir() else [])  # no lock file in a typo's folder
+def learn_dynamics(corpus, run):
+    """Write dynamics.json (how loud the players played) into an existing jazz run from its corpus."""
+    from jazzgen.stages.tools import learn_dynamics as run_learn
+
+    run_learn(corpus, run, log=click.echo)
+
+
 @main.command("merge-corpora")
 @click.argument("parts", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Corpus directory to write.")

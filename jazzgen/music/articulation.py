@@ -12,7 +12,8 @@ end). Decoding draws a ratio from the matching histogram, so generated notes bre
 players' do instead of all lasting their full value (which also makes a repeated pitch sound as
 one tied note).
 
-The WJD tables hold onsets and durations but no loudness, so velocity is not learned here.
+How loud notes are is learned beside this, from the velocities the WJD release MIDI gives
+(`music.dynamics`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ MIN_SOUND_BEATS = 1 / 24  # never shorter than a 64th-triplet: a note must be he
 GRID = 12  # ticks per quarter note the classes are counted in
 
 
-def _duration_class(beats: float) -> int:
+def duration_class(beats: float) -> int:
+    """Index of the value-length class (`DURATION_CLASSES`) of a value lasting `beats`."""
     ticks = round(beats * GRID)
     return next(i for i, top in enumerate(DURATION_CLASSES) if ticks <= top)
 
@@ -72,7 +74,7 @@ def articulation_counts(raw: Score, quantized: Score) -> dict[str, int]:
         if sounded is None:
             continue
         ratio = min(sounded / note.duration_beats, 1.0)
-        key = f"{_duration_class(note.duration_beats)},{context},{min(int(ratio * BINS), BINS - 1)}"
+        key = f"{duration_class(note.duration_beats)},{context},{min(int(ratio * BINS), BINS - 1)}"
         counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -112,7 +114,7 @@ def articulate(score: Score, table: dict, rng: np.random.Generator) -> Score:
     notes = score.notes
     out = []
     for note, context in zip(notes, _contexts(notes), strict=True):
-        row = cdf[_duration_class(note.duration_beats), context]                # (BINS,)
+        row = cdf[duration_class(note.duration_beats), context]                # (BINS,)
         b = int(np.searchsorted(row, rng.random(), side="right"))
         ratio = (min(b, BINS - 1) + rng.random()) / BINS
         sound = max(note.duration_beats * ratio, min(MIN_SOUND_BEATS, note.duration_beats))

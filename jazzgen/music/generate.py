@@ -98,13 +98,14 @@ def generate_solos(run: Run, out: str | Path, g: GenerateConfig, chords_text: st
     if primer:
         return _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where,
                                        total_beats, primer, log)
-    from jazzgen.music.solos import Plan, load_articulation, play_solos
+    from jazzgen.music.solos import Plan, load_articulation, load_dynamics, play_solos
 
-    # Values that would put the next onset off the grid are masked; notes sound as the
-    # training players held theirs (the run's articulation table, when it has one).
+    # Values that would put the next onset off the grid are masked; notes sound as loud and as
+    # long as the training players' (the run's dynamics and articulation tables, when it has them).
     plan = Plan(tuple(spans), ts, tempo, total_beats)
     solos = play_solos(run, load_engine(run, g.backend), [plan] * g.count, g.seed, rng=rng,
-                      temperature=g.temperature, top_k=g.top_k, articulation=load_articulation(run))
+                      temperature=g.temperature, top_k=g.top_k, articulation=load_articulation(run),
+                      dynamics=load_dynamics(run))
     paths = output_paths(out, g.count)
     for solo, path in zip(solos, paths):
         _check_not_empty(solo.notes, path)
@@ -160,8 +161,7 @@ def _report(log, paths, total_beats, ts, where, g, primer) -> None:
 
 def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where, total_beats, primer, log):
     """Values with a primer: its values are fed first, the continuation decoded from its last pitch."""
-    from jazzgen.music.articulation import articulate
-    from jazzgen.music.solos import chords_from, load_articulation, sample_values
+    from jazzgen.music.solos import chords_from, load_articulation, load_dynamics, render_solo, sample_values
     from jazzgen.music.values import Decoding
 
     start = read_primer(primer, spans, ts, total_beats)
@@ -178,12 +178,11 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
                                   primer=run.vocab.encode(values), start_beat=end, spans=[spans] * g.count,
                                   beats_per_bar=ts[0] * 4 / ts[1], tempo_qpm=tempo, decodings=decodings,
                                   primer_pitch=start.notes[0].pitch)
-    table = load_articulation(run)
+    table, dynamics = load_articulation(run), load_dynamics(run)
     solos = []
     for i, (ids, decoding) in enumerate(zip(sequences, decodings, strict=True)):
         rest = decoding.decode(run.vocab.decode(ids), time_signature=ts, tempo_qpm=tempo)
-        if table is not None:
-            rest = articulate(rest, table, np.random.default_rng([g.seed, i, 1]))
+        rest = render_solo(rest, dynamics, table, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + end) for n in rest.notes)
         solos.append(replace(rest, notes=start.notes + moved, chords=tuple(spans)))
     paths = _write_solos(solos, spans, ts, tempo, total_beats, out)
@@ -195,7 +194,7 @@ def _generate_events(run, out, g, chords_text, bars_given, log, primer) -> list[
     """Events runs: pitches and durations sampled, the changes' structure forced (EventsGuide)."""
     from jazzgen.music.events import EventsTokenizer
     from jazzgen.music.events_guide import sample_events
-    from jazzgen.music.solos import load_articulation
+    from jazzgen.music.solos import load_articulation, load_dynamics, render_solo
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     rng = np.random.default_rng(g.seed)
@@ -208,12 +207,11 @@ def _generate_events(run, out, g, chords_text, bars_given, log, primer) -> list[
                               temperature=g.temperature, top_k=g.top_k, primer=start, tempo_qpm=tempo)
     solos = [tokenizer.decode(start + tokens, chords=spans, time_signature=ts, tempo_qpm=tempo)
              for tokens in sequences]
-    if (table := load_articulation(run)) is not None:  # the primer's notes keep their lengths
-        from jazzgen.music.articulation import articulate
-
+    table, dynamics = load_articulation(run), load_dynamics(run)
+    if table is not None or dynamics is not None:  # the primer's notes keep their lengths
         primed = len(tokenizer.decode(start, chords=spans).notes) if start else 0
-        solos = [replace(s, notes=s.notes[:primed] + articulate(
-            replace(s, notes=s.notes[primed:]), table, np.random.default_rng([g.seed, i, 1])).notes)
+        solos = [replace(s, notes=s.notes[:primed] + render_solo(
+            replace(s, notes=s.notes[primed:]), dynamics, table, g.seed, i).notes)
             for i, s in enumerate(solos)]
     paths = _write_solos(solos, spans, ts, tempo, total_beats, out)
     _report(log, paths, total_beats, ts, where, g, primer)

@@ -140,20 +140,21 @@ def _corpus_chart(run, rng, bars: int) -> tuple[Chart, str, float]:
 def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Generator, soloist: Instrument, *,
                  temperature: float = 1.0, top_k: int = 0, backend: str = "numpy",
                  primer: str | os.PathLike | None = None) -> tuple[list[Score], int]:
-    """`count` solos over the chart's spans, in the soloist's range, with shaped dynamics, and how
-    many notes each starts with from the primer."""
+    """`count` solos over the chart's spans, in the soloist's range, with the run's learned dynamics
+    (or shaped ones), and how many notes each starts with from the primer."""
     from jazzgen.config import GenerateConfig
-    from jazzgen.music.solos import cut
+    from jazzgen.music.solos import cut, load_dynamics
 
     g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
                        count=count, backend=backend)
     spans, ts = played.spans(), played.time_signature
     total = played.total_beats
     start = _read_primer(primer, spans, ts, total, played) if primer else None
+    dynamics = load_dynamics(run)  # None (older runs): the phrase dynamics shape the velocities
     if tokenizer_from_config(run.task["tokenizer"]).writes_structure:
-        solos = _events_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0)
+        solos = _events_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0, dynamics)
     else:
-        solos = _values_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0)
+        solos = _values_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0, dynamics)
     out = []
     for solo in solos:
         notes = cut(solo, total).notes
@@ -162,7 +163,8 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
         # (over a bar or two, a player may well rest).
         if not notes and len(played.bars) >= 4:
             raise JazzgenError("the model played no notes (damaged weights or settings); nothing written")
-        notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
+        if dynamics is None:
+            notes = notes[:kept] + shape_dynamics(notes[kept:], played.bars[0].beats)
         out.append(Score(notes=notes, chords=tuple(spans), time_signature=ts, tempo_qpm=played.tempo_qpm or 120.0))
     return out, len(start.notes) if start else 0
 
@@ -183,10 +185,10 @@ def _read_primer(primer, spans, ts, total: float, played: Chart) -> Score:
 
 
 def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument,
-                  tempo: float) -> list[Score]:
+                  tempo: float, dynamics: dict | None = None) -> list[Score]:
     """Values runs: sample values to fill the beats, decode them in the soloist's range."""
     from jazzgen.music.generate import load_engine
-    from jazzgen.music.solos import chords_from, load_articulation, sample_values
+    from jazzgen.music.solos import chords_from, load_articulation, render_solo, sample_values
     from jazzgen.music.values import Decoding, ValuesTokenizer
 
     tokenizer = replace(ValuesTokenizer.from_config(run.task["tokenizer"]),
@@ -206,19 +208,19 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     solos = []
     for i, (ids, decoding) in enumerate(zip(sequences, decodings, strict=True)):
         solo = decoding.decode(run.vocab.decode(ids), time_signature=ts)
-        solo = _articulated(table, solo, g.seed, i)
+        solo = render_solo(solo, dynamics, table, g.seed, i)
         moved = tuple(replace(n, start_beat=n.start_beat + begin) for n in solo.notes)
         solos.append(Score(notes=(start.notes if start else ()) + moved, chords=tuple(spans), time_signature=ts))
     return solos
 
 
 def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument,
-                  tempo_qpm: float) -> list[Score]:
+                  tempo_qpm: float, dynamics: dict | None = None) -> list[Score]:
     """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
     from jazzgen.music.events import EventsTokenizer
     from jazzgen.music.events_guide import sample_events
     from jazzgen.music.generate import load_engine
-    from jazzgen.music.solos import load_articulation
+    from jazzgen.music.solos import load_articulation, render_solo
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     primed = tokenizer.encode(replace(start, tempo_qpm=tempo_qpm)) if start else []  # at the chart's tempo
@@ -229,17 +231,10 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     table = load_articulation(run)
     for i, tokens in enumerate(sequences):
         solo = tokenizer.decode(primed + tokens, chords=spans, time_signature=ts)
-        later = _articulated(table, replace(solo, notes=solo.notes[n_primed:]), g.seed, i)
+        later = render_solo(replace(solo, notes=solo.notes[n_primed:]), dynamics, table, g.seed, i)
         notes = tuple(replace(n, pitch=_fold(n.pitch, soloist)) for n in solo.notes[:n_primed] + later.notes)
         solos.append(replace(solo, notes=notes))
     return solos
-
-
-def _articulated(table: dict | None, solo: Score, seed: int, i: int) -> Score:
-    """Notes shortened as the training players held theirs (runs with an articulation table)."""
-    from jazzgen.music.articulation import articulate
-
-    return solo if table is None else articulate(solo, table, np.random.default_rng([seed, i, 1]))
 
 
 def _fold(pitch: int, soloist: Instrument) -> int:

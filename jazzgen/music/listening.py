@@ -153,8 +153,12 @@ def solo_figures(scores: Sequence[Score]) -> dict[str, float]:
     intervals of 0; tied_repeats: share of those where the first note lasts to the second;
     sounding_share: sounding time / time from each solo's first onset to its last end;
     range_4bars: mean pitch range of 4-bar phrases; chord_tones: chord-tone share;
-    chord_tones_beats_1_3: chord-tone share of notes starting on beats 1 and 3 (4/4 bars).
+    chord_tones_beats_1_3: chord-tone share of notes starting on beats 1 and 3 (4/4 bars);
+    and the loudness figures of `dynamics.velocity_figures` (not classifier features: the
+    two-sample AUC stays comparable with earlier runs').
     """
+    from jazzgen.music.dynamics import velocity_figures
+
     onsets = repeats = tied = intervals = 0
     off, sound, span, ranges, types, strong = 0, 0.0, 0.0, [], [], []
     for s in scores:
@@ -185,6 +189,7 @@ def solo_figures(scores: Sequence[Score]) -> dict[str, float]:
         "range_4bars": float(np.mean(ranges)) if ranges else math.nan,
         "chord_tones": _share(types),
         "chord_tones_beats_1_3": _share(strong),
+        **velocity_figures(scores),
     }
 
 
@@ -299,7 +304,8 @@ def _cross_validated_auc(x: np.ndarray, y: np.ndarray, groups: np.ndarray,
 # ---- over a run's held-out pieces ---------------------------------------------------------------
 
 def heldout_pairs(run, corpus, *, seed: int = 0, meter: bool = True,
-                  articulation: dict | None = None, engine=None) -> tuple[list[Score], list[Score]]:
+                  articulation: dict | None = None, engine=None,
+                  dynamics: dict | None = None) -> tuple[list[Score], list[Score]]:
     """(generated, human) solos over the run's held-out 4/4 pieces with real chords.
 
     Each generated solo plays over its piece's own changes from the first bar line of its first
@@ -342,7 +348,7 @@ def heldout_pairs(run, corpus, *, seed: int = 0, meter: bool = True,
     engine = engine or NumpyEngine.from_export(run.export_path)
     g = run.config.generate
     generated = play_solos(run, engine, plans, seed, temperature=g.temperature, top_k=g.top_k,
-                          meter=meter, articulation=articulation) if plans else []
+                          meter=meter, articulation=articulation, dynamics=dynamics) if plans else []
     return generated, human
 
 

@@ -27,7 +27,7 @@ from jazzgen.core.shards import write_shards
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import InputError, JazzgenError, UsageError
 
-CACHE_VERSION = "3"  # 2: pieces carry melody_reason (and repeats, pickup_beats); 3: articulation
+CACHE_VERSION = "4"  # 2: pieces carry melody_reason (and repeats, pickup_beats); 3: articulation; 4: dynamics
 
 
 class _Timeout(Exception):
@@ -76,6 +76,7 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
     from jazzgen.music.articulation import articulation_counts
+    from jazzgen.music.dynamics import dynamics_notes
 
     beats_per_bar = quantized.beats_per_bar
     meta = dict(score.meta)
@@ -93,6 +94,9 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
         "timing": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()},
         "articulation": articulation_counts(score, quantized),  # how long notes sound (recorded)
     }
+    dynamics = dynamics_notes(quantized)  # how loud notes sound (when the file's velocities vary)
+    if dynamics is not None:
+        piece["dynamics"] = dynamics
     result = {"status": "kept", "tokens": tokens, "piece": piece}
     keys = tokenizer.other_keys(tokens, cfg.all_keys)  # e.g. events in the other 11 keys
     if keys:
@@ -137,7 +141,9 @@ def transposed_piece(piece: dict, semitones: int) -> dict:
     from jazzgen.music.events import transpose_symbol
 
     chords = [[transpose_symbol(symbol, semitones), start, length] for symbol, start, length in piece["chords"]]
-    return {**piece, "chords": chords, "first_pitch": piece["first_pitch"] + semitones, "transpose": semitones}
+    # The dynamics model's classes do not change with the key: one copy (the original's) is enough.
+    kept = {k: v for k, v in piece.items() if k != "dynamics"}
+    return {**kept, "chords": chords, "first_pitch": piece["first_pitch"] + semitones, "transpose": semitones}
 
 
 def summary_lines(pieces: list[dict]) -> list[str]:

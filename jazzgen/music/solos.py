@@ -3,8 +3,9 @@
 Shared by `jazzgen generate` and by evaluation (which plays over every held-out piece's own
 changes at once). Values runs are sampled in one batch with one beat budget per solo and the
 meter mask (`meter_masks`); events runs through their guide (`events.sample_events`), whose
-grammar keeps onsets on the grid already. Decoded notes are then shortened by the run's learned
-articulation table (`articulation.json`, when the run has one).
+grammar keeps onsets on the grid already. Decoded notes then get the loudness of the run's
+learned dynamics (`dynamics.json`) and are shortened by its articulation table
+(`articulation.json`), each when the run has one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from jazzgen.core.files import read_json
 from jazzgen.core.vocab import BOS
 from jazzgen.music.articulation import articulate
+from jazzgen.music.dynamics import CLASSES, perform_dynamics
 from jazzgen.music.score import ChordSpan, Score
 from jazzgen.music.values import Decoding, ValuesTokenizer, parse_value
 
@@ -84,6 +86,29 @@ def load_articulation(run) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
+def load_dynamics(run) -> dict | None:
+    """The run's learned dynamics table, or None (older runs, corpora without velocities).
+
+    A table counted in other classes than this jazzgen's (`dynamics.CLASSES`) is not used either.
+    """
+    path = run.path / "dynamics.json"
+    table = read_json(path, expect=dict) if path.is_file() else None
+    return table if table is not None and table.get("groups") == CLASSES else None
+
+
+def render_solo(solo: Score, dynamics: dict | None, articulation: dict | None, seed: int, i: int) -> Score:
+    """A decoded solo (notes lasting their values) as the training players would sound it.
+
+    Velocities from the dynamics table first (its classes are counted on values), then notes
+    shortened by the articulation table; solo i draws from seeds [seed, i, 2] and [seed, i, 1].
+    """
+    if dynamics is not None:
+        solo = perform_dynamics(solo, dynamics, np.random.default_rng([seed, i, 2]))
+    if articulation is not None:
+        solo = articulate(solo, articulation, np.random.default_rng([seed, i, 1]))
+    return solo
+
+
 def chords_from(spans: Sequence[ChordSpan], beat: float) -> list[ChordSpan]:
     """The spans still sounding at `beat`, clipped there and moved to start at beat 0 (a continuation's)."""
     return [ChordSpan(s.chord, max(s.start_beat, beat) - beat, s.end_beat - max(s.start_beat, beat))
@@ -99,7 +124,7 @@ def cut(score: Score, total_beats: float) -> Score:
 
 def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.Generator | None = None,
               temperature: float = 1.0, top_k: int = 0, meter: bool = True,
-              articulation: dict | None = None) -> list[Score]:
+              articulation: dict | None = None, dynamics: dict | None = None) -> list[Score]:
     """One solo per plan, sampled with `engine`; solo i's decoding draws from seed [seed, i].
 
     Args:
@@ -110,6 +135,7 @@ def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.
         rng: the sampler's random stream (default `default_rng(seed)`).
         meter: values runs: mask values that would put the next onset off the grid.
         articulation: a table from `articulation.articulation_table` (None: full values).
+        dynamics: a table from `dynamics.dynamics_table` (None: the decoder's constant velocity).
     """
     from jazzgen.music.tokenizers import tokenizer_from_config
 
@@ -118,10 +144,8 @@ def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.
     solos = tokenizer.play(run, engine, plans, seed, rng, temperature=temperature, top_k=top_k, meter=meter)
     out = []
     for i, (solo, p) in enumerate(zip(solos, plans, strict=True)):
-        solo = cut(solo, p.total_beats)
-        if articulation is not None:
-            solo = articulate(solo, articulation, np.random.default_rng([seed, i, 1]))
-        out.append(replace(solo, chords=tuple(p.spans)))
+        solo = replace(cut(solo, p.total_beats), chords=tuple(p.spans))  # the chord at each note counts
+        out.append(render_solo(solo, dynamics, articulation, seed, i))
     return out
 
 

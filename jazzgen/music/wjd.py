@@ -4,7 +4,8 @@ Both tables share the recording's time line in seconds. The beat table is the me
 beat k of the score (a quarter note) is the k-th annotated beat, so a note's position in beats is
 the index of the beat it falls in plus how far it is, in seconds, towards the next beat. That keeps
 the player's own timing (laid-back, rushed) instead of snapping it to a grid. The release's own
-MIDI files are on another time line and are never used here.
+MIDI files are on another time line: only their velocities are used, paired with the table's
+notes by pitch order (`music.wjd_release`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from jazzgen.music.chords import parse_chord
 from jazzgen.music.midi_io import write_midi
 from jazzgen.music.score import ChordSpan, Note, Score
 from jazzgen.music.tracks import make_monophonic
+from jazzgen.music.wjd_release import ReleaseIndex, filled
 
 MELODY_COLUMNS = ("onset", "duration", "pitch")
 BEAT_COLUMNS = ("onset", "bar", "beat", "chord", "signature")
@@ -34,9 +36,17 @@ ATTRIBUTION = (
     "Hochschule fuer Musik Franz Liszt Weimar"
 )
 ODBL_URL = "https://opendatacommons.org/licenses/odbl/1-0/"
+VELOCITY_NOTE = (
+    "The melody notes' velocities (loudness) come from the release's MIDI files "
+    "(`RELEASE2.0_mid_unquant`, `<stem>_FINAL.mid`), paired with the melody tables' notes by "
+    "pitch order (their time line differs from the tables'); notes the pairing left open have "
+    "their file's median velocity, and solos without an agreeing release file velocity 90.\n"
+)
+CONSTANT_VELOCITY = 90  # of every note when no release MIDI gives the players' loudness
 
 
-def read_wjd(melody_csv: str | os.PathLike, beats_csv: str | os.PathLike) -> Score:
+def read_wjd(melody_csv: str | os.PathLike, beats_csv: str | os.PathLike,
+             velocities: list[int] | None = None) -> Score:
     """Read one WJD solo from its melody table and its beat table.
 
     Beat 0 of the score is the downbeat of the first bar in the beat table (usually the
@@ -46,6 +56,7 @@ def read_wjd(melody_csv: str | os.PathLike, beats_csv: str | os.PathLike) -> Sco
     Args:
         melody_csv: `melody/<stem>_Solo.csv` (onset and duration in seconds, MIDI pitch).
         beats_csv: `beats/<stem>_Solo.csv` (onset in seconds, bar, beat, chord, signature).
+        velocities: one MIDI velocity per melody row (from the release MIDI); None: all 90.
 
     Returns:
         The solo, made monophonic, with chord spans from the chord column, the most common time
@@ -62,7 +73,7 @@ def read_wjd(melody_csv: str | os.PathLike, beats_csv: str | os.PathLike) -> Sco
     except ValueError as e:  # a number that is not one
         raise InputError(beats_csv, "unreadable table", str(e)) from e
     try:
-        notes = make_monophonic(_notes(note_rows, grid_s))
+        notes = make_monophonic(_notes(note_rows, grid_s, velocities))
     except ValueError as e:  # a number that is not one, a pitch outside 0..127
         raise InputError(melody_csv, "unreadable table", str(e)) from e
     if not notes:
@@ -90,19 +101,25 @@ def import_wjd(
     src_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     progress: Callable[[int, int, str], None] | None = None,
+    release_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Convert every WJD solo under `src_dir` to `out_dir/<stem>.mid`, with the ODbL notice.
 
     Each file has a `melody` track, a `chords` track (chord symbols as markers) and a tempo map
-    that follows the recorded beats.
+    that follows the recorded beats. Melody velocities come from the release MIDI when there is
+    one (`music.wjd_release`), else every note has velocity `CONSTANT_VELOCITY`.
 
     Args:
         src_dir: the WJD folder holding `melody/` and `beats/` (`<stem>_Solo.csv` in each).
         out_dir: where the MIDI files, `LICENSE-ODbL.txt` and `NOTICE.md` go.
         progress: called as progress(done, total, stem) after each solo.
+        release_dir: the release MIDI files (`<stem>_FINAL.mid`); default `src_dir/midi` when
+            that folder exists.
 
     Returns:
-        {"written": n, "skipped": n, "skipped_by_reason": {reason: [stems]}, "out_dir": str}.
+        {"written": n, "skipped": n, "skipped_by_reason": {reason: [stems]}, "out_dir": str,
+        "velocities": {"release_files": n, "exact": n, "aligned": n, "unpaired": n,
+        "notes_paired": n, "notes_filled": n, "by_content": {table stem: release stem}}}.
 
     Raises:
         UsageError: `src_dir` has no melody tables.
@@ -114,6 +131,10 @@ def import_wjd(
     )
     if not melody_tables:
         raise UsageError(f"{src / 'melody'}: no *{SOLO_SUFFIX} melody tables")
+    release_dir = src / "midi" if release_dir is None and (src / "midi").is_dir() else release_dir
+    release = ReleaseIndex(release_dir) if release_dir is not None else None
+    pairing = Counter({"release_files": len(release) if release else 0})
+    by_content: dict[str, str] = {}
     written, skipped = 0, {}
     for done, melody_csv in enumerate(melody_tables, start=1):
         stem = melody_csv.name[: -len(SOLO_SUFFIX)]
@@ -121,23 +142,44 @@ def import_wjd(
         try:
             if not beats_csv.is_file():
                 raise InputError(melody_csv, "no beat table", str(beats_csv))
-            write_midi(read_wjd(melody_csv, beats_csv), out / f"{stem}.mid")
+            velocities = None
+            if release is not None:
+                found = release.pair(stem, _table_pitches(melody_csv))
+                velocities = filled(found, CONSTANT_VELOCITY)
+                pairing.update({found.kind: 1, "notes_paired": found.paired,
+                                "notes_filled": len(velocities) - found.paired if found.paired else 0})
+                if found.by_content:
+                    by_content[stem] = found.release
+            write_midi(read_wjd(melody_csv, beats_csv, velocities), out / f"{stem}.mid")
             written += 1
         except InputError as e:
             skipped.setdefault(e.reason, []).append(stem)
         if progress is not None:
             progress(done, len(melody_tables), stem)
-    write_wjd_notice(out)
+    write_wjd_notice(out, velocities=release is not None)
     return {
         "written": written,
         "skipped": sum(len(stems) for stems in skipped.values()),
         "skipped_by_reason": skipped,
         "out_dir": str(out),
+        "velocities": {**{k: pairing[k] for k in ("release_files", "exact", "aligned", "unpaired",
+                                                 "notes_paired", "notes_filled")}, "by_content": by_content},
     }
 
 
-def write_wjd_notice(out_dir: str | os.PathLike) -> None:
-    """Write the ODbL notice and attribution that must travel with anything made from the WJD."""
+def _table_pitches(melody_csv: Path) -> list[int]:
+    """The pitch of every melody row, in order (the rows the release notes pair with)."""
+    try:
+        return [round(float(row["pitch"])) for row in _read_table(melody_csv, MELODY_COLUMNS)]
+    except ValueError as e:
+        raise InputError(melody_csv, "unreadable table", str(e)) from e
+
+
+def write_wjd_notice(out_dir: str | os.PathLike, velocities: bool = False) -> None:
+    """Write the ODbL notice and attribution that must travel with anything made from the WJD.
+
+    `velocities`: the melody velocities came from the release MIDI files (the notice says so).
+    """
     out = Path(out_dir)
     with atomic_open(out / "LICENSE-ODbL.txt", encoding="utf-8") as f:
         f.write(
@@ -158,7 +200,8 @@ def write_wjd_notice(out_dir: str | os.PathLike) -> None:
             "pitches) and beat tables (`beats/<stem>_Solo.csv`: beat onsets, chord symbols, time "
             "signatures). Each `<stem>.mid` holds a `melody` track (the solo), a `chords` track "
             "(block chords, with each chord symbol as a marker) and a tempo map that places every "
-            "annotated beat at its recorded time. The release's own MIDI files were not used.\n"
+            "annotated beat at its recorded time. "
+            + (VELOCITY_NOTE if velocities else "The release's own MIDI files were not used.\n")
         )
 
 
@@ -200,18 +243,20 @@ def seconds_to_beats(seconds: np.ndarray, grid_s: np.ndarray) -> np.ndarray:
     return np.where(seconds > grid_s[-1], len(grid_s) - 1 + (seconds - grid_s[-1]) / last_s, beats)
 
 
-def _notes(rows: list[dict[str, str]], grid_s: np.ndarray) -> list[Note]:
+def _notes(rows: list[dict[str, str]], grid_s: np.ndarray, velocities: list[int] | None = None) -> list[Note]:
     """Melody rows as notes in beats; rows without length are dropped (nothing to hear)."""
+    if velocities is None:
+        velocities = [CONSTANT_VELOCITY] * len(rows)
     onset_s = np.array([float(r["onset"]) for r in rows])
     duration_s = np.array([float(r["duration"]) for r in rows])
     start = seconds_to_beats(onset_s, grid_s)
     end = seconds_to_beats(onset_s + duration_s, grid_s)
     notes = []
-    for row, start_beat, end_beat in zip(rows, start, end, strict=True):
+    for row, start_beat, end_beat, velocity in zip(rows, start, end, velocities, strict=True):
         pitch = round(float(row["pitch"]))
         start_beat = max(0.0, float(start_beat))  # never before the count-in bar
         if end_beat > start_beat:
-            notes.append(Note(pitch, start_beat, float(end_beat) - start_beat))
+            notes.append(Note(pitch, start_beat, float(end_beat) - start_beat, velocity))
     return notes
 
 

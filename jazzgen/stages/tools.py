@@ -24,6 +24,11 @@ def import_tables(src: str | Path, output: str | Path, log: Callable[[str], None
     return get_tool("import-wjd")(Path(src), Path(output), log)
 
 
+def learn_dynamics(corpus: str | Path, run: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Fit a run's dynamics table from its corpus (for runs trained before corpora kept velocities)."""
+    return get_tool("learn-dynamics")(Path(corpus), Path(run), log)
+
+
 def read_chart(text_or_path, time: str | None = None):
     """A chord chart from chart text, or from a file when given a Path (docs/charts.md)."""
     return get_tool("chart")(text_or_path, time)

@@ -30,6 +30,7 @@ DEFAULT_TASK = "jazz"  # `preprocess` without --task, and the bundled default mo
 TOOLS = {
     "render": "jazzgen.tasks.jazz:render_files",
     "import-wjd": "jazzgen.tasks.jazz:import_tables",
+    "learn-dynamics": "jazzgen.tasks.jazz:learn_dynamics",
     "chart": "jazzgen.tasks.jazz:read_chart",
     "tunes": "jazzgen.music.tunes:search_tunes",
     "tune": "jazzgen.music.tunes:find_tune",

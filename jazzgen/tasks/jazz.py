@@ -80,9 +80,12 @@ class JazzTask(Task):
         # How long the training players held their notes, drawn from when decoding.
         articulation = articulation_table(corpus.pieces[int(i)]["articulation"] for i in train_idx
                                           if "articulation" in corpus.pieces[int(i)])
+        run_files = {"changes.json": changes, "articulation.json": articulation}
+        dynamics = corpus_dynamics(corpus, train_idx, val_idx)  # how loud they played (None: not known)
+        if dynamics is not None:
+            run_files["dynamics.json"] = dynamics
         plan = TrainingPlan({"train": [int(i) for i in train_idx], "val": [int(i) for i in val_idx]},
-                            describe, run_files={"changes.json": changes,
-                                                 "articulation.json": articulation})
+                            describe, run_files=run_files)
         if cfg.data.condition:
             _condition(plan, corpus, cfg)
         return plan
@@ -133,6 +136,44 @@ class JazzTask(Task):
         from jazzgen.music import improvise
 
         return improvise.perform(count=count, model=run, **options)  # the run already opened
+
+
+def corpus_dynamics(corpus: Corpus, train_idx, val_idx) -> dict | None:
+    """The dynamics table (`music.dynamics`) fitted on the training pieces, measured on the held-out ones."""
+    from jazzgen.music.dynamics import dynamics_table
+
+    def kept(idx):
+        return [corpus.pieces[int(i)]["dynamics"] for i in idx if "dynamics" in corpus.pieces[int(i)]]
+
+    return dynamics_table(kept(train_idx), kept(val_idx))
+
+
+def learn_dynamics(corpus_dir: Path, run_dir: Path, log: Log) -> dict:
+    """Write `dynamics.json` into an existing jazz run from its corpus (same ids), on the run's own split.
+
+    For runs trained before corpora kept dynamics: preprocess the velocity-carrying files again
+    (the ids do not change), then this fits the table training would have written.
+    """
+    from jazzgen.core.corpus import read_corpus
+    from jazzgen.core.files import write_json
+    from jazzgen.core.rundir import open_run
+
+    run = open_run(run_dir)
+    corpus = read_corpus(corpus_dir)
+    if run.task.get("task") != JazzTask.name:
+        raise UsageError(f"{run_dir}: a {run.task.get('task')} run; dynamics are learned for jazz runs")
+    if corpus.info["hash"] != run.info.get("corpus_hash"):
+        raise UsageError(f"{corpus_dir}: not the corpus {run_dir} was trained on (its ids differ)")
+    table = corpus_dynamics(corpus, run.info["train_pieces"], run.info.get("val_pieces", []))
+    if table is None:
+        raise UsageError(f"{corpus_dir}: no piece has velocities that vary; preprocess files that carry "
+                         "the players' velocities (jazzgen import-wjd with the release MIDI)")
+    write_json(run.path / "dynamics.json", table)
+    held = table.get("heldout", {})
+    log(f"wrote {run.path / 'dynamics.json'}: {table['notes']} notes of {table['pieces']} training pieces; "
+        f"held-out mean absolute error {held.get('mae_constant', float('nan')):.3f} (constant) -> "
+        f"{held.get('mae_model', float('nan')):.3f} (model), velocity relative to the solo's mean")
+    return table
 
 
 def read_chart(text_or_path, time: str | None = None):
@@ -206,11 +247,11 @@ def calibrate(run_dir: Path, corpus: Corpus, val: list[int], bos: int, eos: int)
 def _listening_report(run: Run, corpus: Corpus, result: dict, seed: int, log: Log) -> str:
     """Adds the two-sample test over the held-out pieces of `corpus` to `result`; returns its report."""
     from jazzgen.music.listening import format_listening, heldout_pairs, listening_test
-    from jazzgen.music.solos import load_articulation
+    from jazzgen.music.solos import load_articulation, load_dynamics
 
     log("playing over every held-out piece's changes for the two-sample test")
-    generated, human = heldout_pairs(run, corpus, seed=seed,
-                                     articulation=load_articulation(run))
+    generated, human = heldout_pairs(run, corpus, seed=seed, articulation=load_articulation(run),
+                                     dynamics=load_dynamics(run))
     result["two_sample"] = listening_test(generated, human)
     return format_listening(result["two_sample"])
 
@@ -247,5 +288,13 @@ def import_tables(src: Path, output: Path, log: Log) -> dict:
         raise UsageError(f"{src}: no such folder (want the WJD folder holding melody/ and beats/)")
     report = import_wjd(Path(src), Path(output))
     log(f"wrote {report.get('written')} MIDI files to {output}; skipped {report.get('skipped')}")
+    v = report["velocities"]
+    if v["release_files"]:
+        log(f"velocities from {v['release_files']} release MIDI files: {v['exact']} solos paired note for note, "
+            f"{v['aligned']} by pitch alignment ({v['notes_paired']} notes paired, {v['notes_filled']} given "
+            f"their file's median), {v['unpaired']} unpaired (velocity 90); found by their notes, not their "
+            f"name: {', '.join(f'{a} <- {b}' for a, b in v['by_content'].items()) or 'none'}")
+    else:
+        log("velocities: no release MIDI folder (midi/ beside melody/), every note has velocity 90")
     return report
 

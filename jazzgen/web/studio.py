@@ -88,6 +88,9 @@ class Studio:
             raise JazzgenError(f"{self.run.path}: the studio plays jazz runs of the values tokenizer")
         self.tokenizer = tokenizer
         self.engine = NumpyEngine.from_export(self.run.export_path)
+        from jazzgen.music.solos import load_dynamics
+
+        self.dynamics = load_dynamics(self.run)  # the players' loudness, when the run learned it
         self._lock = threading.Lock()  # one sampling loop at a time: the engine is not re-entrant-proven
 
     def continue_melody(self, before, chords, start: float, end: float, settings: Settings, beats_per_bar: float,
@@ -98,7 +101,7 @@ class Studio:
         Up to `context_bars` bars of `before` (cut at `start`), and the rest after its last note,
         are the primer; values are then sampled for exactly `end - start` beats and decoded in
         the `instrument`'s range (a `jazzgen.music.instruments.Instrument`; None: the model's),
-        with the library's phrase dynamics.
+        with the run's learned dynamics (older runs: the library's phrase dynamics).
         """
         from jazzgen.music.instruments import shape_dynamics
         from jazzgen.music.solos import sample_values
@@ -134,6 +137,13 @@ class Studio:
                                 beats_per_bar=beats_per_bar, tempo_qpm=tempo_qpm, decodings=[decoding],
                                 primer_pitch=primer_pitch)[0]
         solo = decoding.decode(self.run.vocab.decode(ids))
+        if self.dynamics is not None:  # learned from the corpus; older runs: the phrase dynamics
+            from jazzgen.music.dynamics import perform_dynamics
+
+            if float(beats_per_bar).is_integer():  # the bar the metric classes count in
+                solo = replace(solo, time_signature=(int(beats_per_bar), 4))
+            solo = perform_dynamics(solo, self.dynamics, np.random.default_rng([settings.seed, 8]))
+            return cut(shift(solo.notes, start), start, end)
         return shape_dynamics(cut(shift(solo.notes, start), start, end), beats_per_bar)
 
     def regenerate(self, notes, chords, bar_starts: list[float], total_beats: float, first_bar: int, last_bar: int,
