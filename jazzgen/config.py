@@ -33,6 +33,9 @@ class PreprocessConfig:
     tokenizer: str = "values"  # jazz: values (chord-relative course grammar) | events (pitches)
     all_keys: bool = True  # events: also store every piece in the other 11 keys (pieces carry
     #                        "transpose"; training splits by song). Values are key-free: no effect
+    events_tempo: bool = False  # events: bar tokens name the piece's tempo class (BAR:150-190),
+    #                            so every window knows how fast the line moves (events.TEMPO_EDGES_QPM);
+    #                            no gain measured yet at 13 min of training (pipelines/wjd-events.toml)
     window: int = 2  # values: semitones the interval window is widened each way
     melody_track: str = ""  # name or index of the melody track; "" = detect
     max_file_mb: float = 20.0  # larger files are skipped as "too long"
