@@ -33,6 +33,9 @@ class PreprocessConfig:
     tokenizer: str = "values"  # jazz: values (chord-relative course grammar) | events (pitches)
     all_keys: bool = True  # events: also store every piece in the other 11 keys (pieces carry
     #                        "transpose"; training splits by song). Values are key-free: no effect
+    events_tempo: bool = False  # events: bar tokens name the piece's tempo class (BAR:150-190),
+    #                            so every window knows how fast the line moves (events.TEMPO_EDGES_QPM);
+    #                            no gain measured yet at 13 min of training (pipelines/wjd-events.toml)
     window: int = 2  # values: semitones the interval window is widened each way
     melody_track: str = ""  # name or index of the melody track; "" = detect
     max_file_mb: float = 20.0  # larger files are skipped as "too long"
@@ -124,8 +127,14 @@ class TextConfig:
     #                              "none", "cnn" (Ma & Hovy) or "lstm" (a character BiLSTM)
     char_dim: int = 32  # tag: size of the learned character vectors
     char_units: int = 64  # tag: CNN filters, or character LSTM units per direction
+    ensemble: int = 1  # tag (character taggers): members trained side by side (own weights,
+    #                    own loss), whose mean probabilities (and CRF transitions) decode
+    word_shape: bool = False  # tag (character taggers): each word also gets an embedding of
+    #                           its spelling class (Xx, X, x, digits, @, #, url, other)
     decode: str = "argmax"  # tag: "argmax" per word, or "viterbi" over tag transitions counted
-    #                         in training (BIO moves such as O -> I-x are never output)
+    #                         in training (BIO moves such as O -> I-x are never output), or
+    #                         "crf" (character taggers): transitions learned with the tagger by
+    #                         a sentence-level CRF loss, then Viterbi (BIO kept too)
     transition_weight: float = 0.5  # tag, viterbi: weight of the counted transition log-probs
     #                                 (0 = only the BIO rules)
     entity_repeat: int = 1  # tag (BIO): training sentences holding an entity count this many
@@ -133,6 +142,9 @@ class TextConfig:
     class_balance: float = 0.0  # tag (character taggers): tau of the logit-adjusted loss, which
     #                             trains with tau log(tag prior) added to the logits, so rare
     #                             tags are predicted more often; 0 = plain cross-entropy
+    balance_types: bool = True  # class_balance shifts each tag by its own prior; false: all
+    #                             tags but O share one shift (their mean log prior), so the
+    #                             loss favours entities over O without favouring rare types
     backend: str = "keras"  # chars/words training: "keras" or "numpy" (the course's reference
     #                         RNN: one layer, one-hot input, numpy BPTT, clipping, Adam)
     ngram_order: int = 3  # evaluate: order of the Kneser-Ney n-gram baseline

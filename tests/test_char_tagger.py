@@ -82,11 +82,11 @@ def test_per_type_entity_scores_and_known_unknown_accuracy():
 keras = pytest.importorskip("keras")
 
 
-def _tiny(kind: str):
+def _tiny(kind: str, seed: int = 0):
     from jazzgen.core.models import ModelConfig
     from jazzgen.text.char_model import build_char_tagger
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     cfg = ModelConfig(units=8, layers=2, bidirectional=True, embedding_dim=6, dropout=0.0,
                       head="tag")
     return build_char_tagger(cfg, 20, 40, 16, 5, kind, 5, 7).train
@@ -166,3 +166,189 @@ def test_suffix_decided_tags_are_learned_on_unseen_words(tmp_path):
     assert result["baseline_unknown_accuracy"] < 0.5  # a word-level table can only guess
     out = jazzgen("predict", tmp_path / "run", "zadkuness zadkuly")
     assert [line.split("\t")[1] for line in out.splitlines() if "\t" in line] == ["NOUN", "ADV"]
+
+
+# ---- the CRF: forward algorithm, gradients, training end to end ---------------------------------
+
+def _brute_force(unary, start, move):
+    """Every path's score of one sentence # (C^T,), and the paths."""
+    T, C = unary.shape
+    paths = list(itertools.product(range(C), repeat=T))
+    scores = np.array([start[p[0]] + sum(unary[t, k] for t, k in enumerate(p))
+                       + sum(move[a, b] for a, b in zip(p[:-1], p[1:], strict=True))
+                       for p in paths])
+    return scores, paths
+
+
+def test_crf_log_partition_and_path_score_match_enumeration_over_all_paths():
+    import tensorflow as tf
+
+    from jazzgen.text.crf import log_partition, path_score
+
+    rng = np.random.default_rng(2)
+    C, T = 3, 4
+    unary, start, move = rng.normal(size=(4, T, C)), rng.normal(size=C), rng.normal(size=(C, C))
+    lengths = np.array([4, 2, 1, 0], np.int32)  # padding after each sentence; one empty
+    unary[1, 2:] = 50.0  # padding scores must not leak in
+    tags = rng.integers(0, C, size=(4, T)).astype(np.int32)
+    log_z = log_partition(*map(tf.constant, (unary, lengths, start, move))).numpy()
+    score = path_score(*map(tf.constant, (unary, tags, lengths, start, move))).numpy()
+    for b, n in enumerate(lengths[:3]):
+        scores, paths = _brute_force(unary[b, :n], start, move)
+        np.testing.assert_allclose(log_z[b], np.log(np.exp(scores).sum()), rtol=1e-10)
+        np.testing.assert_allclose(score[b], scores[paths.index(tuple(tags[b, :n]))], rtol=1e-10)
+    assert log_z[3] == 0.0 and score[3] == 0.0
+
+
+def test_crf_gradients_are_the_expected_tag_and_move_counts():
+    """d log Z / d unary[t, k] = P(tag_t = k), d log Z / d move[i, j] = expected i -> j moves
+    (by enumeration); and the loss gradient agrees with finite differences."""
+    import tensorflow as tf
+
+    from jazzgen.text.crf import log_partition, path_score
+
+    rng = np.random.default_rng(3)
+    C, T = 3, 4
+    unary, start, move = rng.normal(size=(1, T, C)), rng.normal(size=C), rng.normal(size=(C, C))
+    lengths = np.array([T], np.int32)
+    u, s, m = tf.Variable(unary), tf.Variable(start), tf.Variable(move)
+    with tf.GradientTape() as tape:
+        log_z = log_partition(u, lengths, s, m)[0]
+    du, dm = tape.gradient(log_z, [u, m])
+    scores, paths = _brute_force(unary[0], start, move)
+    p = np.exp(scores - scores.max())
+    p /= p.sum()
+    marginals, pairs = np.zeros((T, C)), np.zeros((C, C))
+    for prob, path in zip(p, paths, strict=True):
+        marginals[np.arange(T), path] += prob
+        for a, b in zip(path[:-1], path[1:], strict=True):
+            pairs[a, b] += prob
+    np.testing.assert_allclose(du.numpy()[0], marginals, atol=1e-10)
+    np.testing.assert_allclose(dm.numpy(), pairs, atol=1e-10)
+
+    tags = tf.constant([[0, 2, 2, 1]], tf.int32)
+
+    def nll(mv):
+        return float(log_partition(u, lengths, s, mv)[0] - path_score(u, tags, lengths, s, mv)[0])
+
+    with tf.GradientTape() as tape:
+        loss = log_partition(u, lengths, s, m)[0] - path_score(u, tags, lengths, s, m)[0]
+    grad = tape.gradient(loss, m).numpy()
+    eps, numeric = 1e-6, np.zeros((C, C))
+    for i, j in itertools.product(range(C), repeat=2):
+        bump = np.zeros((C, C))
+        bump[i, j] = eps
+        numeric[i, j] = (nll(move + bump) - nll(move - bump)) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, atol=1e-6)
+
+
+def test_crf_batch_sums_skip_padding_sentences_and_match_the_sentence_likelihoods():
+    import tensorflow as tf
+
+    from jazzgen.text.crf import TagTransitions, crf_sums, log_partition, path_score
+
+    rng = np.random.default_rng(4)
+    layer = TagTransitions()
+    layer.build((None, None, 4))  # padding column + 3 tags
+    layer.move.assign(rng.normal(size=(3, 3)).astype(np.float32))
+    logits = rng.normal(size=(1, 3, 5, 4)).astype(np.float32)             # (R, B, T, 1 + C)
+    y = np.array([[[1, 3, 2, 0, 0], [2, 2, 2, 1, 3], [0, 0, 0, 0, 0]]], np.int32)
+    loss, n, _ = (float(v) for v in crf_sums(layer)(tf.constant(logits), tf.constant(y)))
+    assert n == 8
+    expected = 0.0
+    for b, k in ((0, 3), (1, 5)):
+        u = tf.constant(logits[0, b:b + 1, :k, 1:])
+        tags, lengths = tf.constant(y[0, b:b + 1, :k] - 1), tf.constant([k])
+        expected += float(log_partition(u, lengths, layer.start, layer.move)[0]
+                          - path_score(u, tags, lengths, layer.start, layer.move)[0])
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
+def test_word_shape_column_reads_the_spelling_as_written():
+    from jazzgen.text.char_tagger import MAX_CHARS, SHAPE_ID, sentence_array
+
+    words = ["Hello", "@bob", "#tag", "http://x.co", "NASA", "42nd", "word", "!!"]
+    arr = sentence_array(list(range(1, 9)), words, {}, shapes=True)
+    assert arr.shape == (8, 1 + MAX_CHARS + 1)
+    by_id = {k: shape for shape, k in SHAPE_ID.items()}
+    assert [by_id[k] for k in arr[:, -1]] == [
+        "<unk:Xx>", "<unk:@>", "<unk:#>", "<unk:url>", "<unk:X>", "<unk:d>", "<unk:x>", "<unk:->"]
+    assert sentence_array([1], ["Hello"], {}).shape == (1, 1 + MAX_CHARS)  # off: no column
+    assert len(set(SHAPE_ID.values())) == len(SHAPE_ID) and min(SHAPE_ID.values()) == 1
+
+
+def _name_corpus(path, rng, names, n_sentences):
+    filler = ["the", "a", "saw", "met", "with", "today", "and", "so", "lol", "at"]
+    lines = []
+    for _ in range(n_sentences):
+        for _ in range(int(rng.integers(2, 6))):
+            lines.append(f"{rng.choice(filler)}\tO")  # names never touch: their span is clear
+            if rng.random() < 0.4:
+                for k in range(int(rng.integers(1, 3))):  # a name of one or two words
+                    lines.append(f"{rng.choice(names)}\t{'B' if k == 0 else 'I'}-person")
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_crf_ensemble_with_word_shapes_finds_unseen_names_end_to_end(tmp_path):
+    rng = np.random.default_rng(0)
+    names = sorted({"".join(rng.choice(list("bcdfgkmprstvz"), 1)).upper()
+                    + "".join(rng.choice(list("aeioubcdfgkmprstvz"), 4)) for _ in range(300)})
+    train = _name_corpus(tmp_path / "train.conll", rng, names[:150], 250)
+    dev = _name_corpus(tmp_path / "dev.conll", rng, names[:150], 30)
+    test = _name_corpus(tmp_path / "test.conll", rng, names[150:], 60)  # names never seen
+    jazzgen("preprocess", train, dev, test, "--task", "tag", "--set", "text.split=official",
+            "--set", "text.unknown=shape", "--set", "text.lowercase=true", "-o", tmp_path / "c")
+    settings = ["--set", "model.head=tag", "--set", "model.bidirectional=true",
+                "--set", "model.units=12", "--set", "model.embedding_dim=8",
+                "--set", "model.layers=1", "--set", "text.char_features=cnn",
+                "--set", "text.char_units=12", "--set", "text.char_dim=8",
+                "--set", "train.batch_size=16", "--set", "train.learning_rate=0.01",
+                "--set", "text.decode=crf", "--set", "text.word_shape=true",
+                "--set", "text.ensemble=2"]
+    jazzgen("train", tmp_path / "c", "-o", tmp_path / "run", "--epochs", 6, *settings)
+    result = last_json(jazzgen("evaluate", tmp_path / "run", "--json"))
+    assert result["decode"] == "crf" and result["invalid_bio"] == 0
+    assert result["entity_f1"] >= 0.9, result
+    from jazzgen.core.rundir import open_run
+    from jazzgen.text.char_tagger import CharTagger
+
+    run = open_run(tmp_path / "run")
+    start, move = CharTagger(run.export_path).transitions(run.task["labels"])
+    b, i, o = (run.task["labels"].index(t) for t in ("B-person", "I-person", "O"))
+    assert move[b, i] > move[b, b]  # learned: names never touch, so B B never occurs
+    assert move[o, i] < -1e8  # BIO kept
+    out = jazzgen("predict", tmp_path / "run", "so saw Bakom Durik today")
+    assert [line.split("\t")[1] for line in out.splitlines() if "\t" in line] == [
+        "O", "O", "B-person", "I-person", "O"]
+
+
+def test_an_ensemble_decodes_its_members_mean_probabilities():
+    from jazzgen.text.char_model import build_char_ensemble
+
+    members = [_tiny("cnn", seed) for seed in range(2)]
+    for k, m in enumerate(members):
+        m.name = f"member_{k}"
+    tagger, per_member = build_char_ensemble(members, 17)
+    x = np.random.default_rng(5).integers(1, 20, size=(2, 4, 17)).astype(np.int32)
+    logits = [m(x, training=False).numpy() for m in members]
+    assert np.abs(logits[0] - logits[1]).max() > 1e-3  # own weights each
+    log_p = [z - np.log(np.exp(z).sum(-1, keepdims=True)) for z in logits]
+    np.testing.assert_allclose(tagger(x, training=False).numpy(),
+                               np.log((np.exp(log_p[0]) + np.exp(log_p[1])) / 2), atol=1e-5)
+    np.testing.assert_allclose(per_member(x, training=False).numpy(), np.stack(logits, axis=-2),
+                               atol=1e-5)
+
+
+def test_logit_shift_favours_rare_tags_and_can_leave_types_alone():
+    from jazzgen.text.char_tagger import logit_shift
+
+    y = np.array([[5] * 90 + [1] * 6 + [2] * 3 + [3] * 1 + [0] * 7])  # O, B-loc, B-person, I-loc
+    by_type = logit_shift(y, BIO, 0.5)
+    assert by_type[0] == 0.0 and by_type[5] > by_type[1] > by_type[2] > by_type[3]
+    counts = np.array([6, 3, 1, 0, 90]) + 1.0
+    np.testing.assert_allclose(by_type[1:], 0.5 * np.log(counts / counts.sum()))
+    shared = logit_shift(y, BIO, 0.5, by_type=False)
+    assert np.allclose(shared[1:5], shared[1]) and shared[5] == by_type[5]
+    assert shared[5] > shared[1]

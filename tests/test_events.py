@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from jazzgen.cli import main
-from jazzgen.core.corpus import split_pieces
+from jazzgen.core.corpus import read_corpus, split_pieces
 from jazzgen.core.sampling import sample_guided
 from jazzgen.core.vocab import SPECIALS, Vocab
 from jazzgen.music.chords import parse_chord, parse_progression
@@ -151,6 +152,37 @@ def test_guided_sampling_plays_exactly_the_given_changes():
                                        ("CH:Bb7", 8.0), ("CH:Eb7", 12.0), ("CH:Ebmaj7", 14.0)]
 
 
+def test_tempo_bars_name_the_class_and_decode_as_bars():
+    timed = EventsTokenizer(tempo_edges_qpm=(110, 150, 190, 240, 290))
+    assert [timed.bar_token(q) for q in (60, 110, 170, 240, 300)] == [
+        "BAR:-110", "BAR:110-150", "BAR:150-190", "BAR:240-290", "BAR:290-"]
+    assert TOKENIZER.bar_token(300) == "BAR"  # the default writes plain bars, as before
+    notes = (Note(60, 0.5, 1.0), Note(62, 1.5, 2 / 3), Note(64, 4.0, 3.5), Note(65, 9.0, 1.0))
+    score = Score(notes, (ChordSpan(parse_chord("C7"), 0.0, 12.0),), tempo_qpm=265.0)
+    tokens = timed.encode(score)
+    assert [t for t in tokens if t.startswith("BAR")] == ["BAR:240-290"] * 3
+    assert notes_of(timed.decode(tokens)) == notes_of(TOKENIZER.decode(TOKENIZER.encode(score)))
+    assert EventsTokenizer.from_config(json.loads(json.dumps(timed.config()))) == timed
+
+
+def test_preprocess_setting_turns_tempo_bars_on():
+    from jazzgen.config import PreprocessConfig
+
+    assert EventsTokenizer.from_settings(PreprocessConfig()) == TOKENIZER
+    assert EventsTokenizer.from_settings(PreprocessConfig(events_tempo=True)).bar_token(100) == "BAR:-110"
+
+
+def test_guided_sampling_forces_the_bar_of_the_given_tempo():
+    timed = EventsTokenizer(tempo_edges_qpm=(110, 150, 190, 240, 290))
+    vocab = Vocab(tuple(t if t != "BAR" else "BAR:190-240" for t in events_vocab().tokens) + ("BAR:-110",))
+    spans = parse_progression("Dm7 G7 | Cmaj7", 4.0)
+    for tempo, bar in ((200.0, "BAR:190-240"), (80.0, "BAR:-110")):
+        seq = sample_events(RandomEngine(len(vocab), 3), vocab, timed, spans, (4, 4), 8.0, 1,
+                            np.random.default_rng(0), tempo_qpm=tempo)[0]
+        assert [t for t in seq if t.startswith("BAR")] == [bar, bar]
+        assert timed.tokens(replace(timed.decode(seq), tempo_qpm=tempo))[: len(seq)] == seq
+
+
 def test_an_unknown_typed_chord_falls_back_to_a_simpler_token():
     guide = EventsGuide(TOKENIZER, events_vocab().tokens, [], (4, 4), 4.0)
     assert guide.id("CH:Cm7b5") == events_vocab().id("CH:Cm7")
@@ -238,7 +270,15 @@ def test_events_perplexities_for_evaluate(events_run):
     r = CliRunner().invoke(main, ["evaluate", str(events_run / "run"), "--samples", "0", "--json"],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    figures = json.loads(r.stdout.strip().splitlines()[-1])["events"]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    figures = result["events"]
     assert figures["pieces"] == 1 and figures["pitch_targets"] > 100
+    # the held-out song once, in its own key (its 11 copies are held out too, but not scored),
+    # and the training song read once from its file
+    assert result["val_pieces"] == 1 and result["corpus_pieces"] == 1
+    corpus = read_corpus(events_run / "corpus")
+    val = json.loads((events_run / "run" / "run.json").read_text())["val_pieces"]
+    own = [i for i in val if not corpus.pieces[i].get("transpose")]
+    assert len(val) == 12 and result["val_values"] == len(corpus.piece_ids(own[0])) + 1  # + <eos>
     assert 1 < figures["pitch_perplexity"] < 200 and 1 < figures["duration_perplexity"] < 50
     assert figures["mingus"] == {"pitch": 11.0, "duration": 4.1}

@@ -37,6 +37,8 @@ class TrainingPlan:
         batch_size: overrides `train.batch_size` (1 when each array row is a whole batch).
         select: a validation score of the models, higher is better, that picks the best epoch
             instead of the validation loss (see `core.training.fit`).
+        sums: `sums(models)` -> the batch loss function replacing the masked cross-entropy
+            (see `core.training.build_step_functions`).
         finish: called with the run directory once training has ended (its export written);
             returns entries for run.json (e.g. a calibration of the exported weights).
     """
@@ -52,6 +54,7 @@ class TrainingPlan:
     run_files: dict[str, object] = field(default_factory=dict)
     batch_size: int | None = None
     select: Callable[[object], float] | None = None
+    sums: Callable[[object], object] | None = None
     finish: Callable[[Path], dict] | None = None
 
 
@@ -132,6 +135,8 @@ def fit_plan(plan: TrainingPlan, corpus: Corpus, run_dir: Path, cfg: Config, res
         extra["build"] = plan.build
     if plan.select is not None:
         extra["select"] = plan.select
+    if plan.sums is not None:
+        extra["sums"] = plan.sums
     if plan.batch_size is not None:
         common["batch_size"] = plan.batch_size
     return fit_fn(cfg.model, vocab_size, train_xy, val_xy, run_dir,

@@ -124,10 +124,12 @@ def softmax_loss(logits, y):
     return run(logits)
 
 
-def build_step_functions(model, optimizer, batch_size: int):
+def build_step_functions(model, optimizer, batch_size: int, sums=None):
     """Compiled chunk functions for training and evaluation (masked next-value loss).
 
-    Targets with id 0 (padding) are masked out of the loss and accuracy.
+    Targets with id 0 (padding) are masked out of the loss and accuracy. `sums(logits, y)`
+    replaces `masked_sums` (the same three sums) for a model with a loss of its own, such as a
+    tagger's sentence-level CRF likelihood.
     Returns (train_chunk, eval_chunk); each maps (X, Y, first_batch, last_batch) to
     summed loss, counted targets and correct predictions over those batches.
 
@@ -139,17 +141,18 @@ def build_step_functions(model, optimizer, batch_size: int):
     import tensorflow as tf
 
     variables = model.trainable_variables
+    sums = sums or masked_sums
 
     def train_batch(x, y):
         with tf.GradientTape() as tape:
             logits = model(x, training=True)  # (B, T, V)
-            loss_sum, n, hits = masked_sums(logits, y)
+            loss_sum, n, hits = sums(logits, y)
             loss = loss_sum / tf.maximum(n, 1.0)
         adam_step(optimizer, tape.gradient(loss, variables), variables)
         return loss_sum, n, hits
 
     def eval_batch(x, y):
-        return masked_sums(model(x, training=False), y)
+        return sums(model(x, training=False), y)
 
     def chunk(batch_fn):
         def run(X, Y, first, last):  # X: (N, T) ids, Y: (N, T) or (N,); batches [first, last)
@@ -282,9 +285,10 @@ class KerasBackend(StepBackend):
 
     def __init__(self, models, optimizer, train_xy, val_xy, batch_size: int, seed: int,
                  on_best: Callable[[object], None] | None = None,
-                 select: Callable[[object], float] | None = None):
+                 select: Callable[[object], float] | None = None, sums=None):
         self.models, self.model, self.optimizer = models, models.train, optimizer
-        self.train_chunk, self.eval_chunk = build_step_functions(self.model, optimizer, batch_size)
+        self.train_chunk, self.eval_chunk = build_step_functions(self.model, optimizer, batch_size,
+                                                                 sums)
         self.train_xy, self.val_xy = train_xy, val_xy
         self.batch_size, self.seed, self.on_best, self.select = batch_size, seed, on_best, select
         self.show_progress = sys.stderr.isatty()
@@ -330,6 +334,7 @@ def fit(
     threads: int | None = None,
     select: Callable[[object], float] | None = None,
     strategy: str | None = None,
+    sums: Callable[[object], object] | None = None,
     **loop,
 ) -> TrainResult:
     """Train the next-value model (or the head `build` makes) on windows.
@@ -347,6 +352,8 @@ def fit(
             `best_val_loss` then holds minus the best score.
         strategy: None for one device; else a tf.distribute strategy (`core.distributed`), where
             batch_size is per replica and only next-value models train.
+        sums: `sums(models)` gives the batch loss sums instead of `masked_sums` (see
+            `build_step_functions`).
         loop: epochs, patience, max_minutes, checkpoint_every_s, resume (`core.loop.run_epochs`).
     Returns:
         TrainResult; run_dir holds checkpoint.npz, history.csv and tensorboard/.
@@ -354,7 +361,7 @@ def fit(
     if strategy is not None:
         from jazzgen.core.distributed import distributed_backend
 
-        if num_outputs is not None or build is not None or select is not None:
+        if num_outputs is not None or build is not None or select is not None or sums:
             raise ValueError("a tf.distribute strategy trains next-value models only")
         settings = dict(batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
                         seed=seed, on_best=on_best, threads=threads)
@@ -374,5 +381,6 @@ def fit(
     models = build() if build else build_models(model_config, vocab_size, num_outputs)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=clip_norm)
     optimizer.build(models.train.trainable_variables)
-    backend = KerasBackend(models, optimizer, train_xy, val_xy, batch_size, seed, on_best, select)
+    backend = KerasBackend(models, optimizer, train_xy, val_xy, batch_size, seed, on_best, select,
+                           sums(models) if sums else None)
     return run_epochs(backend, run_dir, log=log, **loop)

@@ -107,7 +107,7 @@ def evaluate_jazz(
     corpus = _training_corpus(run, corpus_dir, problems)
     result["corpus_path"] = str(corpus.path) if corpus else None
     if corpus is not None:
-        log(f"scoring {len(run.info.get('val_pieces', []))} held-out pieces")
+        log(f"scoring {len(own_key(corpus, run.info.get('val_pieces', [])))} held-out pieces")
     result.update(_heldout(run, corpus, problems))
 
     if not samples and n_generate > 0:
@@ -119,7 +119,7 @@ def evaluate_jazz(
     result["sample_bars"] = _mean_bars(sample_scores)
 
     if corpus is not None:
-        log(f"reading {len(run.info.get('train_pieces', []))} training pieces from their sources")
+        log(f"reading {len(own_key(corpus, run.info.get('train_pieces', [])))} training pieces from their sources")
     training = _training_scores(run, corpus, problems) if corpus else []
     result["corpus_pieces"] = len(training)
     result["corpus"] = _clean(stats.corpus_stats(training)) if training else None
@@ -130,6 +130,12 @@ def evaluate_jazz(
 
 
 # ---- held-out likelihood --------------------------------------------------------------------
+
+def own_key(corpus: Corpus, indices) -> list[int]:
+    """The pieces of `indices` as written: a corpus in 12 keys (events, preprocess.all_keys) also
+    holds each song transposed, and a song is scored once, not twelve times."""
+    return [int(i) for i in indices if not corpus.pieces[int(i)].get("transpose")]
+
 
 def _training_corpus(run: Run, corpus_dir: str | Path | None, problems: list[str]) -> Corpus | None:
     """The corpus the run was trained on, or None (with the reason) when it is not at hand."""
@@ -163,8 +169,9 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
         from jazzgen.core.finetune import reindex_corpus
 
         corpus = reindex_corpus(corpus, run.vocab)
-    val = [corpus.piece_ids(i) for i in run.info.get("val_pieces", [])]
-    train = [corpus.piece_ids(i) for i in run.info.get("train_pieces", [])]
+    val_index = own_key(corpus, run.info.get("val_pieces", []))
+    val = [corpus.piece_ids(i) for i in val_index]
+    train = [corpus.piece_ids(i) for i in run.info.get("train_pieces", [])]  # the n-gram sees all keys, as the network did
     if not val:
         problems.append("the run holds out no validation pieces (data.val_fraction = 0): "
                         "held-out figures skipped")
@@ -172,7 +179,7 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
     bos, eos = run.vocab.id(BOS), run.vocab.id(EOS)
     from jazzgen.music.conditioning import for_scoring  # conditioned: each piece's beat and harmony
 
-    records = [corpus.pieces[i] for i in run.info.get("val_pieces", [])]
+    records = [corpus.pieces[i] for i in val_index]
     engine = for_scoring(NumpyEngine.from_export(run.export_path), run.vocab.tokens, val, records, bos, eos,
                          run.task["tokenizer"])
     loss, accuracy, count = mean_nll(engine, val, bos, eos)
@@ -243,7 +250,7 @@ def _training_scores(run: Run, corpus: Corpus, problems: list[str]) -> list[Scor
     tokenizer = tokenizer_from_config(run.task["tokenizer"])
     p = run.config.preprocess
     scores, missing = [], []
-    for i in run.info.get("train_pieces", []):
+    for i in own_key(corpus, run.info.get("train_pieces", [])):  # a source file holds its own key
         source = Path(corpus.pieces[i]["source"])
         try:
             score = read_score(source, p.melody_track, p.max_file_mb, p.max_notes)

@@ -6,7 +6,9 @@ played), this one writes what was played, in the time order of a lead sheet:
     TS:4/4  BAR CH:Dm7 P62 D1/2 P65 D1/2 POS1 P69 D1 POS2 CH:G7 R D1/2 POS5/2 P67 D3/2  BAR ...
 
 - ``TS:n/d`` once, first: the time signature.
-- ``BAR`` at every bar line (bar lines are every `beats_per_bar` quarter notes from beat 0).
+- ``BAR`` at every bar line (bar lines are every `beats_per_bar` quarter notes from beat 0);
+  with `EventsTokenizer.tempo_edges_qpm` set, ``BAR:<lo>-<hi>`` names the piece's tempo class
+  too (``BAR:150-190``, ``BAR:-110``, ``BAR:290-``), so every training window knows the tempo.
 - ``POS<beats>`` the position in the bar, in quarter notes, of whatever follows (a chord change
   or a note) when it does not sit on the bar line: ``POS1/2``, ``POS5/2``.
 - ``CH:<root><quality>`` at each chord change: the root and one of `QUALITIES` (tensions and slash
@@ -43,6 +45,11 @@ from jazzgen.music.score import ChordSpan, Note, Score
 QUALITIES = ("", "m", "7", "maj7", "m7", "m7b5", "dim7", "dim", "aug", "6", "m6", "7sus4", "sus4")
 ROOT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 NO_CHORD_TOKEN = "CH:NC"
+# Tempo classes (quarter notes per minute) the bar token can name: WJD solos' tempos have
+# quartiles 125 / 171 / 225 qpm. Given the beat phase and the previous duration, the tempo class
+# lowers the corpus's in-sample duration perplexity from 7.3 to 6.3: at 280 qpm a line moves in
+# eighths, in a ballad in sixteenths and triplets, which the durations alone say only slowly.
+TEMPO_EDGES_QPM = (110.0, 150.0, 190.0, 240.0, 290.0)
 KEYS = tuple(range(-5, 7))  # the 12 transpositions, in semitones (0 = as written)
 # Simpler qualities to fall back on when a typed chord's token never occurred in training.
 _FALLBACK = {"m7b5": "m7", "dim7": "dim", "dim": "m", "m6": "m", "m7": "m", "maj7": "",
@@ -133,6 +140,8 @@ class EventsTokenizer(Tokenizer):
             the values tokenizer does (the same `quantize_score`).
         max_duration_beats: longer notes are cut (and followed by rests); longer rests split.
         low_pitch, high_pitch: the pitches generation may choose (the corpus may hold more).
+        tempo_edges_qpm: class edges for ``BAR:<lo>-<hi>`` bar tokens ((), the default: plain
+            ``BAR``, as runs made before this setting were written).
     """
 
     name: ClassVar[str] = "events"
@@ -140,18 +149,33 @@ class EventsTokenizer(Tokenizer):
     max_duration_beats: float = 4.0
     low_pitch: int = 36
     high_pitch: int = 96
+    tempo_edges_qpm: tuple[float, ...] = ()
 
     unit: ClassVar[str] = "events tokens"  # what one token is called in reports
     # TS, BAR, POS and CH tokens carry the changes: generation forces them (`events_guide`).
     writes_structure: ClassVar[bool] = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "tempo_edges_qpm", tuple(float(e) for e in self.tempo_edges_qpm))  # JSON lists
 
     def config(self) -> dict:
         return {"name": self.name, **asdict(self)}
 
     @classmethod
     def from_settings(cls, cfg) -> EventsTokenizer:
-        """The tokenizer `preprocess` makes from [preprocess] settings (the defaults)."""
-        return cls()
+        """The tokenizer `preprocess` makes from [preprocess] settings (`events_tempo` adds the
+        tempo class to bar tokens)."""
+        return cls(tempo_edges_qpm=TEMPO_EDGES_QPM if cfg.events_tempo else ())
+
+    def bar_token(self, tempo_qpm: float) -> str:
+        """'BAR', or with `tempo_edges_qpm` the bar token of that tempo's class ('BAR:150-190')."""
+        edges = self.tempo_edges_qpm
+        if not edges:
+            return "BAR"
+        k = int(np.searchsorted(edges, tempo_qpm, side="right"))
+        low = f"{edges[k - 1]:g}" if k else ""
+        high = f"{edges[k]:g}" if k < len(edges) else ""
+        return f"BAR:{low}-{high}"
 
     def other_keys(self, tokens: list[str], all_keys: bool) -> dict[int, list[str]]:
         """With `all_keys`, the piece in the other 11 keys {semitones: tokens} (pitches that
@@ -169,7 +193,7 @@ class EventsTokenizer(Tokenizer):
         solos = []
         for p in plans:
             tokens = sample_events(engine, run.vocab, self, p.spans, p.time_signature, p.total_beats, 1, rng,
-                                   temperature=temperature, top_k=top_k)[0]
+                                   temperature=temperature, top_k=top_k, tempo_qpm=p.tempo_qpm)[0]
             solos.append(self.decode(tokens, chords=p.spans, time_signature=p.time_signature,
                                      tempo_qpm=p.tempo_qpm))
         return solos
@@ -214,12 +238,13 @@ class EventsTokenizer(Tokenizer):
         return out
 
     def structure(self, changes: list[tuple[Fraction, str]], bar: Fraction, end: Fraction,
-                  onsets: Sequence[Fraction] = ()) -> list[tuple[Fraction, int, str]]:
+                  onsets: Sequence[Fraction] = (), bar_token: str = "BAR") -> list[tuple[Fraction, int, str]]:
         """BAR, POS and CH items as (time, order, token) before `end`, sorted.
 
-        POS is written where a chord change or one of `onsets` falls off the bar line.
+        POS is written where a chord change or one of `onsets` falls off the bar line;
+        `bar_token` is what marks each bar line (`bar_token`).
         """
-        items = [(k * bar, 0, "BAR") for k in range(math.ceil(end / bar))]
+        items = [(k * bar, 0, bar_token) for k in range(math.ceil(end / bar))]
         items += [(t, 2, token) for t, token in changes]
         for t in sorted({t for t, _ in changes} | set(onsets)):
             if t % bar and t < end:
@@ -255,7 +280,8 @@ class EventsTokenizer(Tokenizer):
         bar = Fraction(quantized.time_signature[0] * 4, quantized.time_signature[1])
         events = self.events(quantized)
         end = events[-1][0] + events[-1][1] if events else Fraction(0)
-        items = self.structure(self.changes(quantized.chords, end), bar, end, [e[0] for e in events])
+        items = self.structure(self.changes(quantized.chords, end), bar, end, [e[0] for e in events],
+                               self.bar_token(quantized.tempo_qpm))
         items += [(onset, 3, ("R" if pitch is None else f"P{pitch}") + f" D{length}")
                   for onset, length, pitch in events]
         num, den = quantized.time_signature
@@ -287,7 +313,7 @@ class EventsTokenizer(Tokenizer):
         time, bar_start, marker, pending = Fraction(0), Fraction(0), Fraction(0), None
         bars_seen = 0
         for token in tokens:
-            if token == "BAR":
+            if token == "BAR" or token.startswith("BAR:"):
                 bar_start = bars_seen * bar
                 marker, bars_seen = bar_start, bars_seen + 1
             elif token.startswith("POS") and (p := _fraction(token[3:])) is not None:

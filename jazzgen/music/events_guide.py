@@ -29,14 +29,15 @@ class EventsGuide:
 
     def __init__(self, tokenizer: EventsTokenizer, tokens: Sequence[str], spans: Sequence[ChordSpan],
                  time_signature: tuple[int, int], total_beats: float,
-                 primer: Sequence[str] = ()):
+                 primer: Sequence[str] = (), tempo_qpm: float = 120.0):
         self.t = tokenizer
         self.index = {token: i for i, token in enumerate(tokens)}
         self.unk = self.index.get("<unk>", 1)
         self.bar = Fraction(time_signature[0] * 4, time_signature[1])
         self.total = tokenizer._beat(total_beats)
         self.changes = tokenizer.changes(spans, self.total)
-        self.items = tokenizer.structure(self.changes, self.bar, self.total)
+        self.items = tokenizer.structure(self.changes, self.bar, self.total,
+                                         bar_token=tokenizer.bar_token(tempo_qpm))
         pitch = np.zeros(len(tokens), bool)
         self.durations: dict[int, Fraction] = {}
         for i, token in enumerate(tokens):
@@ -129,16 +130,17 @@ class EventsGuide:
 def sample_events(engine, vocab, tokenizer: EventsTokenizer, spans: Sequence[ChordSpan],
                   time_signature: tuple[int, int], total_beats: float, count: int,
                   rng: np.random.Generator, *, temperature: float = 1.0, top_k: int = 0,
-                  primer: Sequence[str] = ()) -> list[list[str]]:
+                  primer: Sequence[str] = (), tempo_qpm: float = 120.0) -> list[list[str]]:
     """Sample `count` event sequences over the changes `spans` (the primer's tokens excluded).
 
     The TS, BAR, POS and CH tokens are forced where the changes put them and never sampled; the
-    network picks pitches or rests, then durations (`EventsGuide`).
+    network picks pitches or rests, then durations (`EventsGuide`). `tempo_qpm` picks the bar
+    token of a tokenizer that names tempo classes (`EventsTokenizer.bar_token`).
     """
     from jazzgen.core.sampling import sample_guided
     from jazzgen.core.vocab import BOS
 
-    guides = [EventsGuide(tokenizer, vocab.tokens, spans, time_signature, total_beats, primer)
+    guides = [EventsGuide(tokenizer, vocab.tokens, spans, time_signature, total_beats, primer, tempo_qpm)
               for _ in range(count)]
     shortest = min(guides[0].durations.values(), default=Fraction(1, tokenizer.grid_per_beat))
     bars = math.ceil(total_beats * time_signature[1] / (4 * time_signature[0]))

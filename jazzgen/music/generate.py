@@ -200,10 +200,11 @@ def _generate_events(run, out, g, chords_text, bars_given, log, primer) -> list[
     rng = np.random.default_rng(g.seed)
     spans, ts, tempo, where = choose_changes(run, chords_text, g.bars if (bars_given or not chords_text) else None, rng)
     total_beats = spans[-1].end_beat if spans else g.bars * 4.0
-    start = tokenizer.encode(read_primer(primer, spans, ts, total_beats)) if primer else []
+    # the primer is played at the changes' tempo (a tokenizer naming tempo classes writes it)
+    start = tokenizer.encode(replace(read_primer(primer, spans, ts, total_beats), tempo_qpm=tempo)) if primer else []
     engine = load_engine(run, g.backend)
     sequences = sample_events(engine, run.vocab, tokenizer, spans, ts, total_beats, g.count, rng,
-                              temperature=g.temperature, top_k=g.top_k, primer=start)
+                              temperature=g.temperature, top_k=g.top_k, primer=start, tempo_qpm=tempo)
     solos = [tokenizer.decode(start + tokens, chords=spans, time_signature=ts, tempo_qpm=tempo)
              for tokens in sequences]
     table, dynamics = load_articulation(run), load_dynamics(run)

@@ -152,7 +152,7 @@ def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Gener
     start = _read_primer(primer, spans, ts, total, played) if primer else None
     dynamics = load_dynamics(run)  # None (older runs): the phrase dynamics shape the velocities
     if tokenizer_from_config(run.task["tokenizer"]).writes_structure:
-        solos = _events_solos(run, g, spans, ts, total, rng, start, soloist, dynamics)
+        solos = _events_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0, dynamics)
     else:
         solos = _values_solos(run, g, spans, ts, total, rng, start, soloist, played.tempo_qpm or 120.0, dynamics)
     out = []
@@ -215,7 +215,7 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
 
 
 def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument,
-                  dynamics: dict | None = None) -> list[Score]:
+                  tempo_qpm: float, dynamics: dict | None = None) -> list[Score]:
     """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
     from jazzgen.music.events import EventsTokenizer
     from jazzgen.music.events_guide import sample_events
@@ -223,9 +223,9 @@ def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     from jazzgen.music.solos import load_articulation, render_solo
 
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
-    primed = tokenizer.encode(start) if start else []
+    primed = tokenizer.encode(replace(start, tempo_qpm=tempo_qpm)) if start else []  # at the chart's tempo
     sequences = sample_events(load_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,
-                              temperature=g.temperature, top_k=g.top_k, primer=primed)
+                              temperature=g.temperature, top_k=g.top_k, primer=primed, tempo_qpm=tempo_qpm)
     solos = []
     n_primed = len(tokenizer.decode(primed, chords=spans).notes) if primed else 0
     table = load_articulation(run)

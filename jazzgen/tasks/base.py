@@ -70,7 +70,8 @@ OPTION_NAMES = {"chords": "--chords", "bars": "--bars", "primer": "--primer", "l
                 "files": "FILES", "sentence": "--sentence",
                 "samples": "--samples", "melody_track": "--melody-track", "workers": "--workers",
                 "shard_size": "--shard-size", "part": "--part", "tokenizer": "--tokenizer",
-                "verbose": "-v", "all_keys": "preprocess.all_keys", "window": "preprocess.window",
+                "verbose": "-v", "all_keys": "preprocess.all_keys",
+                "events_tempo": "preprocess.events_tempo", "window": "preprocess.window",
                 "max_file_mb": "preprocess.max_file_mb", "max_notes": "preprocess.max_notes",
                 "file_timeout_s": "preprocess.file_timeout_s"}
 # Settings every task's `preprocess` reads.

@@ -32,7 +32,7 @@ class JazzTask(Task):
     generate_options = frozenset({"chords", "bars", "primer", "wav", "png", "chart", "tune", "tempo", "time", "key",
                                   "instrument", "band", "style", "swing", "musicxml", "pdf", "svg"})
     evaluate_options = frozenset({"files", "samples"})
-    preprocess_settings = frozenset({"verbose", "tokenizer", "all_keys", "window", "melody_track", "max_file_mb",
+    preprocess_settings = frozenset({"verbose", "tokenizer", "all_keys", "events_tempo", "window", "melody_track", "max_file_mb",
                                      "max_notes", "file_timeout_s", "workers", "shard_size", "part"})
     samples_file = "samples/solo.mid"
 

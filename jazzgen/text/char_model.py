@@ -1,9 +1,12 @@
 """The character-aware tagger network, built with the Keras Functional API.
 
-    words_chars (B, T, 1 + L) int32: per word its vocabulary id, then L character ids
+    words_chars (B, T, 1 + L [+ 1]) int32: per word its vocabulary id, then L character ids
+      (then, with `shapes`, its spelling class: capitalised, all capitals, digits, @, #, url ...)
       -> word embedding (B, T, E)  ++  character features (B, T, F)     (Lample et al. 2016;
-      -> dropout -> stacked (bi)directional LSTM -> dropout -> dense     Ma & Hovy 2016)
-      -> tag logits (B, T, C)
+         [++ shape embedding (B, T, S)]                                  Ma & Hovy 2016)
+      -> dropout -> stacked (bi)directional LSTM -> dropout -> dense
+      -> tag logits (B, T, C)  [-> `crf.TagTransitions`, whose learned transitions the
+                                   sentence-level loss and Viterbi read]
 
 Character features: a CNN (width-3 filters, max over the word's characters) or a character
 BiLSTM (the last state each way). Every word has characters, so a word the vocabulary never saw
@@ -28,15 +31,21 @@ from jazzgen.core.models import ModelConfig, Models
 
 
 class SplitWordsChars(keras.layers.Layer):
-    """(B, T, 1 + L) -> word ids (B, T), character ids (B, T, L), sentence lengths (B,)."""
+    """(B, T, 1 + L [+ 1]) -> word ids (B, T), character ids (B, T, L), sentence lengths (B,)
+    and the spelling-class ids (B, T) (zeros when `shapes` is off: the input has no such column)."""
+
+    def __init__(self, max_chars: int, shapes: bool = False, **kw):
+        super().__init__(**kw)
+        self.max_chars, self.shapes = max_chars, shapes
 
     def call(self, x):
         ids = x[..., 0]
         lengths = tf.reduce_sum(tf.cast(tf.not_equal(ids, 0), tf.int32), axis=1)
-        return ids, x[..., 1:], lengths
+        shapes = x[..., 1 + self.max_chars] if self.shapes else tf.zeros_like(ids)
+        return ids, x[..., 1: 1 + self.max_chars], lengths, shapes
 
     def compute_output_shape(self, shape):
-        return shape[:2], (*shape[:2], shape[2] - 1), shape[:1]
+        return shape[:2], (*shape[:2], self.max_chars), shape[:1], shape[:2]
 
 
 class PaddedLSTM(keras.layers.Layer):
@@ -121,15 +130,25 @@ class CharFeatures(keras.layers.Layer):
 
 
 def build_char_tagger(cfg: ModelConfig, vocab_size: int, num_chars: int, max_chars: int,
-                      num_outputs: int, kind: str, char_dim: int, char_units: int) -> Models:
-    """The tagger as `Models(train, None)`; `train` maps (B, T, 1 + max_chars) ids to logits
-    (B, T, num_outputs). kind "none" leaves the characters out (a word-only tagger)."""
-    inputs = keras.Input(shape=(None, 1 + max_chars), dtype="int32", name="words_chars")
-    ids, chars, lengths = SplitWordsChars(name="split")(inputs)
+                      num_outputs: int, kind: str, char_dim: int, char_units: int,
+                      num_shapes: int = 0, shape_dim: int = 8, crf: bool = False,
+                      name: str = "char_tagger") -> Models:
+    """The tagger as `Models(train, None)`; `train` maps (B, T, 1 + max_chars [+ 1]) ids to
+    logits (B, T, num_outputs). kind "none" leaves the characters out (a word-only tagger);
+    `num_shapes` > 0 reads the last column as spelling-class ids (1..num_shapes, 0 padding);
+    `crf` ends the network in a `TagTransitions` layer."""
+    width = 1 + max_chars + (1 if num_shapes else 0)
+    inputs = keras.Input(shape=(None, width), dtype="int32", name="words_chars")
+    ids, chars, lengths, shape_ids = SplitWordsChars(max_chars, num_shapes > 0, name="split")(inputs)
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, name="embedding")(ids)  # (B, T, E)
+    parts = [x]
     if kind != "none":
-        feats = CharFeatures(num_chars, char_dim, char_units, kind, name="chars")(chars)
-        x = keras.layers.Concatenate(name="word_and_chars")([x, feats])
+        parts.append(CharFeatures(num_chars, char_dim, char_units, kind, name="chars")(chars))
+    if num_shapes:
+        parts.append(keras.layers.Embedding(num_shapes + 1, shape_dim, name="shape_embedding")(
+            shape_ids))                                                       # (B, T, S)
+    if len(parts) > 1:
+        x = keras.layers.Concatenate(name="word_and_chars")(parts)
     if cfg.dropout:
         x = keras.layers.Dropout(cfg.dropout, name="dropout_input")(x)
     for i in range(cfg.layers):
@@ -137,7 +156,49 @@ def build_char_tagger(cfg: ModelConfig, vocab_size: int, num_chars: int, max_cha
         if cfg.dropout:
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(num_outputs, name="head")(x)                  # (B, T, C)
-    return Models(keras.Model(inputs, logits, name="char_tagger"), None)
+    if crf:
+        from jazzgen.text.crf import TagTransitions
+
+        logits = TagTransitions(name="transitions")(logits)
+    return Models(keras.Model(inputs, logits, name=name), None)
+
+
+class MeanLogProbs(keras.layers.Layer):
+    """Members' logits [(B, T, C)] * N -> the log of their mean probabilities (B, T, C).
+
+    The mean of probabilities, not of log-probabilities: on WNUT-17 the latter (a product of
+    experts) marks an entity only where every member agrees, which cost more recall than it
+    gained precision (docs/text.md). With CRF members Viterbi reads these with the members'
+    mean transitions."""
+
+    def call(self, members):
+        log_p = tf.stack([tf.nn.log_softmax(z, axis=-1) for z in members], axis=0)
+        return tf.reduce_logsumexp(log_p, axis=0) - tf.math.log(float(len(members)))
+
+    def compute_output_shape(self, shapes):
+        return shapes[0]
+
+
+class StackMembers(keras.layers.Layer):
+    """Members' logits [(B, T, C)] * N -> (B, T, N, C)."""
+
+    def call(self, members):
+        return tf.stack(members, axis=-2)
+
+    def compute_output_shape(self, shapes):
+        return (*shapes[0][:-1], len(shapes), shapes[0][-1])
+
+
+def build_char_ensemble(members: list, width: int):
+    """N taggers (keras.Models of `build_char_tagger`, each with its own weights) as
+    (tagger: (B, T, K) -> log of the mean probabilities (B, T, C), per_member: (B, T, K) -> (B, T, N,
+    C) logits). Both run the same layers; training reads `per_member`, so each member learns
+    from its own loss exactly as if trained alone (other initial weights, other dropout)."""
+    inputs = keras.Input(shape=(None, width), dtype="int32", name="words_chars")
+    outs = [m(inputs) for m in members]
+    tagger = keras.Model(inputs, MeanLogProbs(name="mean")(outs), name="char_tagger_ensemble")
+    stacked = StackMembers(name="members")(outs)
+    return tagger, keras.Model(inputs, stacked, name="char_tagger_members")
 
 
 class _BatchOfSentences(keras.layers.Layer):
@@ -149,9 +210,9 @@ class _BatchOfSentences(keras.layers.Layer):
     favours rare tags as a balanced loss would.
     """
 
-    def __init__(self, tagger, num_outputs: int, logit_shift=None, **kw):
+    def __init__(self, tagger, out_dims: tuple, logit_shift=None, **kw):
         super().__init__(**kw)
-        self.tagger, self.num_outputs = tagger, num_outputs
+        self.tagger, self.out_dims = tagger, tuple(out_dims)  # (C,) or, per member, (N, C)
         self.logit_shift = None if logit_shift is None else tf.constant(logit_shift, tf.float32)
 
     def call(self, x, training=None):
@@ -159,20 +220,22 @@ class _BatchOfSentences(keras.layers.Layer):
         flat = tf.reshape(x, (-1, shape[2], shape[3]))                        # (R B, T, K)
         used = tf.reduce_sum(tf.cast(tf.not_equal(flat[..., 0], 0), tf.int32), axis=1)
         longest = tf.maximum(tf.reduce_max(used), 1)
-        logits = self.tagger(flat[:, :longest], training=training)          # (R B, T', C)
+        logits = self.tagger(flat[:, :longest], training=training)          # (R B, T', [N,] C)
         if training and self.logit_shift is not None:
             logits = logits + self.logit_shift
-        logits = tf.pad(logits, [[0, 0], [0, shape[2] - longest], [0, 0]])
-        return tf.reshape(logits, tf.concat([shape[:3], [self.num_outputs]], axis=0))
+        pad = [[0, 0], [0, shape[2] - longest]] + [[0, 0]] * len(self.out_dims)
+        logits = tf.pad(logits, pad)
+        return tf.reshape(logits, tf.concat([shape[:3], list(self.out_dims)], axis=0))
 
     def compute_output_shape(self, shape):
-        return (*shape[:3], self.num_outputs)
+        return (*shape[:3], *self.out_dims)
 
 
-def batch_trainer(tagger, max_chars: int, num_outputs: int, logit_shift=None) -> Models:
-    """`Models(train, None)` whose `train` reads rows that are whole batches # (R, B, T, 1 +
-    max_chars) -> (R, B, T, C), through the very same layers as `tagger` (a keras.Model);
-    `logit_shift` (C,) is added to its logits in training (see `_BatchOfSentences`)."""
-    inputs = keras.Input(shape=(None, None, 1 + max_chars), dtype="int32", name="batches")
-    outputs = _BatchOfSentences(tagger, num_outputs, logit_shift, name="batch")(inputs)
+def batch_trainer(tagger, width: int, out_dims: tuple, logit_shift=None) -> Models:
+    """`Models(train, None)` whose `train` reads rows that are whole batches # (R, B, T, width)
+    -> (R, B, T, *out_dims), through the very same layers as `tagger` (a keras.Model whose
+    output is (B, T, *out_dims)); `logit_shift` (C,) is added to its logits in training (see
+    `_BatchOfSentences`)."""
+    inputs = keras.Input(shape=(None, None, width), dtype="int32", name="batches")
+    outputs = _BatchOfSentences(tagger, out_dims, logit_shift, name="batch")(inputs)
     return Models(keras.Model(inputs, outputs, name="char_tagger_batches"), None)

@@ -80,6 +80,9 @@ def predict_labels(run: Run, texts: Sequence[str]) -> list[str]:
         return [f"{labels[int(p.argmax())]}\t{p.max():.4f}" for p in label_probs(run, ids)]
     from jazzgen.text.tagging import predict_tags  # word-only or character tagger, Viterbi
 
+    # words as written: a character tagger reads their capitals even when the ids fold case
+    token_lists = [tokenizer_from_config({**run.task["tokenizer"], "lowercase": False}).encode(t)
+                   for t in texts]
     blocks = ["\n".join(f"{tok}\t{tag}\t{p:.4f}" for tok, (tag, p) in zip(tokens, tagged, strict=True))
               for tokens, tagged in zip(token_lists, predict_tags(run, token_lists), strict=True)]
     return "\n\n".join(blocks).split("\n")

@@ -4,7 +4,8 @@
 tag accuracy, accuracy on words seen in training (`known_accuracy`) and on words never seen
 (`unknown_accuracy`, where a word-only model can only guess from a shape class), and for BIO
 tag sets entity precision/recall/F1 overall and per entity type (exact span and type). With
-`text.decode = "viterbi"` the figures are for Viterbi paths; `argmax_*` keeps the per-word
+`text.decode = "viterbi"` (or "crf", whose Viterbi reads the transitions the tagger learned)
+the figures are for Viterbi paths; `argmax_*` keeps the per-word
 decoding's for comparison, and `argmax_invalid_bio` counts the `I-x` tags it output that
 continue no entity (Viterbi outputs none).
 """
@@ -55,15 +56,21 @@ def transitions(run: Run, corpus: Corpus | None = None) -> tuple[np.ndarray, np.
 
 def decode(run: Run, probs: Sequence[np.ndarray], corpus: Corpus | None = None,
            method: str | None = None) -> list[list[str]]:
-    """Tag strings for each sentence: per-word argmax, or Viterbi over `transitions` weighted
-    by `text.transition_weight` (method None: the run's `text.decode`)."""
+    """Tag strings for each sentence: per-word argmax, Viterbi over `transitions` weighted by
+    `text.transition_weight`, or ("crf") Viterbi over the transitions the CRF tagger learned
+    (method None: the run's `text.decode`)."""
     labels = run.task["labels"]
     method = method or run.config.text.decode
-    if method != "viterbi":
+    if method not in ("viterbi", "crf"):
         return [[labels[int(k)] for k in p.argmax(axis=-1)] if len(p) else [] for p in probs]
-    start, move = transitions(run, corpus)
-    w = run.config.text.transition_weight
-    start, move = weighted(start, w), weighted(move, w)
+    if method == "crf":
+        from jazzgen.text.char_tagger import CharTagger
+
+        start, move = CharTagger(run.export_path).transitions(labels)
+    else:
+        start, move = transitions(run, corpus)
+        w = run.config.text.transition_weight
+        start, move = weighted(start, w), weighted(move, w)
     return [[labels[k] for k in viterbi(np.log(np.maximum(p, 1e-12)), start, move)]
             for p in probs]
 
@@ -122,7 +129,7 @@ def evaluate_tag(run: Run, corpus: Corpus) -> dict:
                       entity_f1=e["f1"], entities=e["entities"], baseline_entity_f1=b["f1"],
                       baseline_entity_precision=b["precision"], baseline_entity_recall=b["recall"],
                       invalid_bio=sum(invalid_bio(p) for p in pred))
-        if run.config.text.decode == "viterbi":
+        if run.config.text.decode in ("viterbi", "crf"):
             greedy = decode(run, probs, method="argmax")
             result.update(argmax_entity_f1=entity_f1(gold, greedy)["f1"],
                           argmax_invalid_bio=sum(invalid_bio(p) for p in greedy))
@@ -133,11 +140,14 @@ def evaluate_tag(run: Run, corpus: Corpus) -> dict:
 
 def predict_tags(run: Run, token_lists: Sequence[Sequence[str]], corpus: Corpus | None = None
                  ) -> list[list[tuple[str, float]]]:
-    """(tag, probability) per token of each sentence (Viterbi runs: see `transitions`)."""
+    """(tag, probability) per token (as written) of each sentence (Viterbi runs: see
+    `transitions`); the word ids fold case as the run's tokenizer did in training."""
     from jazzgen.text.tokenizers import map_unknown
 
     shapes = run.task.get("unknown") == "shape"
-    ids = [run.vocab.encode(map_unknown(t, run.vocab, shapes)) for t in token_lists]
+    fold = run.task.get("tokenizer", {}).get("lowercase", False)
+    ids = [run.vocab.encode(map_unknown([w.lower() for w in t] if fold else list(t), run.vocab,
+                                        shapes)) for t in token_lists]
     probs = tag_probabilities(run, ids, token_lists)
     index = {tag: k for k, tag in enumerate(run.task["labels"])}
     return [[(tag, float(p[t, index[tag]])) for t, tag in enumerate(tags)]
