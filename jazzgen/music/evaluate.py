@@ -171,7 +171,8 @@ def _heldout(run: Run, corpus: Corpus | None, problems: list[str]) -> dict:
         corpus = reindex_corpus(corpus, run.vocab)
     val_index = own_key(corpus, run.info.get("val_pieces", []))
     val = [corpus.piece_ids(i) for i in val_index]
-    train = [corpus.piece_ids(i) for i in run.info.get("train_pieces", [])]  # the n-gram sees all keys, as the network did
+    # the n-gram sees all keys, as the network did
+    train = [corpus.piece_ids(i) for i in run.info.get("train_pieces", [])]
     if not val:
         problems.append("the run holds out no validation pieces (data.val_fraction = 0): "
                         "held-out figures skipped")

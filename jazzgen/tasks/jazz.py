@@ -32,8 +32,8 @@ class JazzTask(Task):
     generate_options = frozenset({"chords", "bars", "primer", "wav", "png", "chart", "tune", "tempo", "time", "key",
                                   "instrument", "band", "style", "swing", "musicxml", "pdf", "svg"})
     evaluate_options = frozenset({"files", "samples"})
-    preprocess_settings = frozenset({"verbose", "tokenizer", "all_keys", "events_tempo", "window", "melody_track", "max_file_mb",
-                                     "max_notes", "file_timeout_s", "workers", "shard_size", "part"})
+    preprocess_settings = frozenset({"verbose", "tokenizer", "all_keys", "events_tempo", "window", "melody_track",
+                                     "max_file_mb", "max_notes", "file_timeout_s", "workers", "shard_size", "part"})
     samples_file = "samples/solo.mid"
 
     def preprocess(self, cfg: Config, log: Log, verbose: bool = False) -> dict:
