@@ -17,7 +17,6 @@ from jazzgen.music.conditioning import (
     N_FEATURES,
     VERSION,
     VERSION_1,
-    MelodyState,
     ValuesCondition,
     _column,
     features_at,
@@ -26,6 +25,7 @@ from jazzgen.music.conditioning import (
     value_ticks,
     version_for,
 )
+from jazzgen.music.line import MelodyState
 from jazzgen.music.score import ChordSpan
 from jazzgen.music.values import Decoding, ValuesTokenizer
 

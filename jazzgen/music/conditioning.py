@@ -15,14 +15,14 @@ describing the onset of the value about to be predicted (`FEATURE_BLOCKS`, `N_FE
 
 Version 2 (`VERSION`) adds what the line itself is doing, which the values never spell out:
 
-- the tempo (one-hot over `TEMPO_EDGES`): players play fewer notes per beat the faster the tune
+- the tempo (one-hot over `line.TEMPO_EDGES`): players play fewer notes per beat the faster the tune
   (WJD: about 2.6 notes per beat in ballads, 1.1-1.4 above 200 bpm);
 - the last note's pitch class against the root of the chord at the onset (one-hot, or none):
   a value names a TYPE and an interval together, and only this says which intervals land on a
   pitch of that TYPE (without it, 55% of the intervals the version-1 default model named were
   bent by decoding to reach the TYPE, and its lines wandered: 4-bar range 22.5 semitones
   against the players' 15.4);
-- the last note's register in the playable range (one-hot, `REGISTER_BINS`) and how far it is
+- the last note's register in the playable range (one-hot, `line.REGISTER_BINS`) and how far it is
   from the mean of the last 16 notes (/ 12): values name intervals, not pitches, so without
   these a line cannot know it has climbed and should come back.
 
@@ -39,15 +39,15 @@ rows (the beat and harmony blocks only).
 from __future__ import annotations
 
 import functools
-from collections import deque
 from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
 
 from jazzgen.music.chords import parse_chord
+from jazzgen.music.line import MELODY_BLOCKS, MelodyState, playable_values
 from jazzgen.music.score import ChordSpan
-from jazzgen.music.values import LineDecoder, ValuesTokenizer, note_type, parse_value
+from jazzgen.music.values import LineDecoder, ValuesTokenizer, parse_value
 
 GRID = 12  # ticks per quarter note
 FORM_BARS = 8
@@ -56,11 +56,6 @@ CHANGE_BEATS = 8.0  # beats-until-change is scaled by this and capped at 1
 BEAT_HARMONY_BLOCKS = (("beat", MAX_BEATS), ("position", GRID), ("bar", FORM_BARS),
                        ("root", 12), ("chord", 12), ("no_chord", 1),
                        ("next_root", 12), ("next_chord", 12), ("until_change", 1), ("change", 1))
-TEMPO_EDGES = (100.0, 140.0, 180.0, 220.0, 270.0)  # quarter notes per minute; WJD quartiles 125/171/225
-REGISTER_BINS = 8                                  # equal parts of the playable range
-LOCAL_NOTES = 16                                   # notes in the recent mean the line is measured from
-MELODY_BLOCKS = (("tempo", len(TEMPO_EDGES) + 1), ("pitch_class", 13), ("register", REGISTER_BINS),
-                 ("local", 1))
 FEATURE_BLOCKS = BEAT_HARMONY_BLOCKS + MELODY_BLOCKS
 N_BEAT_HARMONY = sum(n for _, n in BEAT_HARMONY_BLOCKS)
 N_FEATURES = sum(n for _, n in FEATURE_BLOCKS)
@@ -166,81 +161,6 @@ def _value_ticks(tokens: tuple[str, ...]) -> np.ndarray:
             out[k] = int(ticks)
     out.flags.writeable = False
     return out
-
-
-KIND_CODES = {"C": 0, "S": 1, "A": 2, "X": 3}
-
-
-@functools.lru_cache(maxsize=8)  # once per vocabulary
-def _value_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Per token: its TYPE's code when it names an interval (-1: rests, specials, first notes)
-    and the interval it names (its window's centre) # (V,) int64, (V,) int64; read-only."""
-    kinds, leaps = np.full(len(tokens), -1, np.int64), np.zeros(len(tokens), np.int64)
-    for k, token in enumerate(tokens):
-        try:
-            kind, _, window = parse_value(token)
-        except ValueError:
-            continue
-        if window is not None:
-            kinds[k], leaps[k] = KIND_CODES[kind], (window[0] + window[1]) // 2
-    kinds.flags.writeable = leaps.flags.writeable = False
-    return kinds, leaps
-
-
-def playable_values(tokens: Sequence[str], previous: int, chord, low_pitch: int, high_pitch: int) -> np.ndarray:
-    """Which values can be played as written after `previous` over `chord` # (V,) bool.
-
-    A value that names an interval is playable when the pitch it names is of its TYPE and in
-    [low_pitch, high_pitch]: every value in the corpus is (it was read off a played note), and
-    decoding otherwise bends the interval or jumps an octave to find its TYPE. Rests, specials
-    and values without an interval are always playable.
-    """
-    kinds, leaps = _value_kinds(tuple(tokens))
-    reach = int(np.abs(leaps).max(initial=0))
-    candidates = previous + np.arange(-reach, reach + 1)
-    codes = np.array([KIND_CODES[note_type(int(p), chord)] if low_pitch <= p <= high_pitch else -2
-                      for p in candidates])
-    return (kinds < 0) | (codes[leaps + reach] == kinds)
-
-
-def tempo_column(tempo_qpm: float) -> int:
-    """Which `TEMPO_EDGES` bin a tempo falls in (0 = slowest)."""
-    return int(np.searchsorted(TEMPO_EDGES, tempo_qpm, side="right"))
-
-
-class MelodyState:
-    """The tempo and where the line is, fed one decoded note at a time (training and sampling alike).
-
-    Args:
-        tempo_qpm: quarter notes per minute.
-        low_pitch, high_pitch: the playable range the register is measured in.
-    """
-
-    def __init__(self, tempo_qpm: float, low_pitch: int, high_pitch: int):
-        self.tempo = tempo_column(tempo_qpm)
-        self.low, self.high = low_pitch, high_pitch
-        self.recent: deque[int] = deque(maxlen=LOCAL_NOTES)
-
-    def feed(self, pitch: int | None) -> None:
-        """The line after one value: the pitch it decoded to (None: a rest or a special)."""
-        if pitch is not None:
-            self.recent.append(pitch)
-
-    def row(self, root: int | None) -> np.ndarray:
-        """The melody blocks (`MELODY_BLOCKS`) for an onset where `root` sounds # (F_melody,)."""
-        out = np.zeros(N_FEATURES - N_BEAT_HARMONY, np.float32)
-        out[self.tempo] = 1.0
-        col = len(TEMPO_EDGES) + 1
-        if not self.recent:
-            out[col + 12] = 1.0                                           # no note yet: no pitch class
-            return out
-        pitch = self.recent[-1]
-        out[col + (12 if root is None else (pitch - root) % 12)] = 1.0
-        col += 13
-        share = (pitch - self.low) / max(1, self.high - self.low + 1)
-        out[col + int(np.clip(share * REGISTER_BINS, 0, REGISTER_BINS - 1))] = 1.0
-        out[-1] = np.clip((pitch - np.mean(self.recent)) / 12.0, -1.5, 1.5)
-        return out
 
 
 def onset_roots(beat_harmony: np.ndarray) -> list[int | None]:
