@@ -28,7 +28,7 @@ from dataclasses import replace
 import numpy as np
 
 from jazzgen.music.articulation import duration_class
-from jazzgen.music.score import Score
+from jazzgen.music.score import Score, phrase_numbers
 
 PHRASE_GAP_BEATS = 1.0  # a rest this long or longer ends a phrase (as `shape_dynamics` has it)
 RECENT = 8  # notes before this one that "its recent pitch" averages
@@ -42,9 +42,7 @@ _RADIX = np.cumprod([1] + list(CLASSES.values())[:-1])  # mixed-radix code of a 
 
 def _phrases(score: Score) -> np.ndarray:
     """Phrase number of every note: a new phrase after a rest of PHRASE_GAP_BEATS or more # (N,)."""
-    notes = score.notes
-    gaps = [b.start_beat - a.end_beat for a, b in zip(notes, notes[1:])]
-    return np.concatenate([[0], np.cumsum(np.array(gaps) >= PHRASE_GAP_BEATS - 1e-9)]).astype(int)
+    return np.array(phrase_numbers(score.notes, PHRASE_GAP_BEATS), int)
 
 
 def note_classes(score: Score) -> np.ndarray:

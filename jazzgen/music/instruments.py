@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from jazzgen.errors import UsageError
-from jazzgen.music.score import Note
+from jazzgen.music.score import Note, phrase_numbers
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,8 @@ def shape_dynamics(notes: tuple[Note, ...] | list[Note], beats_per_bar: float = 
     """
     notes = list(notes)
     phrases: list[list[int]] = []
-    for i, note in enumerate(notes):
-        if not phrases or note.start_beat - notes[i - 1].end_beat >= phrase_gap_beats - 1e-9:
+    for i, number in enumerate(phrase_numbers(notes, phrase_gap_beats)):
+        if number == len(phrases):
             phrases.append([])
         phrases[-1].append(i)
     shaped = list(notes)

@@ -128,3 +128,12 @@ class Score:
     @functools.cached_property
     def _chord_starts(self) -> list[float]:
         return [span.start_beat for span in self.chords]
+
+
+def phrase_numbers(notes, gap_beats: float) -> list[int]:
+    """Phrase number of every note (from 0): a rest of `gap_beats` or more starts a new phrase."""
+    out: list[int] = []
+    for i, note in enumerate(notes):
+        new = i > 0 and note.start_beat - notes[i - 1].end_beat >= gap_beats - 1e-9
+        out.append((out[-1] + new) if out else 0)
+    return out
