@@ -155,9 +155,11 @@ def write_run_files(run_dir: Path, corpus, cfg: Config, splits: dict[str, list[i
     })
 
 
-def finish_run(run_dir: Path, result, log) -> None:
-    """Record how training ended in run.json, draw curves.png, and say so in one line."""
+def finish_run(run_dir: Path, result, log, extra: dict | None = None) -> None:
+    """Record how training ended in run.json (with `extra` entries), draw curves.png, and say so
+    in one line."""
     info = read_json(run_dir / "run.json")
+    info.update(extra or {})
     info.update(epochs_done=result.epochs_done, best_epoch=result.best_epoch,
                 best_val_loss=result.best_val_loss, stopped_because=result.stopped_because,
                 finished=time.strftime("%Y-%m-%dT%H:%M:%S"))

@@ -182,8 +182,6 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
         from jazzgen.music.conditioning import ValuesCondition, version_for
 
         spans = [()] * len(budgets) if spans is None else spans
-        if decodings is None:
-            decodings = [Decoding(tokenizer, tuple(chords_from(s, start_beat)), (0, b)) for b, s in enumerate(spans)]
         condition = ValuesCondition(tokens, spans, [beats_per_bar] * len(budgets),
                                     np.broadcast_to(np.asarray(tempo_qpm, float), len(budgets)),
                                     version_for(engine.cfg.condition_dim), decodings, (primer, primer_pitch))

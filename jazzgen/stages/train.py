@@ -8,7 +8,7 @@ from pathlib import Path
 from jazzgen.config import Config
 from jazzgen.core.cluster import worker_run_dir
 from jazzgen.core.corpus import read_corpus
-from jazzgen.core.files import read_json, write_json
+from jazzgen.core.files import write_json
 from jazzgen.core.plan import check_train_config, fit_plan
 from jazzgen.core.rundir import directory_path, finish_run, start_run, write_run_files
 from jazzgen.errors import UsageError
@@ -46,8 +46,6 @@ def train(corpus_dir: str | Path, run_dir: str | Path, cfg: Config, resume: bool
     for name, data in plan.run_files.items():
         write_json(run_dir / name, data)
     result = fit_plan(plan, corpus, run_dir, cfg, resume, log)
-    finish_run(run_dir, result, log)
-    if plan.finish is not None and (run_dir / "export.npz").is_file():
-        info = read_json(run_dir / "run.json")
-        write_json(run_dir / "run.json", {**info, **plan.finish(run_dir)})
+    extra = plan.finish(run_dir) if plan.finish is not None and (run_dir / "export.npz").is_file() else {}
+    finish_run(run_dir, result, log, extra)
     return result
