@@ -17,6 +17,7 @@ from jazzgen.music.conditioning import (
     N_FEATURES,
     VERSION,
     VERSION_1,
+    VERSION_2,
     ValuesCondition,
     _column,
     features_at,
@@ -59,7 +60,7 @@ def test_features_say_where_the_onset_is_and_what_sounds():
     assert block(on, "change")[0] == 1
 
 
-@pytest.mark.parametrize("version", [VERSION_1, VERSION])
+@pytest.mark.parametrize("version", [VERSION_1, VERSION_2, VERSION])
 def test_sampling_rows_are_the_training_rows(version):
     tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<0,4>", "R,1", "X,3/2",
               "A,1/4,<-9,-5>"]
@@ -95,6 +96,24 @@ def test_melody_state_says_where_the_line_is():
     assert np.argmax(state.row(root=None)[6:19]) == 12                       # no chord: no pitch class
 
 
+def test_interval_types_say_exactly_which_values_are_playable():
+    from jazzgen.music.line import REACH, interval_types, playable_values
+
+    tokens = ["<bos>", "R,1"] + [f"{t},1/2,<{i - 2},{i + 2}>" for t in "CSAX" for i in range(-REACH, REACH + 1)]
+    for previous, symbol in [(60, "G7"), (83, "Dm7b5"), (49, "Cmaj7#11"), (70, None)]:
+        chord = None if symbol is None else parse_chord(symbol)
+        table = interval_types(previous, chord, 48, 84).reshape(2 * REACH + 1, 4)    # (intervals, TYPE)
+        mask = playable_values(tokens, previous, chord, 48, 84)
+        assert mask[:2].all()                                             # rests and specials always
+        told = np.concatenate([table[:, k] for k in range(4)]).astype(bool)
+        np.testing.assert_array_equal(mask[2:], told)
+        in_range = [48 <= previous + i <= 84 for i in range(-REACH, REACH + 1)]
+        np.testing.assert_array_equal(table.sum(axis=1), in_range)        # one TYPE per playable pitch
+    # G7 over a G: the unison is a chord tone, a semitone up (Ab) an approach tone
+    g7 = interval_types(67, parse_chord("G7"), 48, 84).reshape(-1, 4)
+    assert g7[REACH].argmax() == 0 and g7[REACH + 1].argmax() == 2
+
+
 def test_training_rows_see_the_pieces_own_pitches():
     from jazzgen.music.conditioning import onset_roots
     from jazzgen.music.score import Note, Score
@@ -117,7 +136,10 @@ def test_training_rows_see_the_pieces_own_pitches():
 
 def test_versions_are_told_apart_by_width():
     assert version_for(N_BEAT_HARMONY) == VERSION_1 and version_for(N_FEATURES) == VERSION
-    assert [name for name, _ in FEATURE_BLOCKS][-4:] == ["tempo", "pitch_class", "register", "local"]
+    assert version_for(n_features(VERSION_2)) == VERSION_2
+    assert N_BEAT_HARMONY < n_features(VERSION_2) < N_FEATURES
+    assert [name for name, _ in FEATURE_BLOCKS][-5:] == ["tempo", "pitch_class", "register", "local",
+                                                         "interval_types"]
     with pytest.raises(ValueError, match="knows"):
         version_for(7)
 
