@@ -164,7 +164,8 @@ def test_numpy_engine_matches_keras_with_conditioning():
         np.testing.assert_allclose(nl, keras_logits[:, t], atol=1e-4)
 
 
-def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path):
+@pytest.mark.parametrize("gate", [False, True])
+def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path, gate):
     from jazzgen.config import GenerateConfig, load_config
     from jazzgen.core.corpus import read_corpus
     from jazzgen.core.rundir import open_run
@@ -178,12 +179,13 @@ def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path):
     sources = sorted((ROOT / "data" / "midi" / "wjd").glob("*.mid"))[:4]
     cfg = replace(cfg, preprocess=replace(cfg.preprocess, sources=tuple(map(str, sources)),
                                           output=str(tmp_path / "corpus")),
-                  data=replace(cfg.data, condition=True, val_fraction=0.25),
+                  data=replace(cfg.data, condition=True, val_fraction=0.25, gate=gate),
                   train=replace(cfg.train, epochs=1))
     preprocess(cfg.preprocess, log=lambda m: None)
     train(tmp_path / "corpus", tmp_path / "run", cfg, log=lambda m: None)
     run = open_run(tmp_path / "run")
     assert run.task["condition"] == VERSION and NumpyEngine.from_export(run.export_path).cfg.condition_dim
+    assert len(NumpyEngine.from_export(run.export_path).gates) == (2 if gate else 0)
     calibration = run.info["calibration"]  # the export's logits fitted to the held-out pieces
     assert 0.8 <= calibration["temperature"] <= 1.5
     assert calibration["val_nll_after"] <= calibration["val_nll_before"]
@@ -258,3 +260,48 @@ def test_generation_passes_the_charts_tempo(monkeypatch, tmp_path):
     monkeypatch.setattr(solos, "sample_values", spy)
     jazzgen.generate("Dm7 | G7 | Cmaj7 | Cmaj7", bars=4, tempo=233, band="none", seed=1)
     assert seen == [233]
+
+
+def test_output_gates_allow_what_sampling_allows():
+    from jazzgen.core.gates import GateBlock
+    from jazzgen.music.conditioning import output_gates
+    from jazzgen.music.solos import meter_masks
+
+    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "R,1", "R,1/3", "C,1/2", "S,1/3"]
+    tokens += [f"{t},{d},<{i - 2},{i + 2}>" for t in "CSAX" for d in ("1/4", "1/3", "1/2", "3/4")
+               for i in range(-7, 8)]
+    gates = output_gates(tokens)
+    assert all(isinstance(g, GateBlock) for g in gates)
+    masks, _ = meter_masks(tokens, 12)
+    decoding = Decoding(ValuesTokenizer(), tuple(SPANS), (4,), 60)
+    cond = ValuesCondition(tokens, [SPANS], [4.0], [160.0], VERSION, [decoding])
+    rng = np.random.default_rng(5)
+    features = cond.start()[0]
+    checked = 0
+    for _ in range(60):
+        gated = np.logical_and.reduce([g.allowed(features) for g in gates])           # (V,)
+        assert gated[:4].all()             # specials are never gated (<eos> ends every training piece)
+        phase = int(cond.now[0] % 12)
+        sampler = masks[phase] & cond.allowed()[0]                                      # what choose() allows
+        if cond.lines[0].previous is not None:
+            np.testing.assert_array_equal(gated[4:], sampler[4:])
+            checked += 1
+        choices = np.flatnonzero(sampler)
+        features = cond.advance(np.array([rng.choice(choices)]))[0]
+    assert checked > 40
+
+
+def test_gates_need_the_condition_features(tmp_path):
+    from jazzgen.config import load_config
+    from jazzgen.errors import UsageError
+    from jazzgen.music.preprocess import preprocess
+    from jazzgen.stages.train import train
+
+    cfg = load_config(ROOT / "pipelines" / "tiny.toml")
+    sources = sorted((ROOT / "data" / "midi" / "wjd").glob("*.mid"))[:2]
+    cfg = replace(cfg, preprocess=replace(cfg.preprocess, sources=tuple(map(str, sources)),
+                                          output=str(tmp_path / "corpus")),
+                  data=replace(cfg.data, condition=False, gate=True))
+    preprocess(cfg.preprocess, log=lambda m: None)
+    with pytest.raises(UsageError, match="data.gate needs data.condition"):
+        train(tmp_path / "corpus", tmp_path / "run", cfg, log=lambda m: None)

@@ -141,6 +141,35 @@ def features_at(ticks: np.ndarray, spans: Sequence[ChordSpan], beats_per_bar: fl
     return out
 
 
+def output_gates(tokens: Sequence[str]) -> list:
+    """The `core.gates` blocks of a version-3 model over vocabulary `tokens`: what sampling allows,
+    told to training too.
+
+    - meter: at each position in the beat (the "position" block) only the values whose duration
+      lands the next onset on the corpus's grid (`solos.meter_masks`);
+    - line: a value naming an interval only where that interval lands on its TYPE (the
+      "interval_types" block, `line.interval_types`), as `line.playable_values` allows.
+
+    Tokens that are not values (`<eos>` ends every training piece) and values without an
+    interval are never gated.
+    """
+    from jazzgen.core.gates import GateBlock
+    from jazzgen.music.line import REACH, _value_kinds
+    from jazzgen.music.solos import meter_masks
+
+    masks, _ = meter_masks(tokens, GRID)                                   # (GRID, V)
+    is_value = value_ticks(tokens) > 0
+    meter = GateBlock(_column("position"), np.where(is_value, masks, False).astype(np.float32),
+                      (~is_value).astype(np.float32))
+    kinds, leaps = _value_kinds(tuple(tokens))
+    named = (kinds >= 0) & (np.abs(leaps) <= REACH)
+    matrix = np.zeros((INTERVAL_BLOCK[1], len(tokens)), np.float32)
+    columns = np.flatnonzero(named)
+    matrix[(leaps[columns] + REACH) * 4 + kinds[columns], columns] = 1.0
+    line = GateBlock(_column("interval_types"), matrix, (~named).astype(np.float32))
+    return [meter, line]
+
+
 def _column(block: str) -> int:
     col = 0
     for name, width in FEATURE_BLOCKS:
