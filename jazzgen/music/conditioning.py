@@ -154,14 +154,14 @@ def output_gates(tokens: Sequence[str]) -> list:
     interval are never gated.
     """
     from jazzgen.core.gates import GateBlock
-    from jazzgen.music.line import REACH, _value_kinds
+    from jazzgen.music.line import REACH, value_kinds
     from jazzgen.music.solos import meter_masks
 
     masks, _ = meter_masks(tokens, GRID)                                   # (GRID, V)
     is_value = value_ticks(tokens) > 0
     meter = GateBlock(_column("position"), np.where(is_value, masks, False).astype(np.float32),
                       (~is_value).astype(np.float32))
-    kinds, leaps = _value_kinds(tuple(tokens))
+    kinds, leaps = value_kinds(tuple(tokens))
     named = (kinds >= 0) & (np.abs(leaps) <= REACH)
     matrix = np.zeros((INTERVAL_BLOCK[1], len(tokens)), np.float32)
     columns = np.flatnonzero(named)

@@ -34,7 +34,7 @@ KIND_CODES = {"C": 0, "S": 1, "A": 2, "X": 3}
 
 
 @functools.lru_cache(maxsize=8)  # once per vocabulary
-def _value_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def value_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Per token: its TYPE's code when it names an interval (-1: rests, specials, first notes)
     and the interval it names (its window's centre) # (V,) int64, (V,) int64; read-only."""
     kinds, leaps = np.full(len(tokens), -1, np.int64), np.zeros(len(tokens), np.int64)
@@ -57,7 +57,7 @@ def playable_values(tokens: Sequence[str], previous: int, chord, low_pitch: int,
     decoding otherwise bends the interval or jumps an octave to find its TYPE. Rests, specials
     and values without an interval are always playable.
     """
-    kinds, leaps = _value_kinds(tuple(tokens))
+    kinds, leaps = value_kinds(tuple(tokens))
     reach = int(np.abs(leaps).max(initial=0))
     candidates = previous + np.arange(-reach, reach + 1)
     codes = np.array([KIND_CODES[note_type(int(p), chord)] if low_pitch <= p <= high_pitch else -2
