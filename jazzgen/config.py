@@ -79,6 +79,9 @@ class TrainConfig:
     patience: int = 5  # early stopping: epochs without a better validation loss
     seed: int = 0  # weights init and shuffling
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    lr_decay: float = 1.0  # < 1: after an epoch without a better validation loss, go on from the
+    #                        best weights with the learning rate times this (reduce on plateau);
+    #                        1 = never. Keras backend, one device.
     auto_size: bool = True  # jazz: settings left at these defaults (model size and dropout,
     #                         learning rate, batch size, epochs and patience, data.stride) are chosen
     #                         from the corpus size, logged and stored in the run

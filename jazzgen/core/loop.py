@@ -83,6 +83,11 @@ class StepBackend:
     def check_resume(self, epoch: int) -> None:
         """Refuse to go on when the processes of one run would resume from different epochs."""
 
+    def go_back(self, rate_scale: float) -> None:
+        """Reduce on plateau: back to the best weights (when still held), learning rate = the
+        initial one times `rate_scale`. Only backends that implement it accept `lr_decay`."""
+        raise NotImplementedError("this backend cannot lower its learning rate")
+
 
 def progress_bar(done: int, total: int, width: int = 30) -> str:
     filled = int(width * done / max(total, 1))
@@ -108,7 +113,8 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 def new_loop_state() -> dict:
     """The loop state a checkpoint carries: epochs done, best loss, early-stopping count, history."""
-    return {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    return {"epoch": 0, "best_val_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": [],
+            "rate_scale": 1.0}
 
 
 def record_epoch(state: dict, row: dict, watched: float | None = None) -> bool:
@@ -171,7 +177,7 @@ class ScalarLog:
 
 def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: int,
                max_minutes: float = 0.0, checkpoint_every_s: float = 0.0, resume: bool = False,
-               log: Callable[[str], None] = print) -> TrainResult:
+               lr_decay: float = 1.0, log: Callable[[str], None] = print) -> TrainResult:
     """Train with `backend` until `epochs`, early stopping, the time limit or Ctrl-C.
 
     Args:
@@ -182,6 +188,9 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
             and always after the last epoch. Epochs of milliseconds would otherwise spend as
             long writing as training; an interruption resumes from the last write.
         resume: continue from run_dir/checkpoint.npz (weights, optimizer, epoch, history).
+        lr_decay: < 1: after an epoch that did not improve (and does not stop the run), the
+            backend goes back to the best weights and trains on at the rate times this; the
+            scale is kept in the checkpoint. Patience still counts from the best epoch.
     """
     run_dir = Path(run_dir)
     ckpt_path = run_dir / "checkpoint.npz"
@@ -189,6 +198,8 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
     if resume and ckpt_path.is_file():
         state = _restore(backend, ckpt_path)
         log(f"resuming from epoch {state['epoch']} (best val loss {state['best_val_loss']})")
+        if state.get("rate_scale", 1.0) != 1.0:
+            backend.go_back(state["rate_scale"])  # the lowered rate; the best weights are the export's
     elif resume:
         log("nothing to resume (no checkpoint.npz yet); starting from epoch 1")
     backend.check_resume(state["epoch"])
@@ -218,6 +229,11 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
             over = bool(max_minutes) and time.perf_counter() - start > max_minutes * 60
             reason = ("early stopping" if state["bad_epochs"] >= patience > 0
                       else "time limit" if backend.agree(over) else None)
+            if not improved and lr_decay < 1 and reason is None and epoch < epochs:
+                state["rate_scale"] = state.get("rate_scale", 1.0) * lr_decay
+                backend.go_back(state["rate_scale"])
+                log(f"no better validation loss: back to epoch {state['best_epoch']}'s weights, "
+                    f"learning rate x{state['rate_scale']:g}")
             if (reason or epoch == epochs or backend.checkpoint_each_epoch
                     or time.perf_counter() - last_write >= checkpoint_every_s):
                 backend.save(ckpt_path, state)

@@ -70,6 +70,8 @@ def check_train_config(cfg: Config) -> None:
         raise UsageError(f"data.val_fraction must be in [0, 1) (got {d.val_fraction})")
     if t.learning_rate <= 0 or t.clip_norm <= 0:
         raise UsageError("train.learning_rate and train.clip_norm must be > 0")
+    if not 0 < t.lr_decay <= 1:
+        raise UsageError(f"train.lr_decay must be in (0, 1] (got {t.lr_decay})")
 
 
 def _default_export(cfg: Config, vocab_size: int) -> Callable[[object, Path], None]:
@@ -94,6 +96,8 @@ def fit_plan(plan: TrainingPlan, corpus: Corpus, run_dir: Path, cfg: Config, res
     common = dict(epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
                   clip_norm=t.clip_norm, patience=t.patience, seed=t.seed,
                   max_minutes=t.max_minutes, resume=resume, log=log)
+    if t.lr_decay != 1 and (plan.backend == "numpy" or t.strategy != "default" or has_shards(corpus.path)):
+        raise UsageError("train.lr_decay works with the Keras backend on one device from an unsharded corpus")
     if plan.backend == "numpy":
         if t.strategy != "default":
             raise UsageError(f"--strategy (train.strategy = {t.strategy!r}) does not apply to the "
@@ -139,6 +143,8 @@ def fit_plan(plan: TrainingPlan, corpus: Corpus, run_dir: Path, cfg: Config, res
         extra["sums"] = plan.sums
     if plan.batch_size is not None:
         common["batch_size"] = plan.batch_size
+    if t.lr_decay != 1:
+        extra["lr_decay"] = t.lr_decay
     return fit_fn(cfg.model, vocab_size, train_xy, val_xy, run_dir,
                   checkpoint_every_s=t.checkpoint_every_s,
                   on_best=lambda models: export(models, run_dir / "export.npz"),

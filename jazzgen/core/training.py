@@ -292,6 +292,8 @@ class KerasBackend(StepBackend):
         self.train_xy, self.val_xy = train_xy, val_xy
         self.batch_size, self.seed, self.on_best, self.select = batch_size, seed, on_best, select
         self.show_progress = sys.stderr.isatty()
+        self.base_rate = float(np.asarray(optimizer.learning_rate))
+        self.best_weights = None  # held for `go_back` (reduce on plateau)
 
     def restore(self, path: Path) -> dict:
         return load_checkpoint(path, self.model, self.optimizer)
@@ -309,8 +311,14 @@ class KerasBackend(StepBackend):
         return _run_chunks(self.eval_chunk, *self.val_xy, self.batch_size, False, "val")
 
     def export_best(self) -> None:
+        self.best_weights = self.model.get_weights()
         if self.on_best:
             self.on_best(self.models)
+
+    def go_back(self, rate_scale: float) -> None:
+        if self.best_weights is not None:  # after a resume only the rate is set (weights as saved)
+            self.model.set_weights(self.best_weights)
+        self.optimizer.learning_rate = self.base_rate * rate_scale
 
     def score(self) -> float | None:
         return self.select(self.models) if self.select else None
