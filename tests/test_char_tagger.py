@@ -419,3 +419,6 @@ def test_pretrained_encoder_is_loaded_word_by_word_and_the_head_starts_fresh(tmp
     wider = load_config(None, tuple(sets[:-1] + ["model.units=9", sets[-1]]))
     with pytest.raises(UsageError, match="model.units is 8 there, 9 here"):
         char_tagger_plan(corpus, training_splits(corpus), wider, describe_plan)
+    missing = load_config(None, tuple(sets[:-1] + [f"text.pretrained={tmp_path / 'nowhere'}"]))
+    with pytest.raises(UsageError, match="text.pretrained: .*no such run directory; train the source"):
+        char_tagger_plan(corpus, training_splits(corpus), missing, describe_plan)

@@ -57,7 +57,10 @@ def read_source(path: str | Path) -> Source:
     from jazzgen.core.rundir import open_run
     from jazzgen.text.char_tagger import EXPORT_KIND
 
-    run = open_run(path, warn=lambda m: None)
+    try:
+        run = open_run(path, warn=lambda m: None)
+    except UsageError as e:  # most often: the source recipe has not been run yet
+        raise UsageError(f"text.pretrained: {e}; train the source tagger first") from e
     if run.task.get("features") != "chars":
         raise UsageError(f"text.pretrained {path}: not a character tagger run")
     data = read_npz(run.export_path)
