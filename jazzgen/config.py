@@ -137,6 +137,9 @@ class TextConfig:
     #                    own loss), whose mean probabilities (and CRF transitions) decode
     word_shape: bool = False  # tag (character taggers): each word also gets an embedding of
     #                           its spelling class (Xx, X, x, digits, @, #, url, other)
+    pretrained: str = ""  # tag (character taggers): a character tagger's run directory whose
+    #                       encoder (word and character vectors, LSTMs) this one starts from
+    #                       (`text/transfer.py`); "" = a fresh start
     decode: str = "argmax"  # tag: "argmax" per word, or "viterbi" over tag transitions counted
     #                         in training (BIO moves such as O -> I-x are never output), or
     #                         "crf" (character taggers): transitions learned with the tagger by

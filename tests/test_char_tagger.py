@@ -352,3 +352,73 @@ def test_logit_shift_favours_rare_tags_and_can_leave_types_alone():
     shared = logit_shift(y, BIO, 0.5, by_type=False)
     assert np.allclose(shared[1:5], shared[1]) and shared[5] == by_type[5]
     assert shared[5] > shared[1]
+
+
+# ---- transfer: a tagger starts from another one's encoder (text.pretrained) -------------------
+
+TINY = ["--set", "model.head=tag", "--set", "model.bidirectional=true", "--set", "model.units=8",
+        "--set", "model.embedding_dim=6", "--set", "model.layers=1",
+        "--set", "text.char_features=cnn", "--set", "text.char_units=8", "--set", "text.char_dim=4",
+        "--set", "train.batch_size=16"]
+
+
+def test_pretrained_encoder_is_loaded_word_by_word_and_the_head_starts_fresh(tmp_path):
+    from jazzgen.config import load_config
+    from jazzgen.core.corpus import read_corpus
+    from jazzgen.core.rundir import open_run
+    from jazzgen.errors import UsageError
+    from jazzgen.text.char_tagger import CharTagger, char_table, char_tagger_plan, piece_words
+    from jazzgen.text.train import describe_plan, training_splits
+
+    rng = np.random.default_rng(0)
+    names = ["Bakom", "Durik", "Zefa", "Tomlo", "Quib"]
+    source_files = [_name_corpus(tmp_path / f"s_{n}.conll", rng, names[:3], 40) for n in ("train", "test")]
+    source_files[0].write_text(source_files[0].read_text() + "\nquux\tO\n")  # seen once: <unk:x>
+    jazzgen("preprocess", *source_files, "--task", "tag", "--set", "text.split=files",
+            "--set", "text.lowercase=true", "--set", "text.unknown=shape", "--set", "text.min_count=2",
+            "-o", tmp_path / "sc")
+    jazzgen("train", tmp_path / "sc", "-o", tmp_path / "source", "--epochs", 1, *TINY)
+    # the target knows other names (one shared) and other labels
+    target_file = tmp_path / "t_train.conll"
+    _name_corpus(target_file, rng, names[2:], 40)
+    target_file.write_text(target_file.read_text().replace("-person", "-place") + "\nÉmile\tB-place\n")
+    jazzgen("preprocess", target_file, "--task", "tag", "--set", "text.lowercase=true",
+            "--set", "text.unknown=shape", "--set", "text.min_count=2", "-o", tmp_path / "tc")
+
+    sets = [a for a in TINY if a != "--set"] + [f"text.pretrained={tmp_path / 'source'}"]
+    cfg = load_config(None, tuple(sets))
+    corpus = read_corpus(tmp_path / "tc")
+    plan = char_tagger_plan(corpus, training_splits(corpus), cfg, describe_plan)
+    tagger = plan.build().train.get_layer("batch").tagger
+    source_run = open_run(tmp_path / "source")
+    source = CharTagger(source_run.export_path)
+    sv, tv = source_run.vocab, corpus.vocab
+
+    (ours,) = tagger.get_layer("embedding").get_weights()
+    (theirs,) = source.model.get_layer("embedding").get_weights()
+    for word in ("zefa", "the", "<unk:x>", "<pad>"):  # shared words: the source's vectors
+        assert word in tv and word in sv
+        np.testing.assert_array_equal(ours[tv.id(word)], theirs[sv.id(word)])
+    assert "tomlo" in tv and "tomlo" not in sv  # a word the source never saw keeps a fresh row
+    assert not any(np.allclose(ours[tv.id("tomlo")], row) for row in theirs)
+    ours_c, theirs_c = tagger.get_layer("chars"), source.model.get_layer("chars")
+    (oc,), (tc,) = ours_c.embed.get_weights(), theirs_c.embed.get_weights()
+    assert oc.shape[0] != tc.shape[0]  # other character tables ...
+    chars = char_table([w for i in training_splits(corpus)["train"] for w in piece_words(corpus, i)])
+    for ch in "Ze":  # ... shared characters by spelling
+        np.testing.assert_array_equal(oc[chars.index(ch) + 2], tc[source.index[ch]])
+    for name in ("lstm_0",):
+        for a, b in zip(tagger.get_layer(name).get_weights(), source.model.get_layer(name).get_weights(),
+                        strict=True):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(ours_c.encoder.get_weights(), theirs_c.encoder.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert tagger.get_layer("head").get_weights()[0].shape[1] == len(corpus.info["labels"]) + 1
+    assert plan.task_info["pretrained"]["words_shared"] >= 4
+
+    wider = load_config(None, tuple(sets[:-1] + ["model.units=9", sets[-1]]))
+    with pytest.raises(UsageError, match="model.units is 8 there, 9 here"):
+        char_tagger_plan(corpus, training_splits(corpus), wider, describe_plan)
+    missing = load_config(None, tuple(sets[:-1] + [f"text.pretrained={tmp_path / 'nowhere'}"]))
+    with pytest.raises(UsageError, match="text.pretrained: .*no such run directory; train the source"):
+        char_tagger_plan(corpus, training_splits(corpus), missing, describe_plan)

@@ -157,6 +157,12 @@ def char_tagger_plan(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, 
             "char_features": t.char_features, "char_dim": t.char_dim, "char_units": t.char_units,
             "word_shape": t.word_shape, "crf": t.decode == "crf", "ensemble": t.ensemble}
 
+    source = None
+    if t.pretrained:
+        from jazzgen.text.transfer import check_source, read_source
+
+        source = read_source(t.pretrained)
+        check_source(source, meta)
     shift = (logit_shift(arrays["train"][1], labels, t.class_balance, t.balance_types)
              if t.class_balance else None)
 
@@ -166,6 +172,10 @@ def char_tagger_plan(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, 
         from jazzgen.text.char_model import batch_trainer
 
         built["tagger"], per_member = _build(meta)
+        if source is not None:
+            from jazzgen.text.transfer import load_encoder
+
+            load_encoder(built["tagger"], source, corpus.vocab.tokens, chars)
         n, c = meta["ensemble"], meta["num_outputs"]
         return batch_trainer(per_member, input_width(meta), (c,) if n == 1 else (n, c), shift)
 
@@ -184,6 +194,10 @@ def char_tagger_plan(corpus: Corpus, splits: dict[str, list[int]], cfg: Config, 
              f"word embedding {m.embedding_dim} + characters ({t.char_features}, "
              f"{t.char_units}), {len(labels)} labels, {len(arrays['train'][0])} batches of {batch} "
              "sentences of similar length")
+    if source is not None:
+        task_info["pretrained"] = record = source.record(corpus.vocab.tokens, chars)
+        shape += (f"; encoder from {source.path} ({record['words_shared']} of {len(corpus.vocab)} "
+                  f"words, {record['chars_shared']} of {len(chars)} characters shared)")
 
     def select(models) -> float:  # the best epoch finds entities (F1), or tags right
         tagger = built["tagger"]
