@@ -38,7 +38,7 @@ bench: $(VENV)/.installed
 audio-deps:
 	apt-get install -y fluidsynth fluid-soundfont-gm
 
-# Rebuild the bundled default model from its recipe (about 15 minutes on 2 CPU cores).
+# Rebuild the bundled default model from its recipe (about 4 minutes on 2 CPU cores).
 MODEL_FILES := config.json vocab.json task.json run.json changes.json articulation.json dynamics.json export.npz history.csv curves.png
 default-model: $(VENV)/.installed
 	$(JAZZGEN) run pipelines/wjd.toml

@@ -17,6 +17,7 @@ from jazzgen.music.conditioning import (
     N_FEATURES,
     VERSION,
     VERSION_1,
+    VERSION_2,
     ValuesCondition,
     _column,
     features_at,
@@ -59,7 +60,7 @@ def test_features_say_where_the_onset_is_and_what_sounds():
     assert block(on, "change")[0] == 1
 
 
-@pytest.mark.parametrize("version", [VERSION_1, VERSION])
+@pytest.mark.parametrize("version", [VERSION_1, VERSION_2, VERSION])
 def test_sampling_rows_are_the_training_rows(version):
     tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "C,1/2,<-2,2>", "S,1/3,<0,4>", "R,1", "X,3/2",
               "A,1/4,<-9,-5>"]
@@ -95,6 +96,24 @@ def test_melody_state_says_where_the_line_is():
     assert np.argmax(state.row(root=None)[6:19]) == 12                       # no chord: no pitch class
 
 
+def test_interval_types_say_exactly_which_values_are_playable():
+    from jazzgen.music.line import REACH, interval_types, playable_values
+
+    tokens = ["<bos>", "R,1"] + [f"{t},1/2,<{i - 2},{i + 2}>" for t in "CSAX" for i in range(-REACH, REACH + 1)]
+    for previous, symbol in [(60, "G7"), (83, "Dm7b5"), (49, "Cmaj7#11"), (70, None)]:
+        chord = None if symbol is None else parse_chord(symbol)
+        table = interval_types(previous, chord, 48, 84).reshape(2 * REACH + 1, 4)    # (intervals, TYPE)
+        mask = playable_values(tokens, previous, chord, 48, 84)
+        assert mask[:2].all()                                             # rests and specials always
+        told = np.concatenate([table[:, k] for k in range(4)]).astype(bool)
+        np.testing.assert_array_equal(mask[2:], told)
+        in_range = [48 <= previous + i <= 84 for i in range(-REACH, REACH + 1)]
+        np.testing.assert_array_equal(table.sum(axis=1), in_range)        # one TYPE per playable pitch
+    # G7 over a G: the unison is a chord tone, a semitone up (Ab) an approach tone
+    g7 = interval_types(67, parse_chord("G7"), 48, 84).reshape(-1, 4)
+    assert g7[REACH].argmax() == 0 and g7[REACH + 1].argmax() == 2
+
+
 def test_training_rows_see_the_pieces_own_pitches():
     from jazzgen.music.conditioning import onset_roots
     from jazzgen.music.score import Note, Score
@@ -117,7 +136,10 @@ def test_training_rows_see_the_pieces_own_pitches():
 
 def test_versions_are_told_apart_by_width():
     assert version_for(N_BEAT_HARMONY) == VERSION_1 and version_for(N_FEATURES) == VERSION
-    assert [name for name, _ in FEATURE_BLOCKS][-4:] == ["tempo", "pitch_class", "register", "local"]
+    assert version_for(n_features(VERSION_2)) == VERSION_2
+    assert N_BEAT_HARMONY < n_features(VERSION_2) < N_FEATURES
+    assert [name for name, _ in FEATURE_BLOCKS][-5:] == ["tempo", "pitch_class", "register", "local",
+                                                         "interval_types"]
     with pytest.raises(ValueError, match="knows"):
         version_for(7)
 
@@ -142,7 +164,8 @@ def test_numpy_engine_matches_keras_with_conditioning():
         np.testing.assert_allclose(nl, keras_logits[:, t], atol=1e-4)
 
 
-def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path):
+@pytest.mark.parametrize("gate", [False, True])
+def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path, gate):
     from jazzgen.config import GenerateConfig, load_config
     from jazzgen.core.corpus import read_corpus
     from jazzgen.core.rundir import open_run
@@ -156,12 +179,13 @@ def test_conditioned_tiny_run_trains_generates_and_evaluates(tmp_path):
     sources = sorted((ROOT / "data" / "midi" / "wjd").glob("*.mid"))[:4]
     cfg = replace(cfg, preprocess=replace(cfg.preprocess, sources=tuple(map(str, sources)),
                                           output=str(tmp_path / "corpus")),
-                  data=replace(cfg.data, condition=True, val_fraction=0.25),
+                  data=replace(cfg.data, condition=True, val_fraction=0.25, gate=gate),
                   train=replace(cfg.train, epochs=1))
     preprocess(cfg.preprocess, log=lambda m: None)
     train(tmp_path / "corpus", tmp_path / "run", cfg, log=lambda m: None)
     run = open_run(tmp_path / "run")
     assert run.task["condition"] == VERSION and NumpyEngine.from_export(run.export_path).cfg.condition_dim
+    assert len(NumpyEngine.from_export(run.export_path).gates) == (2 if gate else 0)
     calibration = run.info["calibration"]  # the export's logits fitted to the held-out pieces
     assert 0.8 <= calibration["temperature"] <= 1.5
     assert calibration["val_nll_after"] <= calibration["val_nll_before"]
@@ -236,3 +260,48 @@ def test_generation_passes_the_charts_tempo(monkeypatch, tmp_path):
     monkeypatch.setattr(solos, "sample_values", spy)
     jazzgen.generate("Dm7 | G7 | Cmaj7 | Cmaj7", bars=4, tempo=233, band="none", seed=1)
     assert seen == [233]
+
+
+def test_output_gates_allow_what_sampling_allows():
+    from jazzgen.core.gates import GateBlock
+    from jazzgen.music.conditioning import output_gates
+    from jazzgen.music.solos import meter_masks
+
+    tokens = ["<pad>", "<unk>", "<bos>", "<eos>", "R,1", "R,1/3", "C,1/2", "S,1/3"]
+    tokens += [f"{t},{d},<{i - 2},{i + 2}>" for t in "CSAX" for d in ("1/4", "1/3", "1/2", "3/4")
+               for i in range(-7, 8)]
+    gates = output_gates(tokens)
+    assert all(isinstance(g, GateBlock) for g in gates)
+    masks, _ = meter_masks(tokens, 12)
+    decoding = Decoding(ValuesTokenizer(), tuple(SPANS), (4,), 60)
+    cond = ValuesCondition(tokens, [SPANS], [4.0], [160.0], VERSION, [decoding])
+    rng = np.random.default_rng(5)
+    features = cond.start()[0]
+    checked = 0
+    for _ in range(60):
+        gated = np.logical_and.reduce([g.allowed(features) for g in gates])           # (V,)
+        assert gated[:4].all()             # specials are never gated (<eos> ends every training piece)
+        phase = int(cond.now[0] % 12)
+        sampler = masks[phase] & cond.allowed()[0]                                      # what choose() allows
+        if cond.lines[0].previous is not None:
+            np.testing.assert_array_equal(gated[4:], sampler[4:])
+            checked += 1
+        choices = np.flatnonzero(sampler)
+        features = cond.advance(np.array([rng.choice(choices)]))[0]
+    assert checked > 40
+
+
+def test_gates_need_the_condition_features(tmp_path):
+    from jazzgen.config import load_config
+    from jazzgen.errors import UsageError
+    from jazzgen.music.preprocess import preprocess
+    from jazzgen.stages.train import train
+
+    cfg = load_config(ROOT / "pipelines" / "tiny.toml")
+    sources = sorted((ROOT / "data" / "midi" / "wjd").glob("*.mid"))[:2]
+    cfg = replace(cfg, preprocess=replace(cfg.preprocess, sources=tuple(map(str, sources)),
+                                          output=str(tmp_path / "corpus")),
+                  data=replace(cfg.data, condition=False, gate=True))
+    preprocess(cfg.preprocess, log=lambda m: None)
+    with pytest.raises(UsageError, match="data.gate needs data.condition"):
+        train(tmp_path / "corpus", tmp_path / "run", cfg, log=lambda m: None)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from jazzgen.core.gates import apply_gates, gates_from_weights
 from jazzgen.core.models import ModelConfig, load_export
 from jazzgen.core.numpy_rnn import keras_sequence, keras_step
 
@@ -34,6 +35,7 @@ class NumpyEngine:
         self.embedding = self.w["embedding"] if cfg.embedding_dim else np.eye(vocab_size,
                                                                               dtype=dtype)
         self.dtype = dtype
+        self.gates = gates_from_weights(self.w)  # an ungated model has none
 
     @classmethod
     def from_export(cls, path_npz: str | os.PathLike, dtype: Any = np.float32) -> NumpyEngine:
@@ -84,7 +86,8 @@ class NumpyEngine:
             s = keras_step(self.cfg.cell, x, tuple(state[i * k: (i + 1) * k]), self._layer(i))
             new_state += s
             x = s[0]                                                      # h feeds the next layer
-        return x @ self.w["head/kernel"] + self.w["head/bias"], new_state  # (B, V)
+        logits = x @ self.w["head/kernel"] + self.w["head/bias"]          # (B, V)
+        return apply_gates(logits, ids, self.gates), new_state
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
         """The training graph on whole windows (no padding mask): ids (B, T) -> logits.
@@ -102,7 +105,7 @@ class NumpyEngine:
             else:
                 out, _ = keras_sequence(self.cfg.cell, x, self._layer(i))
                 x = out[:, -1] if last_only else out                      # (B, n_a) or (B, T, n_a)
-        return x @ self.w["head/kernel"] + self.w["head/bias"]
+        return apply_gates(x @ self.w["head/kernel"] + self.w["head/bias"], ids, self.gates)
 
 
 class KerasEngine:
@@ -205,7 +208,7 @@ def keras_engine_from_export(path_npz) -> KerasEngine:
     from jazzgen.core.models import build_models, import_weights, load_export
 
     export = load_export(path_npz)
-    models = build_models(export.cfg, export.vocab_size)
+    models = build_models(export.cfg, export.vocab_size, gates=gates_from_weights(export.weights))
     import_weights(models, export.cfg, export.weights)
     return KerasEngine(models.step, export.cfg)
 

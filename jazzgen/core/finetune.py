@@ -22,6 +22,7 @@ from dataclasses import replace
 import numpy as np
 
 from jazzgen.core.corpus import Corpus
+from jazzgen.core.gates import grow_gates
 from jazzgen.core.models import ModelConfig
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import UsageError
@@ -69,6 +70,7 @@ def grow_weights(weights: dict[str, np.ndarray], cfg: ModelConfig, old: Vocab, n
     new_bias = np.full(len(new), bias.min(), bias.dtype)
     new_bias[to_new] = bias
     grown["head/kernel"], grown["head/bias"] = new_kernel, new_bias
+    grown.update(grow_gates(weights, to_new, len(new)))  # new tokens are ungated
     return grown
 
 

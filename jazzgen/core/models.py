@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jazzgen.core.files import atomic_open, read_npz
+from jazzgen.core.gates import gates_from_weights, gates_to_weights
 from jazzgen.errors import InputError
 
 CELL_TYPES = ("lstm", "gru", "rnn")
@@ -89,13 +90,16 @@ def _rnn_layer_name(cfg: ModelConfig, i: int) -> str:
     return f"{'bi' if cfg.bidirectional else ''}{cfg.cell}_{i}"
 
 
-def build_models(cfg: ModelConfig, vocab_size: int, num_outputs: int | None = None) -> Models:
+def build_models(cfg: ModelConfig, vocab_size: int, num_outputs: int | None = None,
+                 gates: list | None = None) -> Models:
     """Build the shared layers and the training (and, for head "next", step) models.
 
     Args:
         cfg: the network's shape.
         vocab_size: number of input ids; id 0 is padding (masked for "classify" and "tag").
         num_outputs: classes for "classify"/"tag"; for "next" it is the vocabulary (default).
+        gates: `core.gates.GateBlock`s over the condition features (a conditioned "next" model
+            only): both graphs add each block's learned penalty to the ids it disallows.
     Returns:
         `Models(train, step)`; both output logits (train with `from_logits=True`).
     """
@@ -128,6 +132,16 @@ def build_models(cfg: ModelConfig, vocab_size: int, num_outputs: int | None = No
         drops.append(keras.layers.Dropout(cfg.dropout, name=f"dropout_{i}") if cfg.dropout
                      else None)
     head = keras.layers.Dense(num_outputs, name="head")
+    if gates and not cfg.condition_dim:
+        raise ValueError("output gates read condition features: a conditioned model only")
+    from jazzgen.core.gates import output_gate_layer
+
+    gate_layers = [output_gate_layer(g, f"gate{i}") for i, g in enumerate(gates or ())]
+
+    def gated(logits, rows):
+        for layer in gate_layers:
+            logits = layer(logits, rows)
+        return logits
 
     def run_stack(x, states=None):
         """Call the shared layers; with `states`, feed them in and collect the new ones."""
@@ -157,6 +171,7 @@ def build_models(cfg: ModelConfig, vocab_size: int, num_outputs: int | None = No
     else:
         ids = keras.Input(shape=(None,), dtype="int32", name="ids")           # (B, T)
     logits, _ = run_stack(inputs(ids))                     # (B, T, C) or (B, C) for classify
+    logits = gated(logits, ids)
     train = keras.Model(ids, logits, name="train")
     if not stateful_head:
         return Models(train, None)
@@ -167,6 +182,7 @@ def build_models(cfg: ModelConfig, vocab_size: int, num_outputs: int | None = No
         id_t = keras.Input(shape=(1,), dtype="int32", name="id")              # (B, 1)
     states = [keras.Input(shape=(cfg.units,), name=n) for n in cfg.state_names()]
     logits_t, new_states = run_stack(inputs(id_t), states)                   # (B, 1, V)
+    logits_t = gated(logits_t, id_t)
     logits_t = keras.layers.Reshape((num_outputs,), name="squeeze_time")(logits_t)  # (B, V)
     step = keras.Model([id_t, *states], [logits_t, *new_states], name="step")
     return Models(train, step)
@@ -178,7 +194,8 @@ def export_weights(models: Models, cfg: ModelConfig) -> dict[str, np.ndarray]:
     Names: `embedding` (V, E) (absent for one-hot input), `layer{i}/kernel` (n_in, k n_a),
     `layer{i}/recurrent_kernel` (n_a, k n_a), `layer{i}/bias` ((k n_a,) or (2, 3 n_a) for a
     reset_after GRU); bidirectional layers use `layer{i}/forward/...` and `layer{i}/backward/...`;
-    `head/kernel` (n_a or 2 n_a, C), `head/bias` (C,).
+    `head/kernel` (n_a or 2 n_a, C), `head/bias` (C,); a gated model's blocks as
+    `core.gates.gates_to_weights` names them.
     """
     model = models.train
     weights = {}
@@ -194,7 +211,17 @@ def export_weights(models: Models, cfg: ModelConfig) -> dict[str, np.ndarray]:
             weights[f"layer{i}/{prefix}recurrent_kernel"] = recurrent_kernel
             weights[f"layer{i}/{prefix}bias"] = bias
     weights["head/kernel"], weights["head/bias"] = model.get_layer("head").get_weights()
+    weights.update(gates_to_weights(_gates_of(model)))
     return weights
+
+
+def _gates_of(model) -> list:
+    """The `GateBlock`s of a built model, with their trained penalties."""
+    from jazzgen.core.gates import GateBlock
+
+    layers = [layer for layer in model.layers if layer.name.startswith("gate")]
+    return [GateBlock(layer.start, layer.matrix, layer.offset, float(np.asarray(layer.penalty.numpy())))
+            for layer in sorted(layers, key=lambda layer: int(layer.name[4:]))]
 
 
 def import_weights(models: Models, cfg: ModelConfig, weights: dict[str, np.ndarray]) -> None:
@@ -210,6 +237,8 @@ def import_weights(models: Models, cfg: ModelConfig, weights: dict[str, np.ndarr
             sub.set_weights([weights[f"layer{i}/{prefix}{name}"]
                              for name in ("kernel", "recurrent_kernel", "bias")])
     model.get_layer("head").set_weights([weights["head/kernel"], weights["head/bias"]])
+    for i, gate in enumerate(gates_from_weights(weights)):
+        model.get_layer(f"gate{i}").penalty.assign(gate.penalty)
 
 
 class Export(NamedTuple):
@@ -221,9 +250,11 @@ class Export(NamedTuple):
 
 
 def scale_head(weights: dict[str, np.ndarray], temperature: float) -> dict[str, np.ndarray]:
-    """Weights whose logits are the given ones divided by `temperature` (the head scaled)."""
+    """Weights whose logits are the given ones divided by `temperature` (the head and any
+    gate penalties scaled)."""
+    penalties = {k: v / temperature for k, v in weights.items() if k.startswith("gate") and k.endswith("/penalty")}
     return {**weights, "head/kernel": weights["head/kernel"] / temperature,
-            "head/bias": weights["head/bias"] / temperature}
+            "head/bias": weights["head/bias"] / temperature, **penalties}
 
 
 def save_export(path_npz: str | os.PathLike, cfg: ModelConfig, vocab_size: int,

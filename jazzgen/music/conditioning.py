@@ -45,8 +45,8 @@ from fractions import Fraction
 import numpy as np
 
 from jazzgen.music.chords import parse_chord
-from jazzgen.music.line import MELODY_BLOCKS, MelodyState, playable_values
-from jazzgen.music.score import ChordSpan
+from jazzgen.music.line import INTERVAL_BLOCK, MELODY_BLOCKS, MELODY_WIDTH, MelodyState, playable_values
+from jazzgen.music.score import ChordSpan, Score
 from jazzgen.music.values import LineDecoder, ValuesTokenizer, parse_value
 
 GRID = 12  # ticks per quarter note
@@ -56,29 +56,35 @@ CHANGE_BEATS = 8.0  # beats-until-change is scaled by this and capped at 1
 BEAT_HARMONY_BLOCKS = (("beat", MAX_BEATS), ("position", GRID), ("bar", FORM_BARS),
                        ("root", 12), ("chord", 12), ("no_chord", 1),
                        ("next_root", 12), ("next_chord", 12), ("until_change", 1), ("change", 1))
-FEATURE_BLOCKS = BEAT_HARMONY_BLOCKS + MELODY_BLOCKS
+FEATURE_BLOCKS = BEAT_HARMONY_BLOCKS + MELODY_BLOCKS + (INTERVAL_BLOCK,)
 N_BEAT_HARMONY = sum(n for _, n in BEAT_HARMONY_BLOCKS)
 N_FEATURES = sum(n for _, n in FEATURE_BLOCKS)
 VERSION_1 = "beat+harmony/1"
-VERSION = "beat+harmony+tempo+line/2"  # kept in task.json: generation computes the same features
+VERSION_2 = "beat+harmony+tempo+line/2"
+VERSION = "beat+harmony+tempo+line+intervals/3"  # kept in task.json: generation computes the same features
+# Each version's width: the blocks are only ever appended, so a row's first columns mean the same.
+WIDTHS = {VERSION_1: N_BEAT_HARMONY, VERSION_2: N_BEAT_HARMONY + MELODY_WIDTH, VERSION: N_FEATURES}
 
 
 def n_features(version: str) -> int:
     """Features per step of a model trained with conditioning `version` (task.json's "condition")."""
-    if version == VERSION_1:
-        return N_BEAT_HARMONY
-    if version == VERSION:
-        return N_FEATURES
-    raise ValueError(f"unknown conditioning {version!r} (this jazzgen knows {VERSION_1!r}, {VERSION!r})")
+    if version not in WIDTHS:
+        raise ValueError(f"unknown conditioning {version!r} (this jazzgen knows {', '.join(WIDTHS)})")
+    return WIDTHS[version]
 
 
 def version_for(condition_dim: int) -> str:
     """The conditioning of a model that reads `condition_dim` features per step (its config's)."""
-    for version in (VERSION, VERSION_1):
-        if n_features(version) == condition_dim:
+    for version, width in WIDTHS.items():
+        if width == condition_dim:
             return version
-    raise ValueError(f"a model conditioned on {condition_dim} features per step: this jazzgen "
-                     f"knows {N_BEAT_HARMONY} ({VERSION_1}) and {N_FEATURES} ({VERSION})")
+    known = ", ".join(f"{w} ({v})" for v, w in WIDTHS.items())
+    raise ValueError(f"a model conditioned on {condition_dim} features per step: this jazzgen knows {known}")
+
+
+def _melody_state(version: str, tempo_qpm: float, tokenizer: ValuesTokenizer) -> MelodyState:
+    """A fresh `MelodyState` writing `version`'s melody columns."""
+    return MelodyState(tempo_qpm, tokenizer.low_pitch, tokenizer.high_pitch, intervals=version == VERSION)
 
 
 def _chord_rows(spans: Sequence[ChordSpan]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -135,6 +141,35 @@ def features_at(ticks: np.ndarray, spans: Sequence[ChordSpan], beats_per_bar: fl
     return out
 
 
+def output_gates(tokens: Sequence[str]) -> list:
+    """The `core.gates` blocks of a version-3 model over vocabulary `tokens`: what sampling allows,
+    told to training too.
+
+    - meter: at each position in the beat (the "position" block) only the values whose duration
+      lands the next onset on the corpus's grid (`solos.meter_masks`);
+    - line: a value naming an interval only where that interval lands on its TYPE (the
+      "interval_types" block, `line.interval_types`), as `line.playable_values` allows.
+
+    Tokens that are not values (`<eos>` ends every training piece) and values without an
+    interval are never gated.
+    """
+    from jazzgen.core.gates import GateBlock
+    from jazzgen.music.line import REACH, value_kinds
+    from jazzgen.music.solos import meter_masks
+
+    masks, _ = meter_masks(tokens, GRID)                                   # (GRID, V)
+    is_value = value_ticks(tokens) > 0
+    meter = GateBlock(_column("position"), np.where(is_value, masks, False).astype(np.float32),
+                      (~is_value).astype(np.float32))
+    kinds, leaps = value_kinds(tuple(tokens))
+    named = (kinds >= 0) & (np.abs(leaps) <= REACH)
+    matrix = np.zeros((INTERVAL_BLOCK[1], len(tokens)), np.float32)
+    columns = np.flatnonzero(named)
+    matrix[(leaps[columns] + REACH) * 4 + kinds[columns], columns] = 1.0
+    line = GateBlock(_column("interval_types"), matrix, (~named).astype(np.float32))
+    return [meter, line]
+
+
 def _column(block: str) -> int:
     col = 0
     for name, width in FEATURE_BLOCKS:
@@ -186,12 +221,13 @@ def piece_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict, version: 
     if n_features(version) > N_BEAT_HARMONY:
         tokenizer = tokenizer or ValuesTokenizer()
         line = LineDecoder(tokenizer, spans, np.random.default_rng(0), piece.get("first_pitch"))
-        state = MelodyState(float(piece.get("tempo_qpm") or 120.0), tokenizer.low_pitch, tokenizer.high_pitch)
-        melody = np.zeros((len(framed), N_FEATURES - N_BEAT_HARMONY), np.float32)
+        state = _melody_state(version, float(piece.get("tempo_qpm") or 120.0), tokenizer)
+        harmony = Score(notes=(), chords=tuple(spans))
+        melody = np.zeros((len(framed), state.width), np.float32)
         for k, (token_id, root) in enumerate(zip(framed, onset_roots(beat_harmony), strict=True)):
             note = line.feed(tokens[int(token_id)])
             state.feed(None if note is None else note.pitch)
-            melody[k] = state.row(root)
+            melody[k] = state.row(root, harmony.chord_at(onsets[k] / GRID))
         blocks.append(melody)
     return np.concatenate(blocks, axis=1)
 
@@ -255,8 +291,8 @@ class ValuesCondition:
             if decodings is None or len(decodings) != len(self.spans):
                 raise ValueError("a model told about its line needs each solo's decoding")
             tempos = [120.0] * len(self.spans) if tempos is None else list(tempos)
-            self.melody = [MelodyState(t, d.tokenizer.low_pitch, d.tokenizer.high_pitch)
-                           for t, d in zip(tempos, decodings, strict=True)]
+            self.melody = [_melody_state(version, t, d.tokenizer) for t, d in zip(tempos, decodings, strict=True)]
+            self.harmony = [Score(notes=(), chords=tuple(s)) for s in self.spans]
             self.lines = [d.line() for d in decodings]
             self.primer_left = len(primer[0])
             if self.primer_left:  # the primer's own notes, decoded from its first pitch
@@ -280,8 +316,9 @@ class ValuesCondition:
         if self.melody is None:
             return rows
         roots = onset_roots(rows)
-        return np.concatenate([rows, np.stack([m.row(r) for m, r in zip(self.melody, roots, strict=True)])],
-                              axis=1)
+        melody = [m.row(r, h.chord_at(t / GRID))
+                  for m, r, h, t in zip(self.melody, roots, self.harmony, self.now, strict=True)]
+        return np.concatenate([rows, np.stack(melody)], axis=1)
 
     def _feed(self, ids: np.ndarray) -> None:
         if self.melody is None:

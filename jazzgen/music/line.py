@@ -2,8 +2,9 @@
 
 A value names a TYPE against the chord and an interval, never a pitch. `MelodyState` keeps what
 the decoded pitches say (the last note's pitch class against the chord, its register, how far it
-is from its recent mean) beside the tempo; `playable_values` says which values the line can
-play as written from where it is.
+is from its recent mean) beside the tempo, and from version 3 which TYPE each interval from the
+last note lands on (`interval_types`); `playable_values` says which values the line can play as
+written from where it is: the values whose interval lands on their own TYPE.
 """
 
 from __future__ import annotations
@@ -22,13 +23,18 @@ LOCAL_NOTES = 16                                   # notes in the recent mean th
 MELODY_BLOCKS = (("tempo", len(TEMPO_EDGES) + 1), ("pitch_class", 13), ("register", REGISTER_BINS),
                  ("local", 1))
 MELODY_WIDTH = sum(n for _, n in MELODY_BLOCKS)
+# Version 3: per interval -REACH..REACH from the last note, the TYPE of the pitch it lands on
+# (one-hot C/S/A/X; all zero off the playable range). The values' leaps fold into +-max_interval
+# (12 by default), so these are all the intervals a value can name.
+REACH = 12
+INTERVAL_BLOCK = ("interval_types", (2 * REACH + 1) * 4)
 
 
 KIND_CODES = {"C": 0, "S": 1, "A": 2, "X": 3}
 
 
 @functools.lru_cache(maxsize=8)  # once per vocabulary
-def _value_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def value_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Per token: its TYPE's code when it names an interval (-1: rests, specials, first notes)
     and the interval it names (its window's centre) # (V,) int64, (V,) int64; read-only."""
     kinds, leaps = np.full(len(tokens), -1, np.int64), np.zeros(len(tokens), np.int64)
@@ -51,12 +57,32 @@ def playable_values(tokens: Sequence[str], previous: int, chord, low_pitch: int,
     decoding otherwise bends the interval or jumps an octave to find its TYPE. Rests, specials
     and values without an interval are always playable.
     """
-    kinds, leaps = _value_kinds(tuple(tokens))
+    kinds, leaps = value_kinds(tuple(tokens))
     reach = int(np.abs(leaps).max(initial=0))
     candidates = previous + np.arange(-reach, reach + 1)
     codes = np.array([KIND_CODES[note_type(int(p), chord)] if low_pitch <= p <= high_pitch else -2
                       for p in candidates])
     return (kinds < 0) | (codes[leaps + reach] == kinds)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # (pitch, chord) pairs recur all through a corpus
+def interval_types(previous: int, chord, low_pitch: int, high_pitch: int) -> np.ndarray:
+    """The TYPE each interval -REACH..REACH from `previous` lands on over `chord`, one-hot
+    # (INTERVAL_BLOCK width,) = (2 * REACH + 1 intervals x C/S/A/X); read-only.
+
+    A value with interval i and TYPE t is playable exactly where entry (i, t) is 1
+    (`playable_values`): the network is told what the mask will allow, so it need not learn
+    pitch-class arithmetic to put its probability on values the line can play. (Told only the
+    pitch class, the version-2 default put 22% of its probability on unplayable values, and
+    renormalising over the rest played repeated pitches 10% more often than it predicted them.)
+    """
+    out = np.zeros((2 * REACH + 1, 4), np.float32)
+    for i, pitch in enumerate(range(previous - REACH, previous + REACH + 1)):
+        if low_pitch <= pitch <= high_pitch:
+            out[i, KIND_CODES[note_type(pitch, chord)]] = 1.0
+    out = out.reshape(-1)
+    out.flags.writeable = False
+    return out
 
 
 def tempo_column(tempo_qpm: float) -> int:
@@ -70,11 +96,14 @@ class MelodyState:
     Args:
         tempo_qpm: quarter notes per minute.
         low_pitch, high_pitch: the playable range the register is measured in.
+        intervals: version 3: rows also say which TYPE each interval lands on (`interval_types`).
     """
 
-    def __init__(self, tempo_qpm: float, low_pitch: int, high_pitch: int):
+    def __init__(self, tempo_qpm: float, low_pitch: int, high_pitch: int, intervals: bool = False):
         self.tempo = tempo_column(tempo_qpm)
         self.low, self.high = low_pitch, high_pitch
+        self.intervals = intervals
+        self.width = MELODY_WIDTH + (INTERVAL_BLOCK[1] if intervals else 0)
         self.recent: deque[int] = deque(maxlen=LOCAL_NOTES)
 
     def feed(self, pitch: int | None) -> None:
@@ -82,9 +111,10 @@ class MelodyState:
         if pitch is not None:
             self.recent.append(pitch)
 
-    def row(self, root: int | None) -> np.ndarray:
-        """The melody blocks (`MELODY_BLOCKS`) for an onset where `root` sounds # (F_melody,)."""
-        out = np.zeros(MELODY_WIDTH, np.float32)
+    def row(self, root: int | None, chord=None) -> np.ndarray:
+        """The melody blocks (`MELODY_BLOCKS`, then `INTERVAL_BLOCK` with `intervals`) for an
+        onset where `chord` (root `root`) sounds # (self.width,)."""
+        out = np.zeros(self.width, np.float32)
         out[self.tempo] = 1.0
         col = len(TEMPO_EDGES) + 1
         if not self.recent:
@@ -95,5 +125,7 @@ class MelodyState:
         col += 13
         share = (pitch - self.low) / max(1, self.high - self.low + 1)
         out[col + int(np.clip(share * REGISTER_BINS, 0, REGISTER_BINS - 1))] = 1.0
-        out[-1] = np.clip((pitch - np.mean(self.recent)) / 12.0, -1.5, 1.5)
+        out[MELODY_WIDTH - 1] = np.clip((pitch - np.mean(self.recent)) / 12.0, -1.5, 1.5)
+        if self.intervals:
+            out[MELODY_WIDTH:] = interval_types(pitch, chord, self.low, self.high)
         return out

@@ -44,9 +44,10 @@ class Start:
 
     def build(self, cfg: ModelConfig):
         """Models of shape `cfg` (the source's, dropout may differ) holding the grown weights."""
+        from jazzgen.core.gates import gates_from_weights
         from jazzgen.core.models import build_models, import_weights
 
-        models = build_models(cfg, len(self.vocab))
+        models = build_models(cfg, len(self.vocab), gates=gates_from_weights(self.weights))
         import_weights(models, cfg, self.weights)
         return models
 

@@ -86,6 +86,8 @@ class JazzTask(Task):
             run_files["dynamics.json"] = dynamics
         plan = TrainingPlan({"train": [int(i) for i in train_idx], "val": [int(i) for i in val_idx]},
                             describe, run_files=run_files)
+        if cfg.data.gate and not cfg.data.condition:
+            raise UsageError("data.gate needs data.condition = true (the gates read the condition features)")
         if cfg.data.condition:
             _condition(plan, corpus, cfg)
         return plan
@@ -194,7 +196,7 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
 
     from jazzgen.core.models import build_models, export_weights, save_export
     from jazzgen.core.vocab import BOS, EOS
-    from jazzgen.music.conditioning import VERSION, conditioned_windows, n_features, version_for
+    from jazzgen.music.conditioning import VERSION, conditioned_windows, n_features, output_gates, version_for
     from jazzgen.music.tokenizers import tokenizer_from_config
 
     if tokenizer_from_config(corpus.info["tokenizer"]).writes_structure:
@@ -211,7 +213,11 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
                                                 version),
                    "val": conditioned_windows(corpus, plan.splits["val"], d.seq_len, d.seq_len, bos, eos,
                                               version)}
-    plan.build = lambda: build_models(model, len(corpus.vocab))
+    # data.gate: trained on the choices sampling leaves it (`conditioning.output_gates`, version 3).
+    if cfg.data.gate and version != VERSION:
+        raise UsageError(f"data.gate needs conditioning {VERSION!r}; this model has {version!r}")
+    gates = output_gates(corpus.vocab.tokens) if cfg.data.gate else None
+    plan.build = lambda: build_models(model, len(corpus.vocab), gates=gates)
     plan.export = lambda models, path: save_export(path, model, len(corpus.vocab),
                                                    export_weights(models, model))
     plan.task_info = {**plan.task_info, "condition": version}
