@@ -49,21 +49,28 @@ def adam_step(optimizer, grads, variables) -> None:
     pairs = [(g, var) for g, var in zip(grads, variables, strict=True) if g is not None]  # as Keras
     grads = [g for g, _ in pairs]
     variables = [var for _, var in pairs]
+    # The tf.Variables under Keras' wrappers, and each constant made once: Keras' operator
+    # dispatch and one Const per Python number per variable were half of this function's
+    # tracing time and ~60 of the step graph's ~450 ops (each op costs tracing, Grappler and
+    # executor time).
+    slots = [(optimizer._momentums[i].value, optimizer._velocities[i].value)
+             for i in map(optimizer._get_variable_index, variables)]
+    variables = [var.value for var in variables]
     clip = optimizer.global_clipnorm
     if clip:
-        norm = tf.sqrt(tf.reduce_sum(tf.stack([tf.reduce_sum(tf.square(g)) for g in grads])))
+        norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
         scale = clip * tf.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)  # NaN if norm is not finite
         grads = [g * scale for g in grads]
     lr = tf.cast(optimizer.learning_rate, tf.float32)
     step = tf.cast(optimizer.iterations + 1, tf.float32)
     beta_1, beta_2 = optimizer.beta_1, optimizer.beta_2
     alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
-    for g, var in zip(grads, variables, strict=True):
-        i = optimizer._get_variable_index(var)
-        m, v = optimizer._momentums[i], optimizer._velocities[i]
-        m.assign_add((g - m) * (1 - beta_1))  # m <- beta_1 m + (1 - beta_1) g
-        v.assign_add((tf.square(g) - v) * (1 - beta_2))
-        var.assign_sub((m * alpha) / (tf.sqrt(v) + optimizer.epsilon))
+    rate_1, rate_2 = tf.constant(1 - beta_1, tf.float32), tf.constant(1 - beta_2, tf.float32)
+    epsilon = tf.constant(optimizer.epsilon, tf.float32)
+    for g, var, (m, v) in zip(grads, variables, slots, strict=True):
+        m.assign_add((g - m) * rate_1)  # m <- beta_1 m + (1 - beta_1) g
+        v.assign_add((tf.square(g) - v) * rate_2)
+        var.assign_sub((m * alpha) / (tf.sqrt(v) + epsilon))
     optimizer.iterations.assign_add(1)
 
 
@@ -77,7 +84,9 @@ def masked_sums(logits, y):
 
     if logits.shape[-1] is not None and logits.shape[-1] >= SOFTMAX_LOSS_MIN_CLASSES:
         ce, hits = softmax_loss(logits, y)                                  # (B, T) each
-    else:
+    else:  # on rows: given (B, T, V), TensorFlow's op adds ~30 ops of reshapes and shape checks
+        n_classes = logits.shape[-1] if logits.shape[-1] is not None else tf.shape(logits)[-1]
+        logits, y = tf.reshape(logits, (-1, n_classes)), tf.reshape(y, (-1,))  # (B T, V), (B T,)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
         hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y)
     mask = tf.cast(tf.not_equal(y, 0), tf.float32)
