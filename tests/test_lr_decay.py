@@ -41,6 +41,8 @@ def test_each_epoch_without_progress_goes_back_at_a_lower_rate(tmp_path):
     assert backend.calls == [0.5, 0.25]        # after epochs 2 and 4; not after the last one
     assert result.best_epoch == 3 and backend.saved["rate_scale"] == 0.25
     assert any("back to epoch 3's weights, learning rate x0.25" in line for line in logs)
+    at = logs.index(next(line for line in logs if "x0.5" in line))
+    assert logs[at - 1].startswith("epoch 2/5")     # said after the epoch that did not improve
     resumed = _Scripted([1.0, 1.2, 0.9, 0.95, 0.96, 0.8])
     resumed.saved = backend.saved
     run_epochs(resumed, tmp_path, epochs=6, patience=3, lr_decay=0.5, resume=True, log=logs.append)

@@ -229,11 +229,10 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
             over = bool(max_minutes) and time.perf_counter() - start > max_minutes * 60
             reason = ("early stopping" if state["bad_epochs"] >= patience > 0
                       else "time limit" if backend.agree(over) else None)
-            if not improved and lr_decay < 1 and reason is None and epoch < epochs:
+            went_back = not improved and lr_decay < 1 and reason is None and epoch < epochs
+            if went_back:  # before the checkpoint, so a resume goes on from the best weights too
                 state["rate_scale"] = state.get("rate_scale", 1.0) * lr_decay
                 backend.go_back(state["rate_scale"])
-                log(f"no better validation loss: back to epoch {state['best_epoch']}'s weights, "
-                    f"learning rate x{state['rate_scale']:g}")
             if (reason or epoch == epochs or backend.checkpoint_each_epoch
                     or time.perf_counter() - last_write >= checkpoint_every_s):
                 backend.save(ckpt_path, state)
@@ -242,6 +241,9 @@ def run_epochs(backend: StepBackend, run_dir: Path, *, epochs: int, patience: in
                 last_write, saved_epoch = time.perf_counter(), epoch
             log(epoch_line(row, epochs, improved,
                            backend.suffix + ("" if score is None else f"  val_score {score:.4f}")))
+            if went_back:
+                log(f"no better validation loss: back to epoch {state['best_epoch']}'s weights, "
+                    f"learning rate x{state['rate_scale']:g}")
             if reason:
                 stopped = reason
                 break
