@@ -58,11 +58,20 @@ def playable_values(tokens: Sequence[str], previous: int, chord, low_pitch: int,
     and values without an interval are always playable.
     """
     kinds, leaps = value_kinds(tuple(tokens))
-    reach = int(np.abs(leaps).max(initial=0))
-    candidates = previous + np.arange(-reach, reach + 1)
-    codes = np.array([KIND_CODES[note_type(int(p), chord)] if low_pitch <= p <= high_pitch else -2
-                      for p in candidates])
+    reach = max(REACH, int(np.abs(leaps).max(initial=0)))
+    codes = landing_kinds(previous, chord, low_pitch, high_pitch, reach)
     return (kinds < 0) | (codes[leaps + reach] == kinds)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # (pitch, chord) pairs recur all through a corpus
+def landing_kinds(previous: int, chord, low_pitch: int, high_pitch: int, reach: int = REACH) -> np.ndarray:
+    """The TYPE code (`KIND_CODES`) of the pitch each interval -reach..reach from `previous`
+    lands on over `chord`, -2 off [low_pitch, high_pitch] # (2 reach + 1,) int64; read-only.
+    The one rule behind both `playable_values` and `interval_types`."""
+    codes = np.array([KIND_CODES[note_type(p, chord)] if low_pitch <= p <= high_pitch else -2
+                      for p in range(previous - reach, previous + reach + 1)], np.int64)
+    codes.flags.writeable = False
+    return codes
 
 
 @functools.lru_cache(maxsize=1 << 16)  # (pitch, chord) pairs recur all through a corpus
@@ -76,10 +85,10 @@ def interval_types(previous: int, chord, low_pitch: int, high_pitch: int) -> np.
     pitch class, the version-2 default put 22% of its probability on unplayable values, and
     renormalising over the rest played repeated pitches 10% more often than it predicted them.)
     """
+    codes = landing_kinds(previous, chord, low_pitch, high_pitch)
     out = np.zeros((2 * REACH + 1, 4), np.float32)
-    for i, pitch in enumerate(range(previous - REACH, previous + REACH + 1)):
-        if low_pitch <= pitch <= high_pitch:
-            out[i, KIND_CODES[note_type(pitch, chord)]] = 1.0
+    landed = codes >= 0
+    out[np.flatnonzero(landed), codes[landed]] = 1.0
     out = out.reshape(-1)
     out.flags.writeable = False
     return out
