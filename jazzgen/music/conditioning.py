@@ -62,8 +62,13 @@ N_FEATURES = sum(n for _, n in FEATURE_BLOCKS)
 VERSION_1 = "beat+harmony/1"
 VERSION_2 = "beat+harmony+tempo+line/2"
 VERSION = "beat+harmony+tempo+line+intervals/3"  # kept in task.json: generation computes the same features
+# The events grammar's features (`music.events_conditioning`): the beat and harmony block, the
+# melody block, and a flag saying a duration is due.
+EVENTS_VERSION = "events:beat+harmony+tempo+line/1"
 # Each version's width: the blocks are only ever appended, so a row's first columns mean the same.
-WIDTHS = {VERSION_1: N_BEAT_HARMONY, VERSION_2: N_BEAT_HARMONY + MELODY_WIDTH, VERSION: N_FEATURES}
+# A width names one version (`version_for` reads a model's version from its width).
+WIDTHS = {VERSION_1: N_BEAT_HARMONY, VERSION_2: N_BEAT_HARMONY + MELODY_WIDTH, VERSION: N_FEATURES,
+          EVENTS_VERSION: N_BEAT_HARMONY + MELODY_WIDTH + 1}
 
 
 def n_features(version: str) -> int:
@@ -232,6 +237,19 @@ def piece_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict, version: 
     return np.concatenate(blocks, axis=1)
 
 
+def rows_function(version: str, tokenizer_config: dict | None):
+    """`rows(framed, tokens, piece)` -> a piece's rows [id, features] # (L, 1 + F) for a model
+    conditioned with `version` on a corpus written by the tokenizer `tokenizer_config`."""
+    if version == EVENTS_VERSION:
+        from jazzgen.music.events_conditioning import piece_events_rows
+        from jazzgen.music.tokenizers import tokenizer_from_config
+
+        events = tokenizer_from_config(tokenizer_config or {"name": "events"})
+        return lambda framed, tokens, piece: piece_events_rows(framed, tokens, piece, events)
+    values = ValuesTokenizer.from_config(tokenizer_config) if tokenizer_config else ValuesTokenizer()
+    return lambda framed, tokens, piece: piece_rows(framed, tokens, piece, version, values)
+
+
 def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: int, bos: int,
                         eos: int, version: str = VERSION) -> tuple[np.ndarray, np.ndarray]:
     """Training windows like `core.corpus.make_windows`, inputs as rows # (N, T, 1 + F), (N, T).
@@ -240,27 +258,31 @@ def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: in
     rows are all zero (id 0, masked in the loss).
     """
     width = 1 + n_features(version)
-    tokenizer = ValuesTokenizer.from_config(corpus.info["tokenizer"])
-    xs, ys = [], []
+    rows_of = rows_function(version, corpus.info["tokenizer"])
+    pieces = []
+    n = 0
     for i in indices:
         framed = np.concatenate([[bos], corpus.piece_ids(int(i)), [eos]]).astype(np.int64)
-        rows = piece_rows(framed, corpus.vocab.tokens, corpus.pieces[int(i)], version, tokenizer)
         last = max(len(framed) - (seq_len + 1), 0)
         starts = list(range(0, last + 1, stride))
         if starts[-1] != last:
             starts.append(last)
+        pieces.append((int(i), framed, starts))
+        n += len(starts)
+    # One array filled in place: the rows of a 12-key events corpus are gigabytes, so no list of
+    # windows and no second copy from np.stack.
+    x = np.zeros((n, seq_len, width), np.float32)
+    y = np.zeros((n, seq_len), np.int32)
+    k = 0
+    for i, framed, starts in pieces:
+        rows = rows_of(framed, corpus.vocab.tokens, corpus.pieces[i])
         for s in starts:
-            x = np.zeros((seq_len, width), np.float32)
-            y = np.zeros(seq_len, np.int32)
             chunk = rows[s: s + seq_len]
-            x[: len(chunk)] = chunk
+            x[k, : len(chunk)] = chunk
             target = framed[s + 1: s + seq_len + 1]
-            y[: len(target)] = target
-            xs.append(x)
-            ys.append(y)
-    if not xs:
-        return np.zeros((0, seq_len, width), np.float32), np.zeros((0, seq_len), np.int32)
-    return np.stack(xs), np.stack(ys)
+            y[k, : len(target)] = target
+            k += 1
+    return x, y
 
 
 class ValuesCondition:
@@ -385,11 +407,11 @@ def for_scoring(engine, tokens: Sequence[str], pieces_ids: Sequence[np.ndarray],
                 pieces: Sequence[dict], bos: int, eos: int, tokenizer_config: dict | None = None):
     """`engine` as `core.scoring` can step it over `pieces_ids`: wrapped in `ConditionedPieces`
     (with each piece's features, from its record `pieces[i]`) when it is a conditioned model.
-    `tokenizer_config` (the run's) decodes the pieces for a model told about its line."""
+    `tokenizer_config` (the run's) says the grammar and decodes the pieces for a values model
+    told about its line."""
     if not getattr(engine.cfg, "condition_dim", 0):
         return engine
     version = version_for(engine.cfg.condition_dim)
-    tokenizer = ValuesTokenizer.from_config(tokenizer_config) if tokenizer_config else ValuesTokenizer()
-    return ConditionedPieces(engine, [
-        piece_rows(np.concatenate([[bos], ids, [eos]]).astype(np.int64), tokens, piece, version, tokenizer)
-        for ids, piece in zip(pieces_ids, pieces, strict=True)])
+    rows_of = rows_function(version, tokenizer_config)
+    return ConditionedPieces(engine, [rows_of(np.concatenate([[bos], ids, [eos]]).astype(np.int64), tokens, piece)
+                                      for ids, piece in zip(pieces_ids, pieces, strict=True)])

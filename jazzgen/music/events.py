@@ -376,9 +376,13 @@ def events_perplexities(run, corpus) -> dict:
         return result
     from jazzgen.core.scoring import log_softmax, stepped_targets
 
-    engine = NumpyEngine.from_export(run.export_path)
+    from jazzgen.music.conditioning import for_scoring
+
     sums = {"pitch": [0.0, 0], "duration": [0.0, 0]}
     pieces = [corpus.piece_ids(i) for i in val]
+    engine = for_scoring(NumpyEngine.from_export(run.export_path), tokens, pieces,
+                         [corpus.pieces[i] for i in val], run.vocab.id(BOS), run.vocab.id(EOS),
+                         run.task["tokenizer"])
     for _, _, z, y in stepped_targets(engine, pieces, run.vocab.id(BOS), run.vocab.id(EOS)):
         for name, members in (("pitch", is_pitch), ("duration", is_duration)):
             rows = np.flatnonzero(members[y])

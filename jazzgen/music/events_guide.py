@@ -142,6 +142,10 @@ def sample_events(engine, vocab, tokenizer: EventsTokenizer, spans: Sequence[Cho
 
     guides = [EventsGuide(tokenizer, vocab.tokens, spans, time_signature, total_beats, primer, tempo_qpm)
               for _ in range(count)]
+    if getattr(getattr(engine, "cfg", None), "condition_dim", 0):  # told where it is and what sounds
+        from jazzgen.music.events_conditioning import ConditionedEvents
+
+        engine = ConditionedEvents(engine, vocab.tokens, guides, tempo_qpm, tokenizer)
     shortest = min(guides[0].durations.values(), default=Fraction(1, tokenizer.grid_per_beat))
     bars = math.ceil(total_beats * time_signature[1] / (4 * time_signature[0]))
     max_steps = int(3 * total_beats / shortest) + 2 * len(guides[0].changes) + bars + 8

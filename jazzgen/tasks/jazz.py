@@ -196,16 +196,27 @@ def _condition(plan: TrainingPlan, corpus: Corpus, cfg: Config) -> None:
 
     from jazzgen.core.models import build_models, export_weights, save_export
     from jazzgen.core.vocab import BOS, EOS
-    from jazzgen.music.conditioning import VERSION, conditioned_windows, n_features, output_gates, version_for
+    from jazzgen.music.conditioning import (
+        EVENTS_VERSION,
+        VERSION,
+        conditioned_windows,
+        n_features,
+        output_gates,
+        version_for,
+    )
     from jazzgen.music.tokenizers import tokenizer_from_config
 
-    if tokenizer_from_config(corpus.info["tokenizer"]).writes_structure:
-        raise UsageError("data.condition is for the values grammar (the events grammar writes "
-                         "bars, positions and chords into its tokens already)")
+    events = tokenizer_from_config(corpus.info["tokenizer"]).writes_structure
     if cfg.train.strategy != "default":
         raise UsageError("data.condition trains on one device (train.strategy = 'default')")
+    if events and cfg.data.gate:
+        raise UsageError("data.gate is for the values grammar (its gates read the values' TYPEs)")
     # A fine-tuned source (or a resumed run) keeps the conditioning it was trained with.
-    version = version_for(cfg.model.condition_dim) if cfg.model.condition_dim else VERSION
+    version = version_for(cfg.model.condition_dim) if cfg.model.condition_dim else (
+        EVENTS_VERSION if events else VERSION)
+    if (version == EVENTS_VERSION) != events:
+        raise UsageError(f"this model is conditioned with {version!r}, made for the other grammar "
+                         f"than this corpus's ({corpus.info['tokenizer'].get('name')})")
     model = replace(cfg.model, condition_dim=n_features(version))
     bos, eos = corpus.vocab.id(BOS), corpus.vocab.id(EOS)
     d = cfg.data

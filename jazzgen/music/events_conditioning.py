@@ -1,0 +1,160 @@
+"""What an events model is told at every step besides the previous token: where it is and what sounds.
+
+The events grammar writes bars, positions and chords into its own tokens, but a training window
+of 64 tokens starts anywhere in a piece: until the next ``CH`` token comes by, the network does
+not know the chord, and until a ``BAR`` or ``POS`` it does not know where the beat is. With
+`data.condition` every step's input is a row [previous token id, features...] like the values
+grammar's (`music.conditioning`), the features describing the moment the next token belongs to:
+
+- the beat and harmony block of `conditioning.features_at` at the time the notes so far end:
+  beat in the bar, position in the beat on the 12-per-beat grid, bar in an 8-bar phrase, the
+  chord sounding (root and pitch-class set), the next chord and the beats until it (the last
+  chord never ends: while sampling, where the notes will end is not known);
+- the tempo and where the line is (`line.MelodyState`: the last pitch against the chord's root,
+  its register, its distance from the recent mean);
+- one flag: a duration is due (a pitch or rest was just chosen).
+
+The chords are the ones the CH tokens name, at the times BAR and POS give them (a change may fall
+inside a held note): in training read from the piece's own tokens (`piece_events_rows`), at
+generation from the tokens the guide will force (`ConditionedEvents`), so the two cannot differ.
+Both call `EventsLine.feed`, one token at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+
+from jazzgen.music.conditioning import EVENTS_VERSION, GRID, WIDTHS, features_at, onset_roots
+from jazzgen.music.events import EventsTokenizer, _fraction, token_chord
+from jazzgen.music.line import MelodyState
+from jazzgen.music.score import ChordSpan
+
+N_EVENTS_FEATURES = WIDTHS[EVENTS_VERSION]  # EVENTS_VERSION is kept in task.json, as the values versions are
+
+
+def _is_pitch(token: str) -> bool:
+    return token == "R" or (token.startswith("P") and token[1:].isdigit())
+
+
+OPEN_BEATS = 10_000  # the last chord lasts this long: where the notes will end is not known while sampling
+
+
+def change_spans(changes: Sequence[tuple[Fraction, str]]) -> list[ChordSpan]:
+    """Chord spans from (time in beats, CH token) changes, the last one open-ended; CH:NC and
+    unknown tokens leave a gap (no chord), as `EventsTokenizer.decode` reads them."""
+    spans = []
+    end = (changes[-1][0] if changes else 0) + OPEN_BEATS
+    for (start, token), following in zip(changes, list(changes[1:]) + [(end, "")]):
+        chord = token_chord(token)
+        if chord is not None and following[0] > start:
+            spans.append(ChordSpan(chord, float(start), float(following[0] - start)))
+    return spans
+
+
+def token_changes(tokens: Sequence[str]) -> tuple[list[tuple[Fraction, str]], Fraction, tuple[int, int]]:
+    """(changes as (beat, CH token), where the notes end, time signature) of an events sequence,
+    each change at the time its BAR/POS marker gives (as `EventsTokenizer.decode` places it)."""
+    ts = (4, 4)
+    for token in tokens:
+        if token.startswith("TS:"):
+            num, _, den = token[3:].partition("/")
+            ts = (int(num), int(den))
+            break
+    bar = Fraction(ts[0] * 4, ts[1])
+    changes: list[tuple[Fraction, str]] = []
+    time = bar_start = marker = Fraction(0)
+    bars_seen, pending = 0, False
+    for token in tokens:
+        if token == "BAR" or token.startswith("BAR:"):
+            bar_start = bars_seen * bar
+            marker, bars_seen = bar_start, bars_seen + 1
+        elif token.startswith("POS") and (p := _fraction(token[3:])) is not None:
+            marker = bar_start + p
+        elif token.startswith("CH:"):
+            changes.append((marker, token))
+        elif _is_pitch(token):
+            pending = True
+        elif pending and token.startswith("D") and (d := _fraction(token[1:])):
+            time += d
+            marker, pending = time, False
+    return changes, time, ts
+
+
+class EventsLine:
+    """The features after each token of one events sequence, fed one token at a time.
+
+    Args:
+        spans: the chords it plays over (`change_spans`), from beat 0.
+        beats_per_bar: quarter notes per bar.
+        tempo_qpm: quarter notes per minute.
+        tokenizer: the run's events tokenizer (its playable range measures the register).
+    """
+
+    def __init__(self, spans: Sequence[ChordSpan], beats_per_bar: float, tempo_qpm: float,
+                 tokenizer: EventsTokenizer):
+        self.spans, self.bar = list(spans), beats_per_bar
+        self.melody = MelodyState(tempo_qpm, tokenizer.low_pitch, tokenizer.high_pitch)
+        self.time = 0                                                     # ticks where the notes so far end
+        self.due = False                                                  # a duration is due
+        last = max((round(s.start_beat * GRID) for s in self.spans), default=0)
+        self.table = features_at(np.arange(last + round(8 * beats_per_bar * GRID)), self.spans, beats_per_bar)
+
+    def feed(self, token: str) -> np.ndarray:
+        """Take in one token (specials and structure change nothing but the row) and return the
+        features for predicting the next one # (N_EVENTS_FEATURES,)."""
+        if _is_pitch(token):
+            self.due = True
+            self.melody.feed(None if token == "R" else int(token[1:]))
+        elif self.due and token.startswith("D") and (d := _fraction(token[1:])):
+            self.time += round(d * GRID)
+            self.due = False
+        while self.time >= len(self.table):  # past the changes (a long solo): extend the lookup
+            self.table = features_at(np.arange(2 * len(self.table)), self.spans, self.bar)
+        base = self.table[self.time]
+        root = onset_roots(base[None])[0]
+        return np.concatenate([base, self.melody.row(root), [float(self.due)]]).astype(np.float32)
+
+
+def piece_events_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict,
+                      tokenizer: EventsTokenizer) -> np.ndarray:
+    """Rows [id, features] of a framed piece [bos, ids..., eos] # (L,) -> (L, 1 + N_EVENTS_FEATURES).
+
+    Row k goes with input framed[k]: the features after framed[0..k] (`EventsLine.feed`).
+    """
+    texts = [tokens[int(i)] for i in framed]
+    changes, _, (num, den) = token_changes(texts)
+    line = EventsLine(change_spans(changes), num * 4.0 / den, float(piece.get("tempo_qpm") or 120.0),
+                      tokenizer)
+    features = np.stack([line.feed(t) for t in texts])
+    return np.concatenate([framed.astype(np.float32)[:, None], features], axis=1)
+
+
+class ConditionedEvents:
+    """A sampling engine that adds each sequence's `EventsLine` features to the ids it steps.
+
+    `core.sampling.sample_guided` steps it with ids (the start id, the primer, then what was
+    forced or drawn); the guides say which chords their CH tokens will name and when.
+    """
+
+    def __init__(self, engine, tokens: Sequence[str], guides: Sequence, tempo_qpm: float,
+                 tokenizer: EventsTokenizer):
+        self.engine, self.cfg, self.tokens = engine, engine.cfg, tokens
+        self.lines = []
+        for guide in guides:
+            # The chords as typed (reduced to CH tokens): one the vocabulary lacks is forced as a
+            # simpler token or <unk>, but its features still say what sounds.
+            changes = [(t, token) for t, _, token in guide.items if token.startswith("CH:")]
+            self.lines.append(EventsLine(change_spans(changes), float(guide.bar), tempo_qpm,
+                                         tokenizer))
+
+    def initial_state(self, batch_size: int):
+        return self.engine.initial_state(batch_size)
+
+    def step(self, ids: np.ndarray, state):
+        ids = np.asarray(ids)
+        rows = np.stack([np.concatenate([[float(i)], line.feed(self.tokens[int(i)])])
+                         for i, line in zip(ids, self.lines, strict=True)]).astype(np.float32)
+        return self.engine.step(rows, state)
