@@ -201,9 +201,13 @@ def chunks_for(n_batches: int) -> int:
 
 
 def _run_chunks(chunk_fn, X, Y, batch_size: int, progress: bool, label: str,
-                deadline: float = math.inf, log: Callable[[str], None] | None = None):
-    """Mean loss and accuracy over the batches of X, Y, run in chunks.
+                deadline: float = math.inf, log: Callable[[str], None] | None = None,
+                order: np.ndarray | None = None):
+    """Mean loss and accuracy over the batches of X, Y (taken in `order`, default as they are),
+    run in chunks.
 
+    Each chunk's windows are copied into the graph on their own, so a large X (the rows of a
+    conditioned 12-key corpus are gigabytes) is never held twice, shuffled or as a tensor.
     Past `deadline` (a `time.perf_counter()` value) the pass ends after the current chunk, so a
     time limit also stops an epoch that alone would outlast it; `log` says where it stopped.
     """
@@ -212,11 +216,13 @@ def _run_chunks(chunk_fn, X, Y, batch_size: int, progress: bool, label: str,
     n_batches = math.ceil(len(X) / batch_size)
     if n_batches == 0:
         return float("nan"), float("nan")
-    Xt, Yt = tf.constant(X), tf.constant(Y)
     bounds = np.linspace(0, n_batches, chunks_for(n_batches) + 1).astype(int)
     total = count = correct = 0.0
     for first, last in zip(bounds[:-1], bounds[1:]):
-        t, n, c = chunk_fn(Xt, Yt, tf.constant(int(first)), tf.constant(int(last)))
+        rows = slice(first * batch_size, last * batch_size)
+        pick = rows if order is None else order[rows]
+        t, n, c = chunk_fn(tf.constant(X[pick]), tf.constant(Y[pick]), tf.constant(0),
+                           tf.constant(int(last - first)))
         total, count, correct = total + float(t), count + float(n), correct + float(c)
         if progress:
             show_progress(label, int(last), n_batches)
@@ -313,8 +319,8 @@ class KerasBackend(StepBackend):
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         x, y = self.train_xy
         order = np.random.default_rng([self.seed, epoch]).permutation(len(x))  # resumable
-        return _run_chunks(self.train_chunk, x[order], y[order], self.batch_size, self.show_progress, "train",
-                           self.deadline, self.log)
+        return _run_chunks(self.train_chunk, x, y, self.batch_size, self.show_progress, "train",
+                           self.deadline, self.log, order=order)
 
     def evaluate(self, epoch: int) -> tuple[float, float]:
         return _run_chunks(self.eval_chunk, *self.val_xy, self.batch_size, False, "val")

@@ -22,14 +22,15 @@ Both call `EventsLine.feed`, one token at a time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
 
-from jazzgen.music.conditioning import EVENTS_VERSION, GRID, WIDTHS, features_at, onset_roots
+from jazzgen.music.conditioning import EVENTS_VERSION, GRID, WIDTHS, _column, features_at, onset_roots
 from jazzgen.music.events import EventsTokenizer, _fraction, token_chord
-from jazzgen.music.line import MelodyState
+from jazzgen.music.line import LOCAL_NOTES, MELODY_WIDTH, REGISTER_BINS, TEMPO_EDGES, MelodyState
 from jazzgen.music.score import ChordSpan
 
 N_EVENTS_FEATURES = WIDTHS[EVENTS_VERSION]  # EVENTS_VERSION is kept in task.json, as the values versions are
@@ -118,18 +119,59 @@ class EventsLine:
         return np.concatenate([base, self.melody.row(root), [float(self.due)]]).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=8)
+def _token_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per vocabulary id: is it a pitch or rest, its MIDI pitch (-1: none), its duration in ticks
+    (0: not a duration) # 3 x (V,)."""
+    is_pitch = np.array([_is_pitch(t) for t in tokens])
+    pitch = np.array([int(t[1:]) if p and t != "R" else -1 for t, p in zip(tokens, is_pitch, strict=True)])
+    ticks = np.array([round(d * GRID) if t.startswith("D") and (d := _fraction(t[1:])) else 0 for t in tokens])
+    return is_pitch, pitch, ticks
+
+
 def piece_events_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict,
                       tokenizer: EventsTokenizer) -> np.ndarray:
     """Rows [id, features] of a framed piece [bos, ids..., eos] # (L,) -> (L, 1 + N_EVENTS_FEATURES).
 
-    Row k goes with input framed[k]: the features after framed[0..k] (`EventsLine.feed`).
+    Row k goes with input framed[k]: the features after framed[0..k], what `EventsLine.feed`
+    gives token by token (a test holds the two equal), computed for the whole piece at once:
+    a 12-key corpus has millions of tokens.
     """
-    texts = [tokens[int(i)] for i in framed]
-    changes, _, (num, den) = token_changes(texts)
-    line = EventsLine(change_spans(changes), num * 4.0 / den, float(piece.get("tempo_qpm") or 120.0),
-                      tokenizer)
-    features = np.stack([line.feed(t) for t in texts])
-    return np.concatenate([framed.astype(np.float32)[:, None], features], axis=1)
+    framed = np.asarray(framed, np.int64)
+    n = len(framed)
+    changes, _, (num, den) = token_changes([tokens[int(i)] for i in framed])
+    is_pitch, pitch_of, ticks_of = _token_kinds(tuple(tokens))
+    index = np.arange(n)
+    last_pitch = np.maximum.accumulate(np.where(is_pitch[framed], index, -1))
+    is_duration = ticks_of[framed] > 0
+    last_duration = np.maximum.accumulate(np.where(is_duration, index, -1))
+    due = last_pitch > last_duration                                    # after token k
+    counted = is_duration & np.r_[False, due[:-1]]                      # a duration that was due
+    time = np.cumsum(np.where(counted, ticks_of[framed], 0))            # (L,) ticks
+    base = features_at(time, change_spans(changes), num * 4.0 / den)   # (L, N_BEAT_HARMONY)
+    # The melody block as `MelodyState.row` writes it, from the notes fed so far.
+    state = MelodyState(float(piece.get("tempo_qpm") or 120.0), tokenizer.low_pitch, tokenizer.high_pitch)
+    melody = np.zeros((n, state.width), np.float32)
+    melody[:, state.tempo] = 1.0
+    col = len(TEMPO_EDGES) + 1
+    is_note = pitch_of[framed] >= 0
+    count = np.cumsum(is_note)                                          # notes fed up to k # (L,)
+    pitches = pitch_of[framed[is_note]]
+    sums = np.concatenate([[0], np.cumsum(pitches)])
+    melody[count == 0, col + 12] = 1.0                                  # no note yet
+    rows = np.flatnonzero(count > 0)
+    j = count[rows]
+    pitch = pitches[j - 1]
+    root_block = base[rows, _column("root"):_column("root") + 12]
+    root = np.where(root_block.any(axis=1), root_block.argmax(axis=1), -1)
+    melody[rows, col + np.where(root >= 0, (pitch - root) % 12, 12)] = 1.0
+    share = (pitch - state.low) / max(1, state.high - state.low + 1)
+    melody[rows, col + 13 + np.clip(share * REGISTER_BINS, 0, REGISTER_BINS - 1).astype(int)] = 1.0
+    recent = np.minimum(j, LOCAL_NOTES)
+    mean = (sums[j] - sums[j - recent]) / recent
+    melody[rows, MELODY_WIDTH - 1] = np.clip((pitch - mean) / 12.0, -1.5, 1.5)
+    return np.concatenate([framed.astype(np.float32)[:, None], base, melody,
+                           due.astype(np.float32)[:, None]], axis=1)
 
 
 class ConditionedEvents:
