@@ -59,8 +59,8 @@ class DataConfig:
     stride: int = 32  # step between window starts within a piece
     val_fraction: float = 0.1  # share of pieces (not windows) held out for validation
     seed: int = 0  # split seed
-    condition: bool = False  # jazz (values): also feed the beat position and the harmony at
-    #                          every step (jazzgen/music/conditioning.py)
+    condition: bool = False  # jazz: also feed the beat position and the harmony at every step
+    #                          (values: music/conditioning.py; events: music/events_conditioning.py)
     gate: bool = False  # with condition: train on the choices sampling leaves (the meter, the
     #                     line's playable values; jazzgen/core/gates.py). Measured on the default:
     #                     held-out loss 4.503 -> 4.365 but solos easier to tell (AUC 0.60 -> 0.67)

@@ -30,6 +30,9 @@ The pitches are the ones decoding gives (`values.LineDecoder`): from the piece's
 training (a corpus piece's values decode back to its own notes), from the solo's `Decoding`
 while sampling.
 
+The events grammar has its own rows (`music.events_conditioning`, `EVENTS_VERSION`), built from
+the same `features_at` and `MelodyState`.
+
 Training computes the rows from each corpus piece's values and chords (`piece_rows`), generation
 from the changes it plays over as values are drawn (`ValuesCondition`): both call
 `features_at` and feed a `MelodyState` from a `LineDecoder`, so the two cannot disagree. Version-1 runs keep their
