@@ -14,14 +14,13 @@ from jazzgen.cli import main
 from jazzgen.core.vocab import BOS, EOS, SPECIALS, Vocab
 from jazzgen.music.chords import parse_progression
 from jazzgen.music.conditioning import EVENTS_VERSION, FEATURE_BLOCKS, N_BEAT_HARMONY, _column, version_for
-from jazzgen.music.events import EventsTokenizer
+from jazzgen.music.events import EventsTokenizer, token_changes
 from jazzgen.music.events_conditioning import (
     N_EVENTS_FEATURES,
     ConditionedEvents,
     EventsLine,
-    change_spans,
+    open_spans,
     piece_events_rows,
-    token_changes,
 )
 from jazzgen.music.events_guide import EventsGuide, sample_events
 from jazzgen.music.midi_io import read_midi
@@ -75,7 +74,7 @@ def test_features_follow_the_notes_and_the_changes():
     changes, end, ts = token_changes(tokens)
     assert [(float(t), c) for t, c in changes] == [(0.0, "CH:Dm7"), (4.0, "CH:G7")]  # up to the notes' end
     assert float(end) == 5 + 1 / 3 and ts == (4, 4)
-    line = EventsLine(change_spans(changes), 4.0, 200.0, TOKENIZER)
+    line = EventsLine(open_spans(changes), 4.0, 200.0, TOKENIZER)
     rows = {}
     for k, token in enumerate(tokens):
         rows[k] = line.feed(token)

@@ -302,40 +302,66 @@ class EventsTokenizer(Tokenizer):
         Returns:
             The score: notes (velocity 90) from the P/R and D tokens, laid end to end from beat 0.
         """
-        for token in tokens:
-            if token.startswith("TS:"):
-                num, _, den = token[3:].partition("/")
-                time_signature = (int(num), int(den))
-                break
-        bar = Fraction(time_signature[0] * 4, time_signature[1])
+        changes, _, time_signature = token_changes(tokens, time_signature)
         notes: list[Note] = []
-        changes: list[tuple[Fraction, str]] = []
-        time, bar_start, marker, pending = Fraction(0), Fraction(0), Fraction(0), None
-        bars_seen = 0
+        time, pending = Fraction(0), None
         for token in tokens:
-            if token == "BAR" or token.startswith("BAR:"):
-                bar_start = bars_seen * bar
-                marker, bars_seen = bar_start, bars_seen + 1
-            elif token.startswith("POS") and (p := _fraction(token[3:])) is not None:
-                marker = bar_start + p
-            elif token.startswith("CH:"):
-                changes.append((marker, token))
-            elif token == "R" or (token.startswith("P") and token[1:].isdigit()):
-                pending = None if token == "R" else int(token[1:])
-                pending = -1 if pending is None else pending
+            if _is_event(token):
+                pending = -1 if token == "R" else int(token[1:])
             elif token.startswith("D") and pending is not None and (d := _fraction(token[1:])):
                 if pending >= 0:
                     notes.append(Note(pending, float(time), float(d)))
                 time += d
-                marker, pending = time, None
+                pending = None
         if chords is None:
-            spans = []
-            for (start, token), following in zip(changes, changes[1:] + [(time, "")]):
-                chord = token_chord(token)
-                if chord is not None and following[0] > start:
-                    spans.append(ChordSpan(chord, float(start), float(following[0] - start)))
-            chords = spans
+            chords = change_spans(changes, time)
         return Score(tuple(notes), tuple(chords), time_signature, tempo_qpm)
+
+
+def _is_event(token: str) -> bool:
+    """A note's pitch or a rest: what a duration follows."""
+    return token == "R" or (token.startswith("P") and token[1:].isdigit())
+
+
+def token_changes(tokens: Sequence[str], time_signature: tuple[int, int] = (4, 4)
+                  ) -> tuple[list[tuple[Fraction, str]], Fraction, tuple[int, int]]:
+    """(changes as (beat, CH token), where the notes end, time signature) of events tokens, each
+    change at the time its BAR/POS marker gives (a change may fall inside a held note);
+    `time_signature` when the tokens hold no TS token."""
+    for token in tokens:
+        if token.startswith("TS:"):
+            num, _, den = token[3:].partition("/")
+            time_signature = (int(num), int(den))
+            break
+    bar = Fraction(time_signature[0] * 4, time_signature[1])
+    changes: list[tuple[Fraction, str]] = []
+    time = bar_start = marker = Fraction(0)
+    bars_seen, pending = 0, False
+    for token in tokens:
+        if token == "BAR" or token.startswith("BAR:"):
+            bar_start = bars_seen * bar
+            marker, bars_seen = bar_start, bars_seen + 1
+        elif token.startswith("POS") and (p := _fraction(token[3:])) is not None:
+            marker = bar_start + p
+        elif token.startswith("CH:"):
+            changes.append((marker, token))
+        elif _is_event(token):
+            pending = True
+        elif pending and token.startswith("D") and (d := _fraction(token[1:])):
+            time += d
+            marker, pending = time, False
+    return changes, time, time_signature
+
+
+def change_spans(changes: Sequence[tuple[Fraction, str]], end: Fraction) -> list[ChordSpan]:
+    """Chord spans of (beat, CH token) changes, the last ending at `end`; CH:NC and anything
+    not a chord token leave a gap (no chord)."""
+    spans = []
+    for (start, token), following in zip(changes, list(changes[1:]) + [(end, "")]):
+        chord = token_chord(token)
+        if chord is not None and following[0] > start:
+            spans.append(ChordSpan(chord, float(start), float(following[0] - start)))
+    return spans
 
 
 # ---- evaluation -------------------------------------------------------------------------------
@@ -375,7 +401,6 @@ def events_perplexities(run, corpus) -> dict:
     if not val:
         return result
     from jazzgen.core.scoring import log_softmax, stepped_targets
-
     from jazzgen.music.conditioning import for_scoring
 
     sums = {"pitch": [0.0, 0], "duration": [0.0, 0]}

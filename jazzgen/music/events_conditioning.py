@@ -29,66 +29,26 @@ from fractions import Fraction
 import numpy as np
 
 from jazzgen.music.conditioning import EVENTS_VERSION, GRID, WIDTHS, _column, features_at, onset_roots
-from jazzgen.music.events import EventsTokenizer, _fraction, token_chord
+from jazzgen.music.events import EventsTokenizer, _fraction, _is_event, change_spans, token_changes
 from jazzgen.music.line import LOCAL_NOTES, MELODY_WIDTH, REGISTER_BINS, TEMPO_EDGES, MelodyState
 from jazzgen.music.score import ChordSpan
 
 N_EVENTS_FEATURES = WIDTHS[EVENTS_VERSION]  # EVENTS_VERSION is kept in task.json, as the values versions are
 
 
-def _is_pitch(token: str) -> bool:
-    return token == "R" or (token.startswith("P") and token[1:].isdigit())
-
-
 OPEN_BEATS = 10_000  # the last chord lasts this long: where the notes will end is not known while sampling
 
 
-def change_spans(changes: Sequence[tuple[Fraction, str]]) -> list[ChordSpan]:
-    """Chord spans from (time in beats, CH token) changes, the last one open-ended; CH:NC and
-    unknown tokens leave a gap (no chord), as `EventsTokenizer.decode` reads them."""
-    spans = []
-    end = (changes[-1][0] if changes else 0) + OPEN_BEATS
-    for (start, token), following in zip(changes, list(changes[1:]) + [(end, "")]):
-        chord = token_chord(token)
-        if chord is not None and following[0] > start:
-            spans.append(ChordSpan(chord, float(start), float(following[0] - start)))
-    return spans
-
-
-def token_changes(tokens: Sequence[str]) -> tuple[list[tuple[Fraction, str]], Fraction, tuple[int, int]]:
-    """(changes as (beat, CH token), where the notes end, time signature) of an events sequence,
-    each change at the time its BAR/POS marker gives (as `EventsTokenizer.decode` places it)."""
-    ts = (4, 4)
-    for token in tokens:
-        if token.startswith("TS:"):
-            num, _, den = token[3:].partition("/")
-            ts = (int(num), int(den))
-            break
-    bar = Fraction(ts[0] * 4, ts[1])
-    changes: list[tuple[Fraction, str]] = []
-    time = bar_start = marker = Fraction(0)
-    bars_seen, pending = 0, False
-    for token in tokens:
-        if token == "BAR" or token.startswith("BAR:"):
-            bar_start = bars_seen * bar
-            marker, bars_seen = bar_start, bars_seen + 1
-        elif token.startswith("POS") and (p := _fraction(token[3:])) is not None:
-            marker = bar_start + p
-        elif token.startswith("CH:"):
-            changes.append((marker, token))
-        elif _is_pitch(token):
-            pending = True
-        elif pending and token.startswith("D") and (d := _fraction(token[1:])):
-            time += d
-            marker, pending = time, False
-    return changes, time, ts
+def open_spans(changes: Sequence[tuple[Fraction, str]]) -> list[ChordSpan]:
+    """Chord spans of (beat, CH token) changes, the last one open-ended (`events.change_spans`)."""
+    return change_spans(changes, (changes[-1][0] if changes else 0) + OPEN_BEATS)
 
 
 class EventsLine:
     """The features after each token of one events sequence, fed one token at a time.
 
     Args:
-        spans: the chords it plays over (`change_spans`), from beat 0.
+        spans: the chords it plays over (`open_spans`), from beat 0.
         beats_per_bar: quarter notes per bar.
         tempo_qpm: quarter notes per minute.
         tokenizer: the run's events tokenizer (its playable range measures the register).
@@ -106,7 +66,7 @@ class EventsLine:
     def feed(self, token: str) -> np.ndarray:
         """Take in one token (specials and structure change nothing but the row) and return the
         features for predicting the next one # (N_EVENTS_FEATURES,)."""
-        if _is_pitch(token):
+        if _is_event(token):
             self.due = True
             self.melody.feed(None if token == "R" else int(token[1:]))
         elif self.due and token.startswith("D") and (d := _fraction(token[1:])):
@@ -123,7 +83,7 @@ class EventsLine:
 def _token_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per vocabulary id: is it a pitch or rest, its MIDI pitch (-1: none), its duration in ticks
     (0: not a duration) # 3 x (V,)."""
-    is_pitch = np.array([_is_pitch(t) for t in tokens])
+    is_pitch = np.array([_is_event(t) for t in tokens])
     pitch = np.array([int(t[1:]) if p and t != "R" else -1 for t, p in zip(tokens, is_pitch, strict=True)])
     ticks = np.array([round(d * GRID) if t.startswith("D") and (d := _fraction(t[1:])) else 0 for t in tokens])
     return is_pitch, pitch, ticks
@@ -148,7 +108,7 @@ def piece_events_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict,
     due = last_pitch > last_duration                                    # after token k
     counted = is_duration & np.r_[False, due[:-1]]                      # a duration that was due
     time = np.cumsum(np.where(counted, ticks_of[framed], 0))            # (L,) ticks
-    base = features_at(time, change_spans(changes), num * 4.0 / den)   # (L, N_BEAT_HARMONY)
+    base = features_at(time, open_spans(changes), num * 4.0 / den)   # (L, N_BEAT_HARMONY)
     # The melody block as `MelodyState.row` writes it, from the notes fed so far.
     state = MelodyState(float(piece.get("tempo_qpm") or 120.0), tokenizer.low_pitch, tokenizer.high_pitch)
     melody = np.zeros((n, state.width), np.float32)
@@ -189,7 +149,7 @@ class ConditionedEvents:
             # The chords as typed (reduced to CH tokens): one the vocabulary lacks is forced as a
             # simpler token or <unk>, but its features still say what sounds.
             changes = [(t, token) for t, _, token in guide.items if token.startswith("CH:")]
-            self.lines.append(EventsLine(change_spans(changes), float(guide.bar), tempo_qpm,
+            self.lines.append(EventsLine(open_spans(changes), float(guide.bar), tempo_qpm,
                                          tokenizer))
 
     def initial_state(self, batch_size: int):
