@@ -282,3 +282,36 @@ def test_events_perplexities_for_evaluate(events_run):
     assert len(val) == 12 and result["val_values"] == len(corpus.piece_ids(own[0])) + 1  # + <eos>
     assert 1 < figures["pitch_perplexity"] < 200 and 1 < figures["duration_perplexity"] < 50
     assert figures["mingus"] == {"pitch": 11.0, "duration": 4.1}
+
+
+@pytest.mark.slow
+def test_conditioned_events_run_trains_generates_and_evaluates(events_run, tmp_path):
+    from jazzgen.music.conditioning import EVENTS_VERSION
+
+    r = CliRunner().invoke(main, ["train", str(events_run / "corpus"), "-o", str(tmp_path / "run"), "--pipeline",
+                                  TINY, "--epochs", "1", "--set", "data.val_fraction=0.5",
+                                  "--set", "data.condition=true"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "run" / "task.json").read_text())["condition"] == EVENTS_VERSION
+    args = ["generate", str(tmp_path / "run"), "--chords", "Dm7 G7 | Cmaj7 | F7 | Bb7 Eb7", "--bars", "4",
+            "--seed", "3"]
+    out = {}
+    for backend in ("numpy", "keras"):
+        out[backend] = tmp_path / f"{backend}.mid"
+        r = CliRunner().invoke(main, args + ["-o", str(out[backend]), "--backend", backend],
+                               catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+    assert out["numpy"].read_bytes() == out["keras"].read_bytes()  # numpy and Keras draw the same solo
+    assert score_from_midi(read_midi(out["numpy"]), out["numpy"]).notes
+    r = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--samples", "0", "--json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    figures = json.loads(r.stdout.strip().splitlines()[-1])["events"]
+    assert 1 < figures["pitch_perplexity"] < 200 and 1 < figures["duration_perplexity"] < 50
+
+
+@pytest.mark.slow
+def test_gate_is_refused_for_events(events_run, tmp_path):
+    r = CliRunner().invoke(main, ["train", str(events_run / "corpus"), "-o", str(tmp_path / "run"), "--pipeline",
+                                  TINY, "--epochs", "1", "--set", "data.condition=true", "--set", "data.gate=true"])
+    assert r.exit_code == 2 and "data.gate is for the values grammar" in r.output

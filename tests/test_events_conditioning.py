@@ -1,16 +1,12 @@
-"""Events conditioning: the features, training rows = sampling rows, a tiny conditioned run end to end."""
+"""Events conditioning: the features, training rows = sampling rows (a tiny conditioned run end to
+end is in test_events.py, on its corpus)."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
-from click.testing import CliRunner
 
-from jazzgen.cli import main
 from jazzgen.core.vocab import BOS, EOS, SPECIALS, Vocab
 from jazzgen.music.chords import parse_progression
 from jazzgen.music.conditioning import EVENTS_VERSION, FEATURE_BLOCKS, N_BEAT_HARMONY, _column, version_for
@@ -29,7 +25,6 @@ from jazzgen.music.tracks import score_from_midi
 
 ROOT = Path(__file__).resolve().parent.parent
 WJD = ROOT / "data" / "midi" / "wjd"
-TINY = str(ROOT / "pipelines" / "tiny.toml")
 TOKENIZER = EventsTokenizer()
 
 
@@ -126,48 +121,3 @@ def test_guided_sampling_feeds_the_rows_it_draws():
         fed = np.stack([r[b] for r in engine.rows[: len(framed)]])
         np.testing.assert_array_equal(fed, piece_events_rows(framed, vocab.tokens, {"tempo_qpm": 120.0},
                                                              TOKENIZER))
-
-
-@pytest.mark.slow
-def test_conditioned_events_run_trains_generates_and_evaluates(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("ArtPepper_Anthropology.mid", "CharlieParker_Ornithology.mid"):
-        shutil.copy(WJD / name, src / name)
-    r = CliRunner().invoke(main, ["preprocess", str(src), "-o", str(tmp_path / "corpus"), "--tokenizer", "events"],
-                           catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["train", str(tmp_path / "corpus"), "-o", str(tmp_path / "run"), "--pipeline",
-                                  TINY, "--epochs", "1", "--set", "data.val_fraction=0.5",
-                                  "--set", "data.condition=true"], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    task = json.loads((tmp_path / "run" / "task.json").read_text())
-    assert task["condition"] == EVENTS_VERSION
-    args = ["generate", str(tmp_path / "run"), "--chords", "Dm7 G7 | Cmaj7 | F7 | Bb7 Eb7", "--bars", "4",
-            "--seed", "3"]
-    out = {}
-    for backend in ("numpy", "keras"):
-        out[backend] = tmp_path / f"{backend}.mid"
-        r = CliRunner().invoke(main, args + ["-o", str(out[backend]), "--backend", backend],
-                               catch_exceptions=False)
-        assert r.exit_code == 0, r.output
-    assert out["numpy"].read_bytes() == out["keras"].read_bytes()  # numpy and Keras draw the same solo
-    assert score_from_midi(read_midi(out["numpy"]), out["numpy"]).notes
-    r = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--samples", "0", "--json"],
-                           catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    figures = json.loads(r.stdout.strip().splitlines()[-1])["events"]
-    assert 1 < figures["pitch_perplexity"] < 200 and 1 < figures["duration_perplexity"] < 50
-
-
-def test_gate_is_refused_for_events(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("ArtPepper_Anthropology.mid", "CharlieParker_Ornithology.mid"):
-        shutil.copy(WJD / name, src / name)
-    r = CliRunner().invoke(main, ["preprocess", str(src), "-o", str(tmp_path / "corpus"), "--tokenizer", "events"],
-                           catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["train", str(tmp_path / "corpus"), "-o", str(tmp_path / "run"), "--pipeline",
-                                  TINY, "--epochs", "1", "--set", "data.condition=true", "--set", "data.gate=true"])
-    assert r.exit_code == 2 and "data.gate is for the values grammar" in r.output
