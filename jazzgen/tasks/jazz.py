@@ -101,7 +101,8 @@ class JazzTask(Task):
                         bars=request.bars, seed=g.seed, model=run, temperature=g.temperature, top_k=g.top_k,
                         tempo=request.tempo, time=request.time, key=request.key, instrument=request.instrument,
                         band=request.band or "trio", style=request.style, swing=request.swing,
-                        primer=request.primer, backend=g.backend, corpus_bars=g.bars)
+                        primer=request.primer, backend=g.backend, corpus_bars=g.bars,
+                        chord_tone_bias=g.chord_tone_bias)
         if request.wav:
             from jazzgen.music.render import choose_synth
 
