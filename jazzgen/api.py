@@ -25,7 +25,7 @@ def generate(chords: str | None = None, *, chart: str | os.PathLike | Chart | No
              tempo: float | None = None, time: str | None = None, key: str | None = None,
              instrument: str | int | None = None, band: str = "trio", style: str | None = None,
              swing: float | None = None, primer: str | os.PathLike | None = None,
-             backend: str = "numpy") -> Performance:
+             backend: str = "numpy", chord_tone_bias: float = 0.0) -> Performance:
     """Play a new solo, with a band, over chord changes.
 
     Args:
@@ -36,6 +36,8 @@ def generate(chords: str | None = None, *, chart: str | os.PathLike | Chart | No
         seed: the same seed gives the same performance.
         model: a run directory (default: the bundled model).
         temperature, top_k, backend: sampling settings (as `jazzgen generate`).
+        chord_tone_bias: nats added to the logits of values that play a chord tone (values
+            models; 0 = as learned; `--chord-tone-bias`).
         tempo: quarter notes per minute (default: the chart's, else by style).
         time: the meter of typed changes ("3/4"), where the chart names none.
         key: transpose the changes to this key (the solo is generated in it).
@@ -54,7 +56,7 @@ def generate(chords: str | None = None, *, chart: str | os.PathLike | Chart | No
     return generate_many(1, chords=chords, chart=chart, tune=tune, bars=bars, seed=seed, model=model,
                          temperature=temperature, top_k=top_k, tempo=tempo, time=time, key=key,
                          instrument=instrument, band=band, style=style, swing=swing, primer=primer,
-                         backend=backend)[0]
+                         backend=backend, chord_tone_bias=chord_tone_bias)[0]
 
 
 def generate_many(count: int, **options) -> list[Performance]:

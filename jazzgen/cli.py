@@ -116,6 +116,8 @@ def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets)
               help='Chord chart text, e.g. "Dm7 G7 Cmaj7" or "|: Bb7 | Eb7 :| Dm7 G7 x2" (docs/charts.md).')
 @click.option("--temperature", type=float, default=None, help="1.0 = as learned, < 1 = safer.")
 @click.option("--top-k", type=int, default=None, help="Sample among the k likeliest values (0 = all).")
+@click.option("--chord-tone-bias", type=float, default=None,
+              help="Nats added to the logits of values that play a chord tone (values runs; 0 = as learned).")
 @click.option("--seed", type=int, default=None, help="Same seed, same file.")
 @click.option("-n", "count", type=int, default=None, help="Number of solos (OUT-1.mid, OUT-2.mid ...).")
 @click.option("--backend", type=click.Choice(["numpy", "keras"]), default=None, help="Sampling engine.")
@@ -129,8 +131,8 @@ def train(corpus_dir, run_dir, epochs, resume, source, strategy, pipeline, sets)
 @pipeline_option
 @set_option
 @reports_errors
-def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, backend, primer, length,
-             wav, png, pipeline, sets, **performance):
+def generate(run_dir, output, bars, chords, temperature, top_k, chord_tone_bias, seed, count, backend, primer,
+             length, wav, png, pipeline, sets, **performance):
     """Play new solos over chord changes (no RUN_DIR: the bundled model), or sample text."""
     from jazzgen.config import load_config
     from jazzgen.stages.generate import generate as run_generate
@@ -141,7 +143,8 @@ def generate(run_dir, output, bars, chords, temperature, top_k, seed, count, bac
                          "play over a corpus piece's changes)")
     config = load_config(pipeline, sets)
     changes = {k: v for k, v in (("bars", bars), ("temperature", temperature), ("top_k", top_k),
-                                 ("seed", seed), ("count", count), ("backend", backend)) if v is not None}
+                                 ("chord_tone_bias", chord_tone_bias), ("seed", seed), ("count", count),
+                                 ("backend", backend)) if v is not None}
     run_generate(run_dir, output, replace(config.generate, **changes), chords_text=chords,
                  bars_given=bars is not None, log=click.echo, primer=primer, length=length,
                  wav=wav, png=png, **{k: v for k, v in performance.items() if v not in (None, False)})

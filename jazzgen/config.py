@@ -108,10 +108,13 @@ class GenerateConfig:
     seed: int = 0
     count: int = 1  # number of solos (-n)
     backend: str = "numpy"  # numpy (no TensorFlow import) | keras
+    chord_tone_bias: float = 0.0  # values runs: nats added to the logits of values that play a
+    #                               chord tone of the chord at their onset (0 = as learned)
 
     def __post_init__(self) -> None:
         _check_ranges(self, "generate", {
-            "bars": ">0", "temperature": ">0", "top_k": ">=0", "seed": ">=0", "count": ">0"})
+            "bars": ">0", "temperature": ">0", "top_k": ">=0", "seed": ">=0", "count": ">0",
+            "chord_tone_bias": ">=0"})
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,8 @@ class Config:
 
 # Settings a command-line option sets, named as the user typed them in messages.
 _FLAGS = {"generate.bars": "--bars", "generate.temperature": "--temperature", "generate.top_k": "--top-k",
-          "generate.seed": "--seed", "generate.count": "-n", "text.length": "--length",
+          "generate.seed": "--seed", "generate.count": "-n",
+          "generate.chord_tone_bias": "--chord-tone-bias", "text.length": "--length",
           "preprocess.workers": "--workers", "preprocess.shard_size": "--shard-size", "train.epochs": "--epochs"}
 _RANGES = {">0": (lambda v: v > 0, "must be > 0"), ">=0": (lambda v: v >= 0, "must be >= 0"),
            "[0,1)": (lambda v: 0 <= v < 1, "must be in [0, 1)")}

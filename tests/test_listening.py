@@ -14,9 +14,12 @@ from jazzgen.music.articulation import (
     BINS,
     CONTEXTS,
     DURATION_CLASSES,
+    LAYOUT,
+    POOLED_CLASSES,
     articulate,
     articulation_counts,
     articulation_table,
+    duration_class,
 )
 from jazzgen.music.chords import parse_chord
 from jazzgen.music.listening import (
@@ -163,15 +166,69 @@ def test_articulation_is_learned_and_drawn_back():
     raw = _score([(60 + (k % 5), 0.5 * k, 0.3) for k in range(32)], bars=4)
     quantized, _ = ValuesTokenizer().quantize_score(raw)
     counts = articulation_counts(raw, quantized)
-    table = articulation_table([counts])
+    table = articulation_table([(counts, LAYOUT)])
     grid = np.array(table["counts"])
-    assert grid.shape == (len(DURATION_CLASSES), len(CONTEXTS), BINS)
-    assert grid[2, CONTEXTS.index("legato"), int(0.6 * BINS)] == 31  # the last one: "rest"
+    assert grid.shape == (len(DURATION_CLASSES), len(CONTEXTS), BINS + 1)  # + held to the next onset
+    assert grid[duration_class(0.5), CONTEXTS.index("legato"), int(0.6 * BINS)] == 31  # the last: "rest"
     legato = _score([(60 + (k % 5), 0.5 * k, 0.5) for k in range(32)], bars=4)
     played = articulate(legato, table, np.random.default_rng(0))
     assert [n.start_beat for n in played.notes] == [n.start_beat for n in legato.notes]
     ratios = np.array([n.duration_beats / 0.5 for n in played.notes[:-1]])
     assert np.all((ratios >= 0.6) & (ratios < 0.65))
+
+
+def _rendered_ratios(raw: Score, values: Score) -> dict[int, np.ndarray]:
+    """Per value length in ticks, the sounding ratios `values` get from a table learned on `raw`."""
+    quantized, _ = ValuesTokenizer().quantize_score(raw)
+    table = articulation_table([(articulation_counts(raw, quantized), LAYOUT)])
+    played = articulate(values, table, np.random.default_rng(1))
+    out: dict[int, list[float]] = {}
+    for before, after in zip(values.notes[:-1], played.notes[:-1]):
+        out.setdefault(round(before.duration_beats * 12), []).append(after.duration_beats / before.duration_beats)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def test_short_values_keep_their_own_articulation_and_held_notes_stay_held():
+    # Recorded: sixteenth triplets (2 ticks) sound half their value (a gap of 1/12 beat: detached),
+    # sixteenths (3 ticks) 90% (a gap of 1/40 beat: heard tied), half notes up to the next onset.
+    def line(step, sound, n, start=0.0):
+        return [(60 + k % 3, start + step * k, sound) for k in range(n)]
+    raw = _score(line(1 / 6, 1 / 12, 24) + line(1 / 4, 0.225, 24, 4.0) + line(2.0, 2.0, 4, 10.0), bars=5)
+    values = _score(line(1 / 6, 1 / 6, 24) + line(1 / 4, 1 / 4, 24, 4.0) + line(2.0, 2.0, 4, 10.0), bars=5)
+    ratios = _rendered_ratios(raw, values)
+    assert np.all((ratios[2] >= 0.5) & (ratios[2] < 0.51))  # pooled with the sixteenths: often tied
+    assert np.all((ratios[3] >= 0.9) & (ratios[3] < 0.91))
+    assert np.all(ratios[24] == 1.0)                         # held: touching, not 0.95-1.0 of it
+
+
+def test_tables_of_the_pooled_layout_render_as_before():
+    import json
+    from pathlib import Path
+
+    table = json.loads((Path(__file__).resolve().parent.parent / "jazzgen" / "assets" / "default_model"
+                        / "articulation.json").read_text())
+    assert table["duration_classes"] == list(POOLED_CLASSES) and "held" not in table
+    score = _score([(60 + k % 4, 0.25 * k, 0.25) for k in range(40)] + [(70, 10.0, 2.0), (70, 12.0, 1.0)])
+    played = articulate(score, table, np.random.default_rng(4))
+    # the drawing of the layout it was written in: 6 pooled classes, 20 bins, uniform in the top bin
+    cdf = np.cumsum(np.array(table["counts"], float), axis=2)
+    rng = np.random.default_rng(4)
+    contexts = [0 if b.pitch == a.pitch else 1 for a, b in zip(score.notes, score.notes[1:])] + [2]
+    for note, context, out in zip(score.notes, contexts, played.notes):
+        row = cdf[duration_class(note.duration_beats, POOLED_CLASSES), context]
+        b = min(int(np.searchsorted(row / row[-1], rng.random(), side="right")), 19)
+        assert out.duration_beats == pytest.approx(max(note.duration_beats * (b + rng.random()) / 20, 1 / 24))
+
+
+def test_counts_of_both_layouts_make_one_pooled_table():
+    raw = _score([(60 + (k % 5), 0.5 * k, 0.3) for k in range(32)], bars=4)
+    quantized, _ = ValuesTokenizer().quantize_score(raw)
+    counts = articulation_counts(raw, quantized)
+    table = articulation_table([(counts, LAYOUT), ({}, 1)])                 # an older piece among them
+    grid = np.array(table["counts"])
+    assert (table["bins"], table["duration_classes"], table["held"]) == (20, list(POOLED_CLASSES), False)
+    assert grid.sum() == sum(counts.values())
+    assert grid[2, CONTEXTS.index("legato"), 12] == 31                  # eighths at 0.6: pooled class 2, bin 12
 
 
 def test_decoding_repeats_only_values_that_repeat():

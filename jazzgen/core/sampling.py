@@ -31,6 +31,7 @@ def sample_sequences(
     phase_step: np.ndarray | None = None,
     start_phase: int = 0,
     condition=None,
+    logit_bias: np.ndarray | None = None,
 ) -> list[list[int]]:
     """Draw `batch_size` sequences at once, feeding each draw back as the next input.
 
@@ -53,6 +54,8 @@ def sample_sequences(
             object with `start() -> (B, F)`, the features beside the start id, and
             `advance(ids (B,)) -> (B, F)`, the features beside the ids just fed or drawn; and
             `allowed() -> (B, V) bool or None`: which ids the state the features describe admits.
+        logit_bias: added to every step's logits before the temperature divides them # (V,)
+            (a decoding preference, e.g. for chord tones; None = the model as it is).
 
     Returns:
         one list of ids per sequence (without start, primer and stop ids).
@@ -79,6 +82,8 @@ def sample_sequences(
         phase %= len(phase_masks)
     for t in range(max_steps):
         logits, state = engine.step(rows(ids), state)  # (B, V)
+        if logit_bias is not None:
+            logits = logits + logit_bias
         mask = allowed if phase_masks is None else phase_masks[phase]  # (V,) or (B, V)
         if condition is not None:
             admitted = condition.allowed()                                # (B, V) or None

@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from jazzgen.music.articulation import duration_class
+from jazzgen.music.articulation import POOLED_CLASSES, duration_class
 from jazzgen.music.score import Score, phrase_numbers
 
 PHRASE_GAP_BEATS = 1.0  # a rest this long or longer ends a phrase (as `shape_dynamics` has it)
@@ -50,7 +50,7 @@ def note_classes(score: Score) -> np.ndarray:
 
     metric: bar downbeat, the middle beat of an even bar (beat 3 of 4/4), another beat, an
         offbeat eighth, a triplet, anything else;
-    duration: the value's length class (`articulation.DURATION_CLASSES`);
+    duration: the value's length class (`articulation.POOLED_CLASSES`);
     recent_pitch: pitch against the mean of the RECENT notes before it (<= -5, <= -1.5, <= 1.5,
         <= 5 semitones, higher); the first note counts as level;
     phrase_edge: alone, first, last, inside its phrase; contour: the interval from the previous
@@ -89,7 +89,7 @@ def note_classes(score: Score) -> np.ndarray:
         chord = score.chord_at(note.start_beat)
         tone = 0 if chord is None or chord.root is None else 1 + (note.pitch % 12 in chord.pitch_classes)
         step = pitch[k] - pitch[k - 1] if not first[k] else None
-        out[k] = (metric, duration_class(note.duration_beats),
+        out[k] = (metric, duration_class(note.duration_beats, POOLED_CLASSES),
                   int(np.digitize(recent, (-5, -1.5, 1.5, 5), right=True)),
                   0 if first[k] and last[k] else 1 if first[k] else 2 if last[k] else 3,
                   5 if step is None else int(np.digitize(step, (-3, -1, 0, 2), right=True)),

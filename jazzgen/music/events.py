@@ -39,6 +39,7 @@ from typing import ClassVar
 import numpy as np
 
 from jazzgen.core.tokenizer import Tokenizer
+from jazzgen.errors import UsageError
 from jazzgen.music.chords import Chord, parse_chord
 from jazzgen.music.score import ChordSpan, Note, Score
 
@@ -55,6 +56,13 @@ KEYS = tuple(range(-5, 7))  # the 12 transpositions, in semitones (0 = as writte
 _FALLBACK = {"m7b5": "m7", "dim7": "dim", "dim": "m", "m6": "m", "m7": "m", "maj7": "",
              "6": "", "7sus4": "7", "sus4": "", "aug": "", "7": "", "m": ""}
 _CHORD_TOKEN = re.compile(r"CH:([A-G][b#]?)(.*)")
+
+
+def refuse_chord_tone_bias(chord_tone_bias: float) -> None:
+    """Events runs draw pitches, not chord-relative values: a chord-tone bias is a usage error."""
+    if chord_tone_bias:
+        raise UsageError(f"--chord-tone-bias applies to values runs (got {chord_tone_bias} for an "
+                         "events run, whose tokens name pitches, not chord tones)")
 
 
 def chord_quality(chord: Chord) -> str:
@@ -185,10 +193,16 @@ class EventsTokenizer(Tokenizer):
         return {k: moved for k in KEYS if k and (moved := transpose_tokens(tokens, k))}
 
     def play(self, run, engine, plans, seed: int, rng: np.random.Generator, *, temperature: float = 1.0,
-             top_k: int = 0, meter: bool = True) -> list[Score]:
+             top_k: int = 0, meter: bool = True, chord_tone_bias: float = 0.0) -> list[Score]:
         """One solo per plan (`solos.Plan`), each through the guide (`sample_events`), whose
-        grammar keeps onsets on the grid already (`meter` changes nothing)."""
+        grammar keeps onsets on the grid already (`meter` changes nothing).
+
+        Raises:
+            UsageError: a `chord_tone_bias` (events name pitches, not chord tones).
+        """
         from jazzgen.music.events_guide import sample_events
+
+        refuse_chord_tone_bias(chord_tone_bias)
 
         solos = []
         for p in plans:

@@ -41,6 +41,8 @@ def check_generate_config(g: GenerateConfig) -> None:
         raise UsageError(f"--temperature must be > 0 (got {g.temperature})")
     if g.top_k < 0:
         raise UsageError(f"--top-k must be >= 0 (got {g.top_k})")
+    if g.chord_tone_bias < 0:
+        raise UsageError(f"--chord-tone-bias must be >= 0 (got {g.chord_tone_bias})")
     if g.count <= 0:
         raise UsageError(f"-n must be > 0 (got {g.count})")
 
@@ -105,7 +107,7 @@ def generate_solos(run: Run, out: str | Path, g: GenerateConfig, chords_text: st
     plan = Plan(tuple(spans), ts, tempo, total_beats)
     solos = play_solos(run, load_engine(run, g.backend), [plan] * g.count, g.seed, rng=rng,
                       temperature=g.temperature, top_k=g.top_k, articulation=load_articulation(run),
-                      dynamics=load_dynamics(run))
+                      dynamics=load_dynamics(run), chord_tone_bias=g.chord_tone_bias)
     paths = output_paths(out, g.count)
     for solo, path in zip(solos, paths):
         _check_not_empty(solo.notes, path)
@@ -177,7 +179,7 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
                                   temperature=g.temperature, top_k=g.top_k,
                                   primer=run.vocab.encode(values), start_beat=end, spans=[spans] * g.count,
                                   beats_per_bar=ts[0] * 4 / ts[1], tempo_qpm=tempo, decodings=decodings,
-                                  primer_pitch=start.notes[0].pitch)
+                                  primer_pitch=start.notes[0].pitch, chord_tone_bias=g.chord_tone_bias)
     table, dynamics = load_articulation(run), load_dynamics(run)
     solos = []
     for i, (ids, decoding) in enumerate(zip(sequences, decodings, strict=True)):
@@ -192,10 +194,11 @@ def _generate_values_primed(run, out, g, tokenizer, rng, spans, ts, tempo, where
 
 def _generate_events(run, out, g, chords_text, bars_given, log, primer) -> list[Path]:
     """Events runs: pitches and durations sampled, the changes' structure forced (EventsGuide)."""
-    from jazzgen.music.events import EventsTokenizer
+    from jazzgen.music.events import EventsTokenizer, refuse_chord_tone_bias
     from jazzgen.music.events_guide import sample_events
     from jazzgen.music.solos import load_articulation, load_dynamics, render_solo
 
+    refuse_chord_tone_bias(g.chord_tone_bias)
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     rng = np.random.default_rng(g.seed)
     spans, ts, tempo, where = choose_changes(run, chords_text, g.bars if (bars_given or not chords_text) else None, rng)

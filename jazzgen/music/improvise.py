@@ -32,13 +32,13 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
             tempo: float | None = None, time: str | None = None, key: str | None = None,
             instrument: str | int | None = None, band: str = "trio", style: str | None = None,
             swing: float | None = None, primer=None, backend: str = "numpy",
-            corpus_bars: int = CORPUS_BARS) -> list[Performance]:
+            corpus_bars: int = CORPUS_BARS, chord_tone_bias: float = 0.0) -> list[Performance]:
     """`count` performances (see `jazzgen.generate` for the options); deterministic for a seed.
 
     `corpus_bars` is how long to play over a corpus piece's changes when `bars` is not given
     (a recipe's generate.bars).
     """
-    _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, chart, tune)
+    _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, chart, tune, chord_tone_bias)
     soloist = find_instrument(instrument)
     run = open_model(model)
     rng = np.random.default_rng(seed)
@@ -56,7 +56,7 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
     played = replace(played, style=style, tempo_qpm=tempo)
     swing = default_swing(tempo, style) if swing is None else swing
     solos, primed = sample_solos(run, played, count, seed, rng, soloist, temperature=temperature, top_k=top_k,
-                                 backend=backend, primer=primer)
+                                 backend=backend, primer=primer, chord_tone_bias=chord_tone_bias)
     parts = tuple(accompany(played, band, style, seed))
     if primer:
         description += f", after the primer {Path(primer).name}"
@@ -64,7 +64,8 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
             for solo in solos]
 
 
-def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, chart, tune) -> None:
+def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, chart, tune,
+           chord_tone_bias=0.0) -> None:
     if count <= 0:
         raise UsageError(f"-n must be > 0 (got {count})")
     if bars is not None and bars <= 0:
@@ -75,6 +76,8 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
         raise UsageError(f"--temperature must be > 0 (got {temperature})")
     if top_k < 0:
         raise UsageError(f"--top-k must be >= 0 (got {top_k})")
+    if not (chord_tone_bias >= 0 and np.isfinite(chord_tone_bias)):
+        raise UsageError(f"--chord-tone-bias must be a finite number >= 0 (got {chord_tone_bias})")
     if tempo is not None and not 20 <= tempo <= 400:
         raise UsageError(f"--tempo {tempo:g}: want 20 to 400 beats per minute")
     if band not in BANDS:
@@ -139,14 +142,15 @@ def _corpus_chart(run, rng, bars: int) -> tuple[Chart, str, float]:
 
 def sample_solos(run, played: Chart, count: int, seed: int, rng: np.random.Generator, soloist: Instrument, *,
                  temperature: float = 1.0, top_k: int = 0, backend: str = "numpy",
-                 primer: str | os.PathLike | None = None) -> tuple[list[Score], int]:
+                 primer: str | os.PathLike | None = None,
+                 chord_tone_bias: float = 0.0) -> tuple[list[Score], int]:
     """`count` solos over the chart's spans, in the soloist's range, with the run's learned dynamics
     (or shaped ones), and how many notes each starts with from the primer."""
     from jazzgen.config import GenerateConfig
     from jazzgen.music.solos import cut, load_dynamics
 
     g = GenerateConfig(bars=max(1, len(played.bars)), temperature=temperature, top_k=top_k, seed=seed,
-                       count=count, backend=backend)
+                       count=count, backend=backend, chord_tone_bias=chord_tone_bias)
     spans, ts = played.spans(), played.time_signature
     total = played.total_beats
     start = _read_primer(primer, spans, ts, total, played) if primer else None
@@ -203,7 +207,8 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
     sequences = sample_values(run, load_engine(run, g.backend), tokenizer, [budget] * g.count, rng,
                               temperature=g.temperature, top_k=g.top_k, primer=primed, start_beat=begin,
                               spans=[spans] * g.count, beats_per_bar=ts[0] * 4 / ts[1], tempo_qpm=tempo,
-                              decodings=decodings, primer_pitch=start.notes[0].pitch if start else None)
+                              decodings=decodings, primer_pitch=start.notes[0].pitch if start else None,
+                              chord_tone_bias=g.chord_tone_bias)
     table = load_articulation(run)
     solos = []
     for i, (ids, decoding) in enumerate(zip(sequences, decodings, strict=True)):
@@ -217,11 +222,12 @@ def _values_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: I
 def _events_solos(run, g, spans, ts, total, rng, start: Score | None, soloist: Instrument,
                   tempo_qpm: float, dynamics: dict | None = None) -> list[Score]:
     """Events runs: pitches sampled with the changes' structure forced, then kept in range by octaves."""
-    from jazzgen.music.events import EventsTokenizer
+    from jazzgen.music.events import EventsTokenizer, refuse_chord_tone_bias
     from jazzgen.music.events_guide import sample_events
     from jazzgen.music.generate import load_engine
     from jazzgen.music.solos import load_articulation, render_solo
 
+    refuse_chord_tone_bias(g.chord_tone_bias)
     tokenizer = EventsTokenizer.from_config(run.task["tokenizer"])
     primed = tokenizer.encode(replace(start, tempo_qpm=tempo_qpm)) if start else []  # at the chart's tempo
     sequences = sample_events(load_engine(run, g.backend), run.vocab, tokenizer, spans, ts, total, g.count, rng,

@@ -49,6 +49,26 @@ def value_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     return kinds, leaps
 
 
+@functools.lru_cache(maxsize=8)  # once per vocabulary
+def chord_tone_values(tokens: tuple[str, ...]) -> np.ndarray:
+    """Which tokens play a chord tone of the chord at their onset # (V,) bool; read-only.
+
+    The values of TYPE C. A model told about its line draws an interval only where it lands on
+    the value's own TYPE (`playable_values`: `landing_kinds` at the interval == its TYPE), so
+    there these are exactly the drawable values that land on a chord tone; a plain values model's
+    decoding picks a pitch of the value's TYPE too (bar a repeated pitch, which keeps the last
+    one, and a chord-less onset, which has no chord tone).
+    """
+    out = np.zeros(len(tokens), bool)
+    for k, token in enumerate(tokens):
+        try:
+            out[k] = parse_value(token)[0] == "C"
+        except ValueError:
+            continue
+    out.flags.writeable = False
+    return out
+
+
 def playable_values(tokens: Sequence[str], previous: int, chord, low_pitch: int, high_pitch: int) -> np.ndarray:
     """Which values can be played as written after `previous` over `chord` # (V,) bool.
 

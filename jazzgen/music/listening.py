@@ -348,7 +348,8 @@ def heldout_pairs(run, corpus, *, seed: int = 0, meter: bool = True,
     engine = engine or NumpyEngine.from_export(run.export_path)
     g = run.config.generate
     generated = play_solos(run, engine, plans, seed, temperature=g.temperature, top_k=g.top_k,
-                          meter=meter, articulation=articulation, dynamics=dynamics) if plans else []
+                          meter=meter, articulation=articulation, dynamics=dynamics,
+                          chord_tone_bias=g.chord_tone_bias) if plans else []
     return generated, human
 
 

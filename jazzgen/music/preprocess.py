@@ -27,7 +27,8 @@ from jazzgen.core.shards import write_shards
 from jazzgen.core.vocab import Vocab
 from jazzgen.errors import InputError, JazzgenError, UsageError
 
-CACHE_VERSION = "4"  # 2: pieces carry melody_reason (and repeats, pickup_beats); 3: articulation; 4: dynamics
+CACHE_VERSION = "5"  # 2: pieces carry melody_reason (and repeats, pickup_beats); 3: articulation; 4: dynamics;
+#                     5: articulation counted per tick with held notes (articulation_layout 2)
 
 
 class _Timeout(Exception):
@@ -75,7 +76,7 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-    from jazzgen.music.articulation import articulation_counts
+    from jazzgen.music.articulation import LAYOUT, articulation_counts
     from jazzgen.music.dynamics import dynamics_notes
 
     beats_per_bar = quantized.beats_per_bar
@@ -93,6 +94,7 @@ def process_file(path: Path, cfg: PreprocessConfig) -> dict:
         **{k: meta[k] for k in ("melody_index", "repeats", "pickup_beats") if k in meta},
         "timing": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()},
         "articulation": articulation_counts(score, quantized),  # how long notes sound (recorded)
+        "articulation_layout": LAYOUT,
     }
     dynamics = dynamics_notes(quantized)  # how loud notes sound (when the file's velocities vary)
     if dynamics is not None:

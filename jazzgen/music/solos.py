@@ -21,6 +21,7 @@ from jazzgen.core.files import read_json
 from jazzgen.core.vocab import BOS
 from jazzgen.music.articulation import articulate
 from jazzgen.music.dynamics import CLASSES, perform_dynamics
+from jazzgen.music.line import chord_tone_values
 from jazzgen.music.score import ChordSpan, Score
 from jazzgen.music.values import Decoding, ValuesTokenizer, parse_value
 
@@ -124,7 +125,8 @@ def cut(score: Score, total_beats: float) -> Score:
 
 def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.Generator | None = None,
               temperature: float = 1.0, top_k: int = 0, meter: bool = True,
-              articulation: dict | None = None, dynamics: dict | None = None) -> list[Score]:
+              articulation: dict | None = None, dynamics: dict | None = None,
+              chord_tone_bias: float = 0.0) -> list[Score]:
     """One solo per plan, sampled with `engine`; solo i's decoding draws from seed [seed, i].
 
     Args:
@@ -136,12 +138,14 @@ def play_solos(run, engine, plans: Sequence[Plan], seed: int, *, rng: np.random.
         meter: values runs: mask values that would put the next onset off the grid.
         articulation: a table from `articulation.articulation_table` (None: full values).
         dynamics: a table from `dynamics.dynamics_table` (None: the decoder's constant velocity).
+        chord_tone_bias: values runs: nats added to the logits of chord-tone values (`sample_values`).
     """
     from jazzgen.music.tokenizers import tokenizer_from_config
 
     rng = np.random.default_rng(seed) if rng is None else rng
     tokenizer = tokenizer_from_config(run.task["tokenizer"])  # each samples in its own way
-    solos = tokenizer.play(run, engine, plans, seed, rng, temperature=temperature, top_k=top_k, meter=meter)
+    solos = tokenizer.play(run, engine, plans, seed, rng, temperature=temperature, top_k=top_k, meter=meter,
+                           chord_tone_bias=chord_tone_bias)
     out = []
     for i, (solo, p) in enumerate(zip(solos, plans, strict=True)):
         solo = replace(cut(solo, p.total_beats), chords=tuple(p.spans))  # the chord at each note counts
@@ -156,7 +160,7 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
                   beats_per_bar: float = 4.0,
                   tempo_qpm: float | Sequence[float] = 120.0,
                   decodings: Sequence[Decoding] | None = None,
-                  primer_pitch: int | None = None) -> list[list[int]]:
+                  primer_pitch: int | None = None, chord_tone_bias: float = 0.0) -> list[list[int]]:
     """Value ids for one solo per budget (beats), sampled in one batch.
 
     `start_beat` is where the first drawn value starts (after a primer), for the meter mask.
@@ -164,6 +168,8 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
     conditioned model (`data.condition`) is told about at every step (one tempo, or one per solo);
     a model told about its line also follows each solo's `decodings` (pass the ones its ids will
     be decoded with) and the primer decoded from `primer_pitch`, its first note.
+    `chord_tone_bias` (nats, 0 = off) is added to the logits of the values that play a chord
+    tone (`line.chord_tone_values`) at every draw.
     """
     from jazzgen.core.sampling import sample_sequences
 
@@ -185,8 +191,11 @@ def sample_values(run, engine, tokenizer: ValuesTokenizer, budgets: Sequence[flo
         condition = ValuesCondition(tokens, spans, [beats_per_bar] * len(budgets),
                                     np.broadcast_to(np.asarray(tempo_qpm, float), len(budgets)),
                                     version_for(engine.cfg.condition_dim), decodings, (primer, primer_pitch))
+    bias = None
+    if chord_tone_bias:
+        bias = np.where(chord_tone_values(tuple(tokens)), np.float32(chord_tone_bias), np.float32(0.0))
     return sample_sequences(engine, len(budgets), rng, start_id=run.vocab.id(BOS),
                             max_steps=int(budgets.max() / cost[allowed].min()) + 1,
                             temperature=temperature, top_k=top_k, allowed=allowed, cost=cost,
                             budget=budgets, primer=primer, phase_masks=masks, phase_step=steps,
-                            start_phase=phase, condition=condition)
+                            start_phase=phase, condition=condition, logit_bias=bias)

@@ -124,9 +124,10 @@ class ValuesTokenizer(Tokenizer):
         return None
 
     def play(self, run, engine, plans, seed: int, rng: np.random.Generator, *, temperature: float = 1.0,
-             top_k: int = 0, meter: bool = True) -> list[Score]:
+             top_k: int = 0, meter: bool = True, chord_tone_bias: float = 0.0) -> list[Score]:
         """One solo per plan (`solos.Plan`): values sampled in one batch, each plan's beats its
-        budget (`solos.sample_values`), solo i decoded with the random stream [seed, i]."""
+        budget (`solos.sample_values`, `chord_tone_bias` nats on chord-tone values), solo i
+        decoded with the random stream [seed, i]."""
         from jazzgen.music.solos import sample_values
 
         decodings = [Decoding(self, tuple(p.spans), (seed, i)) for i, p in enumerate(plans)]
@@ -134,7 +135,8 @@ class ValuesTokenizer(Tokenizer):
                             temperature=temperature, top_k=top_k, meter=meter,
                             spans=[p.spans for p in plans],
                             beats_per_bar=plans[0].time_signature[0] * 4 / plans[0].time_signature[1],
-                            tempo_qpm=[p.tempo_qpm for p in plans], decodings=decodings)
+                            tempo_qpm=[p.tempo_qpm for p in plans], decodings=decodings,
+                            chord_tone_bias=chord_tone_bias)
         return [d.decode(run.vocab.decode(x), time_signature=p.time_signature, tempo_qpm=p.tempo_qpm)
                 for x, p, d in zip(ids, plans, decodings, strict=True)]
 

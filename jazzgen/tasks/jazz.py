@@ -78,8 +78,10 @@ class JazzTask(Task):
         from jazzgen.music.articulation import articulation_table
 
         # How long the training players held their notes, drawn from when decoding.
-        articulation = articulation_table(corpus.pieces[int(i)]["articulation"] for i in train_idx
-                                          if "articulation" in corpus.pieces[int(i)])
+        # (older corpora counted in layout 1, and the table keeps to it)
+        articulation = articulation_table((corpus.pieces[int(i)]["articulation"],
+                                           corpus.pieces[int(i)].get("articulation_layout", 1))
+                                          for i in train_idx if "articulation" in corpus.pieces[int(i)])
         run_files = {"changes.json": changes, "articulation.json": articulation}
         dynamics = corpus_dynamics(corpus, train_idx, val_idx)  # how loud they played (None: not known)
         if dynamics is not None:
@@ -101,7 +103,8 @@ class JazzTask(Task):
                         bars=request.bars, seed=g.seed, model=run, temperature=g.temperature, top_k=g.top_k,
                         tempo=request.tempo, time=request.time, key=request.key, instrument=request.instrument,
                         band=request.band or "trio", style=request.style, swing=request.swing,
-                        primer=request.primer, backend=g.backend, corpus_bars=g.bars)
+                        primer=request.primer, backend=g.backend, corpus_bars=g.bars,
+                        chord_tone_bias=g.chord_tone_bias)
         if request.wav:
             from jazzgen.music.render import choose_synth
 

@@ -49,6 +49,8 @@ def check_generate(g: GenerateConfig, length: int) -> None:
         raise UsageError(f"--temperature must be > 0 (got {g.temperature})")
     if g.top_k < 0 or g.count <= 0 or length <= 0:
         raise UsageError("--top-k must be >= 0, and -n and --length > 0")
+    if g.chord_tone_bias:
+        raise UsageError(f"--chord-tone-bias does not apply to text runs (got {g.chord_tone_bias})")
 
 
 def check_text_output(out: str | Path | None) -> None:
