@@ -141,13 +141,16 @@ def generate(run_dir, output, bars, chords, temperature, top_k, chord_tone_bias,
     if chords is not None and not chords.replace("|", "").strip():
         raise UsageError('--chords: no chords given (e.g. --chords "Dm7 G7 | Cmaj7"; leave it out to '
                          "play over a corpus piece's changes)")
-    config = load_config(pipeline, sets)
+    config = load_config(pipeline, sets)  # checks the recipe and every --set first
     changes = {k: v for k, v in (("bars", bars), ("temperature", temperature), ("top_k", top_k),
                                  ("chord_tone_bias", chord_tone_bias), ("seed", seed), ("count", count),
                                  ("backend", backend)) if v is not None}
-    run_generate(run_dir, output, replace(config.generate, **changes), chords_text=chords,
-                 bars_given=bars is not None, log=click.echo, primer=primer, length=length,
-                 wav=wav, png=png, **{k: v for k, v in performance.items() if v not in (None, False)})
+    # Without a recipe a run samples as its own recipe said (its [generate]: temperature, top-k,
+    # chord-tone bias...), as the Python API does; --set and the options above go on top.
+    run_generate(run_dir, output, replace(config.generate, **changes) if pipeline else None,
+                 chords_text=chords, bars_given=bars is not None, log=click.echo, primer=primer,
+                 length=length, wav=wav, png=png, sets=sets, changes=changes,
+                 **{k: v for k, v in performance.items() if v not in (None, False)})
 
 
 @main.command()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from jazzgen.config import GenerateConfig
+from jazzgen.config import GenerateConfig, apply_overrides, parse_set_options
 from jazzgen.core.rundir import open_run
 from jazzgen.tasks import default_run_dir, get_task
 from jazzgen.tasks.base import GenerateRequest, given
@@ -20,11 +20,13 @@ from jazzgen.tasks.base import GenerateRequest, given
 def generate(run_dir: str | Path | None, out: str | Path | None = None, g: GenerateConfig | None = None,
              chords_text: str | None = None, bars_given: bool = False,
              log: Callable[[str], None] = print, primer: str | Path | None = None, *,
-             length: int | None = None, wav: bool = False, png: bool = False, **performance) -> list:
+             length: int | None = None, wav: bool = False, png: bool = False,
+             sets: tuple[str, ...] = (), changes: dict | None = None, **performance) -> list:
     """Sample from a run as its task does; returns what was written (paths, or the texts).
 
     Args:
-        g: the [generate] settings (None: the run's own).
+        g: the [generate] settings (None: the run's own, with `sets` (--set pairs) and then
+            `changes` (fields given as options) applied).
         chords_text, primer, length, wav, png: the command-line options of the same names
             (None/False = not given); `bars_given` says whether `g.bars` was given as --bars.
         performance: the jazz performance options (chart, tune, tempo, time, key, instrument,
@@ -32,7 +34,9 @@ def generate(run_dir: str | Path | None, out: str | Path | None = None, g: Gener
     """
     run = open_run(run_dir or default_run_dir(), warn=lambda m: print(m, file=sys.stderr))
     task = get_task(run.task.get("task"))
-    g = g or run.config.generate
+    if g is None:
+        config = apply_overrides(run.config, parse_set_options(sets), "--set") if sets else run.config
+        g = replace(config.generate, **(changes or {}))
     request = GenerateRequest(out=Path(out) if out else None, chords=chords_text,
                               bars=g.bars if bars_given else None,
                               primer=str(primer) if primer is not None else None,
