@@ -25,7 +25,7 @@ def generate(chords: str | None = None, *, chart: str | os.PathLike | Chart | No
              tempo: float | None = None, time: str | None = None, key: str | None = None,
              instrument: str | int | None = None, band: str = "trio", style: str | None = None,
              swing: float | None = None, primer: str | os.PathLike | None = None,
-             backend: str = "numpy", chord_tone_bias: float = 0.0) -> Performance:
+             backend: str = "numpy", chord_tone_bias: float | None = None) -> Performance:
     """Play a new solo, with a band, over chord changes.
 
     Args:
@@ -37,7 +37,8 @@ def generate(chords: str | None = None, *, chart: str | os.PathLike | Chart | No
         model: a run directory (default: the bundled model).
         temperature, top_k, backend: sampling settings (as `jazzgen generate`).
         chord_tone_bias: nats added to the logits of values that play a chord tone (values
-            models; 0 = as learned; `--chord-tone-bias`).
+            models; 0 = as learned; None: the run's recipe's, e.g. the bundled model's 0.1;
+            `--chord-tone-bias`).
         tempo: quarter notes per minute (default: the chart's, else by style).
         time: the meter of typed changes ("3/4"), where the chart names none.
         key: transpose the changes to this key (the solo is generated in it).

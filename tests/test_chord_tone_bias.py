@@ -146,3 +146,28 @@ def test_runs_without_chord_relative_values_refuse_a_bias():
         refuse_chord_tone_bias(0.2)
     with pytest.raises(UsageError, match="--chord-tone-bias does not apply to text runs"):
         check_generate(GenerateConfig(chord_tone_bias=0.2), 10)
+
+
+def test_a_run_samples_with_its_recipes_bias_unless_told_otherwise(monkeypatch, tmp_path):
+    import jazzgen
+    import jazzgen.music.solos as solos
+    from jazzgen.cli import main
+
+    seen = []
+    real = solos.sample_values
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("chord_tone_bias"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solos, "sample_values", spy)
+    from jazzgen.core.rundir import open_run
+
+    recipe = open_run(None, warn=lambda m: None).config.generate.chord_tone_bias
+    assert recipe > 0  # the bundled model's recipe (pipelines/wjd.toml) sets one
+    jazzgen.generate("Dm7 | G7 | Cmaj7 | Cmaj7", bars=4, band="none", seed=1)
+    args = ["generate", "-o", str(tmp_path / "x.mid"), "--chords", "Dm7 | G7", "--band", "none"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert CliRunner().invoke(main, args + ["--set", "generate.chord_tone_bias=0.3"]).exit_code == 0
+    assert CliRunner().invoke(main, args + ["--chord-tone-bias", "0"]).exit_code == 0
+    assert seen[:4] == [recipe, recipe, 0.3, 0.0]

@@ -32,15 +32,17 @@ def perform(count: int = 1, chords: str | None = None, chart=None, tune: str | N
             tempo: float | None = None, time: str | None = None, key: str | None = None,
             instrument: str | int | None = None, band: str = "trio", style: str | None = None,
             swing: float | None = None, primer=None, backend: str = "numpy",
-            corpus_bars: int = CORPUS_BARS, chord_tone_bias: float = 0.0) -> list[Performance]:
+            corpus_bars: int = CORPUS_BARS, chord_tone_bias: float | None = None) -> list[Performance]:
     """`count` performances (see `jazzgen.generate` for the options); deterministic for a seed.
 
     `corpus_bars` is how long to play over a corpus piece's changes when `bars` is not given
-    (a recipe's generate.bars).
+    (a recipe's generate.bars); `chord_tone_bias` None is the run's recipe's (values runs).
     """
+    run = open_model(model)
+    if chord_tone_bias is None:
+        chord_tone_bias = recipe_chord_tone_bias(run)
     _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, chart, tune, chord_tone_bias)
     soloist = find_instrument(instrument)
-    run = open_model(model)
     rng = np.random.default_rng(seed)
     played, description, found_tempo = choose_chart(run, chords, chart, tune, time, style, rng, corpus_bars)
     style = style or played.style or "swing"
@@ -88,6 +90,12 @@ def _check(count, bars, temperature, top_k, tempo, band, style, swing, chords, c
         raise UsageError(f"--swing {swing:g}: want a long-short ratio from 1.0 (straight) to 4.0")
     if sum(x is not None for x in (chords, chart, tune)) > 1:
         raise UsageError("give the changes one way: --chords, --chart or --tune")
+
+
+def recipe_chord_tone_bias(run) -> float:
+    """The chord-tone bias a values run's recipe sampled with (`generate.chord_tone_bias`); 0 for
+    events runs, whose tokens name pitches."""
+    return run.config.generate.chord_tone_bias if music_tokenizer(run.task).name == "values" else 0.0
 
 
 def open_model(model):

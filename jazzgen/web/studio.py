@@ -135,7 +135,8 @@ class Studio:
                                 temperature=settings.temperature, top_k=settings.top_k, primer=primer_ids,
                                 start_beat=start - origin, spans=[_window(chords, origin, end)],
                                 beats_per_bar=beats_per_bar, tempo_qpm=tempo_qpm, decodings=[decoding],
-                                primer_pitch=primer_pitch)[0]
+                                primer_pitch=primer_pitch,
+                                chord_tone_bias=self.run.config.generate.chord_tone_bias)[0]  # as its recipe
         solo = decoding.decode(self.run.vocab.decode(ids))
         if self.dynamics is not None:  # learned from the corpus; older runs: the phrase dynamics
             from jazzgen.music.dynamics import perform_dynamics
