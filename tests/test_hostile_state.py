@@ -284,7 +284,10 @@ def test_sigint_during_preprocess_exits_130_with_one_line(tmp_path: Path) -> Non
 
     proc = subprocess.Popen([sys.executable, "-m", "jazzgen", "preprocess", str(WJD), "-o", "corpus",
                              "--workers", "2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+                            # Ctrl-C as a terminal delivers it, even where the suite runs in the
+                            # background (started with SIGINT ignored, which children inherit)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     cache = tmp_path / "corpus" / "cache"
     t0 = time.time()
     while not (cache.is_dir() and any(cache.iterdir())):  # some files read: mid-way

@@ -33,7 +33,14 @@ def corpus_dir(tmp_path_factory):
 def _start(corpus_dir, run_dir, epochs, *extra):
     cmd = [sys.executable, "-m", "jazzgen", "train", str(corpus_dir), "-o", str(run_dir), "--epochs", str(epochs),
            *SETTINGS, *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it, even where the suite itself runs in the background (a
+    shell starts background jobs with SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _epochs_done(run_dir: Path) -> int:

@@ -205,8 +205,8 @@ def test_tables_of_the_pooled_layout_render_as_before():
     import json
     from pathlib import Path
 
-    table = json.loads((Path(__file__).resolve().parent.parent / "jazzgen" / "assets" / "default_model"
-                        / "articulation.json").read_text())
+    # the bundled model's table before the finer layout (20 bins, pooled classes)
+    table = json.loads((Path(__file__).resolve().parent / "fixtures" / "articulation_pooled.json").read_text())
     assert table["duration_classes"] == list(POOLED_CLASSES) and "held" not in table
     score = _score([(60 + k % 4, 0.25 * k, 0.25) for k in range(40)] + [(70, 10.0, 2.0), (70, 12.0, 1.0)])
     played = articulate(score, table, np.random.default_rng(4))
