@@ -117,19 +117,26 @@ def test_the_command_line_refuses_a_negative_bias_in_one_line(tmp_path):
     assert r.output.strip() == "error: --chord-tone-bias must be >= 0 (got -1.0)"
 
 
-def test_the_bias_reaches_sampling_from_the_command_line_and_the_api(monkeypatch, tmp_path):
-    import jazzgen
+@pytest.fixture
+def seen(monkeypatch) -> list:
+    """The chord_tone_bias of every `solos.sample_values` call made while the test runs."""
     import jazzgen.music.solos as solos
-    from jazzgen.cli import main
 
-    seen = []
+    calls = []
     real = solos.sample_values
 
     def spy(*args, **kwargs):
-        seen.append(kwargs.get("chord_tone_bias"))
+        calls.append(kwargs.get("chord_tone_bias"))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(solos, "sample_values", spy)
+    return calls
+
+
+def test_the_bias_reaches_sampling_from_the_command_line_and_the_api(seen, tmp_path):
+    import jazzgen
+    from jazzgen.cli import main
+
     jazzgen.generate("Dm7 | G7 | Cmaj7 | Cmaj7", bars=4, band="none", seed=1, chord_tone_bias=0.25)
     r = CliRunner().invoke(main, ["generate", "-o", str(tmp_path / "x.mid"), "--chords", "Dm7 | G7",
                                   "--band", "none", "--chord-tone-bias", "0.4"])
@@ -148,19 +155,9 @@ def test_runs_without_chord_relative_values_refuse_a_bias():
         check_generate(GenerateConfig(chord_tone_bias=0.2), 10)
 
 
-def test_a_run_samples_with_its_recipes_bias_unless_told_otherwise(monkeypatch, tmp_path):
+def test_a_run_samples_with_its_recipes_bias_unless_told_otherwise(seen, tmp_path):
     import jazzgen
-    import jazzgen.music.solos as solos
     from jazzgen.cli import main
-
-    seen = []
-    real = solos.sample_values
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("chord_tone_bias"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(solos, "sample_values", spy)
     from jazzgen.core.rundir import open_run
 
     recipe = open_run(None, warn=lambda m: None).config.generate.chord_tone_bias
