@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from jazzgen.core.vocab import BOS, EOS, SPECIALS, Vocab
 from jazzgen.music.chords import parse_progression
@@ -121,3 +122,12 @@ def test_guided_sampling_feeds_the_rows_it_draws():
         fed = np.stack([r[b] for r in engine.rows[: len(framed)]])
         np.testing.assert_array_equal(fed, piece_events_rows(framed, vocab.tokens, {"tempo_qpm": 120.0},
                                                              TOKENIZER))
+
+
+def test_rows_that_would_not_fit_in_memory_are_refused_naming_the_setting():
+    from jazzgen.errors import UsageError
+    from jazzgen.music.conditioning import _check_memory
+
+    _check_memory(3 * 2**30, available=8 * 2**30)
+    with pytest.raises(UsageError, match=r"data.condition: .* 3.7 GiB, more than the 4.0 GiB of memory free"):
+        _check_memory(int(3.7 * 2**30), available=4 * 2**30)

@@ -253,6 +253,29 @@ def rows_function(version: str, tokenizer_config: dict | None):
     return lambda framed, tokens, piece: piece_rows(framed, tokens, piece, version, values)
 
 
+def _available_bytes() -> int | None:
+    """Memory the system can still give (Linux MemAvailable), None where it cannot say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _check_memory(needed: int, available: int | None = None) -> None:
+    """Refuse, naming the setting, rows that would not fit in memory (training needs them whole)."""
+    from jazzgen.errors import UsageError
+
+    available = _available_bytes() if available is None else available
+    if available is not None and needed > 0.8 * available:
+        raise UsageError(f"data.condition: this corpus's conditioned windows take {needed / 2**30:.1f} GiB, more "
+                         f"than the {available / 2**30:.1f} GiB of memory free (preprocess fewer keys with "
+                         "preprocess.all_keys = false, or train on fewer pieces)")
+
+
 def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: int, bos: int,
                         eos: int, version: str = VERSION) -> tuple[np.ndarray, np.ndarray]:
     """Training windows like `core.corpus.make_windows`, inputs as rows # (N, T, 1 + F), (N, T).
@@ -274,6 +297,7 @@ def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: in
         n += len(starts)
     # One array filled in place: the rows of a 12-key events corpus are gigabytes, so no list of
     # windows and no second copy from np.stack.
+    _check_memory(n * seq_len * width * 4)
     x = np.zeros((n, seq_len, width), np.float32)
     y = np.zeros((n, seq_len), np.int32)
     k = 0
