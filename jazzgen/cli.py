@@ -147,7 +147,7 @@ def generate(run_dir, output, bars, chords, temperature, top_k, chord_tone_bias,
                                  ("backend", backend)) if v is not None}
     # Without a recipe a run samples as its own recipe said (its [generate]: temperature, top-k,
     # chord-tone bias...), as the Python API does; --set and the options above go on top.
-    run_generate(run_dir, output, replace(config.generate, **changes) if pipeline else None,
+    run_generate(run_dir, output, config.generate if pipeline else None,
                  chords_text=chords, bars_given=bars is not None, log=click.echo, primer=primer,
                  length=length, wav=wav, png=png, sets=sets, changes=changes,
                  **{k: v for k, v in performance.items() if v not in (None, False)})

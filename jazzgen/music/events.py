@@ -29,6 +29,7 @@ given changes and lets the network choose only pitches/rests and durations (see
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -337,6 +338,17 @@ def _is_event(token: str) -> bool:
     return token == "R" or (token.startswith("P") and token[1:].isdigit())
 
 
+@functools.lru_cache(maxsize=8)  # once per vocabulary
+def token_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per vocabulary id: is it a pitch or a rest (`_is_event`), its MIDI pitch (-1: none), its
+    duration in quarter notes (0: not a duration) # 3 x (V,)."""
+    is_event = np.array([_is_event(t) for t in tokens], bool)
+    pitch = np.array([int(t[1:]) if e and t != "R" else -1 for t, e in zip(tokens, is_event, strict=True)],
+                     np.int64)
+    beats = np.array([float(d) if t.startswith("D") and (d := _fraction(t[1:])) else 0.0 for t in tokens])
+    return is_event, pitch, beats
+
+
 def token_changes(tokens: Sequence[str], time_signature: tuple[int, int] = (4, 4)
                   ) -> tuple[list[tuple[Fraction, str]], Fraction, tuple[int, int]]:
     """(changes as (beat, CH token), where the notes end, time signature) of events tokens, each
@@ -407,8 +419,8 @@ def events_perplexities(run, corpus) -> dict:
     from jazzgen.core.vocab import BOS, EOS
 
     tokens = run.vocab.tokens
-    is_pitch = np.array([t == "R" or (t.startswith("P") and t[1:].isdigit()) for t in tokens])
-    is_duration = np.array([t.startswith("D") and _fraction(t[1:]) is not None for t in tokens])
+    is_pitch, _, beats = token_kinds(tuple(tokens))
+    is_duration = beats > 0
     val = [i for i in run.info.get("val_pieces", []) if corpus.pieces[i].get("transpose", 0) == 0]
     result = {"pitch_perplexity": None, "duration_perplexity": None, "pitch_targets": 0,
               "duration_targets": 0, "pieces": len(val), "mingus": MINGUS_TEST_PERPLEXITY}

@@ -22,14 +22,13 @@ Both call `EventsLine.feed`, one token at a time.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
 
 from jazzgen.music.conditioning import EVENTS_VERSION, GRID, WIDTHS, _column, features_at, onset_roots
-from jazzgen.music.events import EventsTokenizer, _fraction, _is_event, change_spans, token_changes
+from jazzgen.music.events import EventsTokenizer, _fraction, _is_event, change_spans, token_changes, token_kinds
 from jazzgen.music.line import LOCAL_NOTES, MELODY_WIDTH, REGISTER_BINS, TEMPO_EDGES, MelodyState
 from jazzgen.music.score import ChordSpan
 
@@ -79,16 +78,6 @@ class EventsLine:
         return np.concatenate([base, self.melody.row(root), [float(self.due)]]).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=8)
-def _token_kinds(tokens: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per vocabulary id: is it a pitch or rest, its MIDI pitch (-1: none), its duration in ticks
-    (0: not a duration) # 3 x (V,)."""
-    is_pitch = np.array([_is_event(t) for t in tokens])
-    pitch = np.array([int(t[1:]) if p and t != "R" else -1 for t, p in zip(tokens, is_pitch, strict=True)])
-    ticks = np.array([round(d * GRID) if t.startswith("D") and (d := _fraction(t[1:])) else 0 for t in tokens])
-    return is_pitch, pitch, ticks
-
-
 def piece_events_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict,
                       tokenizer: EventsTokenizer) -> np.ndarray:
     """Rows [id, features] of a framed piece [bos, ids..., eos] # (L,) -> (L, 1 + N_EVENTS_FEATURES).
@@ -100,7 +89,8 @@ def piece_events_rows(framed: np.ndarray, tokens: Sequence[str], piece: dict,
     framed = np.asarray(framed, np.int64)
     n = len(framed)
     changes, _, (num, den) = token_changes([tokens[int(i)] for i in framed])
-    is_pitch, pitch_of, ticks_of = _token_kinds(tuple(tokens))
+    is_pitch, pitch_of, beats_of = token_kinds(tuple(tokens))
+    ticks_of = np.round(beats_of * GRID).astype(np.int64)
     index = np.arange(n)
     last_pitch = np.maximum.accumulate(np.where(is_pitch[framed], index, -1))
     is_duration = ticks_of[framed] > 0

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from jazzgen.music.events import _CHORD_TOKEN, _FALLBACK, EventsTokenizer, _fraction
+from jazzgen.music.events import _CHORD_TOKEN, _FALLBACK, EventsTokenizer, _fraction, _is_event, token_kinds
 from jazzgen.music.score import ChordSpan
 
 
@@ -38,14 +38,11 @@ class EventsGuide:
         self.changes = tokenizer.changes(spans, self.total)
         self.items = tokenizer.structure(self.changes, self.bar, self.total,
                                          bar_token=tokenizer.bar_token(tempo_qpm))
-        pitch = np.zeros(len(tokens), bool)
-        self.durations: dict[int, Fraction] = {}
-        for i, token in enumerate(tokens):
-            if token == "R" or (token.startswith("P") and token[1:].isdigit()
-                                and tokenizer.low_pitch <= int(token[1:]) <= tokenizer.high_pitch):
-                pitch[i] = True
-            elif token.startswith("D") and (d := _fraction(token[1:])) and d > 0:
-                self.durations[i] = d
+        is_event, pitch_of, _ = token_kinds(tuple(tokens))
+        in_range = (tokenizer.low_pitch <= pitch_of) & (pitch_of <= tokenizer.high_pitch)
+        pitch = is_event & ((pitch_of < 0) | in_range)                   # the rest has no pitch
+        self.durations: dict[int, Fraction] = {
+            i: d for i, token in enumerate(tokens) if token.startswith("D") and (d := _fraction(token[1:])) and d > 0}
         self.pitch_mask = pitch  # the notes (in range) and the rest
         self.note_mask = pitch.copy()
         if "R" in self.index:
@@ -159,7 +156,7 @@ def events_end(tokens: Sequence[str]) -> Fraction:
     """Where the notes and rests of `tokens` end, in quarter notes (the sum of their durations)."""
     end, pending = Fraction(0), False
     for token in tokens:
-        if token == "R" or (token.startswith("P") and token[1:].isdigit()):
+        if _is_event(token):
             pending = True
         elif pending and token.startswith("D") and (d := _fraction(token[1:])):
             end, pending = end + d, False

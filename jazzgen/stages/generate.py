@@ -25,8 +25,8 @@ def generate(run_dir: str | Path | None, out: str | Path | None = None, g: Gener
     """Sample from a run as its task does; returns what was written (paths, or the texts).
 
     Args:
-        g: the [generate] settings (None: the run's own, with `sets` (--set pairs) and then
-            `changes` (fields given as options) applied).
+        g: the [generate] settings (None: the run's own, with `sets` (--set pairs) applied);
+        changes: fields given as options, applied on top of either.
         chords_text, primer, length, wav, png: the command-line options of the same names
             (None/False = not given); `bars_given` says whether `g.bars` was given as --bars.
         performance: the jazz performance options (chart, tune, tempo, time, key, instrument,
@@ -35,8 +35,8 @@ def generate(run_dir: str | Path | None, out: str | Path | None = None, g: Gener
     run = open_run(run_dir or default_run_dir(), warn=lambda m: print(m, file=sys.stderr))
     task = get_task(run.task.get("task"))
     if g is None:
-        config = apply_overrides(run.config, parse_set_options(sets), "--set") if sets else run.config
-        g = replace(config.generate, **(changes or {}))
+        g = (apply_overrides(run.config, parse_set_options(sets), "--set") if sets else run.config).generate
+    g = replace(g, **(changes or {}))
     request = GenerateRequest(out=Path(out) if out else None, chords=chords_text,
                               bars=g.bars if bars_given else None,
                               primer=str(primer) if primer is not None else None,
