@@ -17,7 +17,16 @@ from jazzgen.core.corpus import read_corpus, split_pieces
 from jazzgen.core.sampling import sample_guided
 from jazzgen.core.vocab import SPECIALS, Vocab
 from jazzgen.music.chords import parse_chord, parse_progression
-from jazzgen.music.events import EventsTokenizer, chord_token, transpose_symbol, transpose_tokens
+from jazzgen.music.events import (
+    MINGUS_DURATIONS,
+    EventsTokenizer,
+    chord_token,
+    class_log_probs,
+    mingus_duration_classes,
+    token_kinds,
+    transpose_symbol,
+    transpose_tokens,
+)
 from jazzgen.music.events_guide import EventsGuide, sample_events
 from jazzgen.music.midi_io import read_midi
 from jazzgen.music.pipeline import read_score
@@ -265,6 +274,33 @@ def test_events_generate_over_typed_changes_with_a_primer(events_run, tmp_path):
     assert start and whole[: len(start)] == start and len(whole) > len(start)
 
 
+def test_our_durations_fall_in_mingus_classes_by_nearest_length():
+    beats = np.array([0, 1 / 12, 2 / 12, 3 / 12, 4 / 12, 5 / 12, 6 / 12, 8 / 12, 15 / 12, 4.0])
+    got = [MINGUS_DURATIONS[c] if c >= 0 else None for c in mingus_duration_classes(beats)]
+    # a triplet eighth is nearest the sixteenth; 1.25 is as near a quarter as a dotted quarter,
+    # and the quarter is listed first
+    assert got == [None, 1 / 12, 1 / 6, 1 / 4, 1 / 4, 1 / 2, 1 / 2, 3 / 4, 1, 4]
+
+
+def test_class_log_probs_sum_each_class_and_never_score_below_the_token():
+    rng = np.random.default_rng(0)
+    classes = np.array([-1, 0, 0, 1, 2, 2, 2, -1])
+    logits = rng.normal(size=(5, classes.size)) * 3
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    targets = np.array([1, 3, 6, 2, 4])
+    got = class_log_probs(log_p, classes, targets)
+    for row, target, value in zip(log_p, targets, got, strict=True):
+        assert value == pytest.approx(np.log(np.exp(row[classes == classes[target]]).sum()))
+        assert value >= row[target]
+
+
+def test_every_duration_token_of_the_grammar_has_a_mingus_class():
+    durations = [f"D{Fraction(ticks, 12)}" for ticks in range(1, 49)]
+    _, _, beats = token_kinds(tuple(["BAR", "R", "P60"] + durations))
+    classes = mingus_duration_classes(beats)
+    assert list(classes[:3]) == [-1, -1, -1] and (classes[3:] >= 0).all()
+
+
 @pytest.mark.slow
 def test_events_perplexities_for_evaluate(events_run):
     r = CliRunner().invoke(main, ["evaluate", str(events_run / "run"), "--samples", "0", "--json"],
@@ -281,6 +317,11 @@ def test_events_perplexities_for_evaluate(events_run):
     own = [i for i in val if not corpus.pieces[i].get("transpose")]
     assert len(val) == 12 and result["val_values"] == len(corpus.piece_ids(own[0])) + 1  # + <eos>
     assert 1 < figures["pitch_perplexity"] < 200 and 1 < figures["duration_perplexity"] < 50
+    # coarser classes can only be likelier: each class holds the target token and maybe more
+    assert 1 <= figures["duration_perplexity_mingus_classes"] <= figures["duration_perplexity"]
+    r = CliRunner().invoke(main, ["evaluate", str(events_run / "run"), "--samples", "0"], catch_exceptions=False)
+    line = next(x for x in r.output.splitlines() if "on MINGUS classes" in x)
+    assert f"{figures['duration_perplexity_mingus_classes']:.3f}" in line and line.endswith("4.1")
     assert figures["mingus"] == {"pitch": 11.0, "duration": 4.1}
 
 

@@ -225,7 +225,9 @@ class EventsTokenizer(Tokenizer):
             f"  {'pitch (and rest)':<22}{figures['pitch_targets']:>10}"
             f"{figures['pitch_perplexity']:>12.3f}{mingus['pitch']:>13.1f}\n"
             f"  {'duration':<22}{figures['duration_targets']:>10}"
-            f"{figures['duration_perplexity']:>12.3f}{mingus['duration']:>13.1f}")
+            f"{figures['duration_perplexity']:>12.3f}{mingus['duration']:>13.1f}\n"
+            f"  {'  on MINGUS classes':<22}{figures['duration_targets']:>10}"
+            f"{figures['duration_perplexity_mingus_classes']:>12.3f}{mingus['duration']:>13.1f}")
 
     def quantize_score(self, score: Score) -> tuple[Score, dict]:
         """Snap the melody to the grid (see `ValuesTokenizer.quantize_score`); returns the report too."""
@@ -393,6 +395,27 @@ def change_spans(changes: Sequence[tuple[Fraction, str]], end: Fraction) -> list
 # ---- evaluation -------------------------------------------------------------------------------
 
 MINGUS_TEST_PERPLEXITY = {"pitch": 11.0, "duration": 4.1}
+# MINGUS's duration vocabulary, in quarter notes and in its order (whole, half, quarter, eighth,
+# sixteenth, 32nd, dotted half, dotted quarter, dotted eighth, half- and quarter-note triplets):
+# `possible_durations` of its WJD preprocessing (A_preprocessData/wjazzDB_preprocessing.py), each
+# note or rest given the nearest class, the first listed on a tie (numpy argmin).
+MINGUS_DURATIONS = (4, 2, 1, 1 / 2, 1 / 4, 1 / 8, 3, 3 / 2, 3 / 4, 1 / 6, 1 / 12)
+
+
+def mingus_duration_classes(beats: np.ndarray) -> np.ndarray:
+    """The MINGUS duration class (index into `MINGUS_DURATIONS`) of every duration token, -1 for
+    other tokens # (V,) int64; `beats` as `token_kinds` gives them (quarter notes, 0: none)."""
+    distance = np.abs(beats[:, None] - np.asarray(MINGUS_DURATIONS)[None, :])
+    return np.where(beats > 0, distance.argmin(axis=1), -1)
+
+
+def class_log_probs(log_p: np.ndarray, classes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """log P(the class of each row's target token) # (N,): the probabilities of every token in
+    that class summed. log_p # (N, V); `classes` per token # (V,), -1 for none; targets # (N,)."""
+    members = (classes[:, None] == np.arange(classes.max() + 1)[None, :]).astype(np.float64)  # (V, C)
+    top = log_p.max(axis=1, keepdims=True)  # shifted so the sums cannot underflow
+    in_class = (np.exp(log_p - top) @ members)[np.arange(len(targets)), classes[targets]]
+    return top[:, 0] + np.log(in_class)
 
 
 def events_perplexities(run, corpus) -> dict:
@@ -412,8 +435,9 @@ def events_perplexities(run, corpus) -> dict:
         corpus: the corpus it was trained on (`jazzgen.core.corpus.read_corpus`).
 
     Returns:
-        {"pitch_perplexity", "duration_perplexity", "pitch_targets", "duration_targets",
-        "pieces", "mingus": MINGUS_TEST_PERPLEXITY}; perplexities None without held-out pieces.
+        {"pitch_perplexity", "duration_perplexity", "duration_perplexity_mingus_classes",
+        "pitch_targets", "duration_targets", "pieces", "mingus": MINGUS_TEST_PERPLEXITY};
+        perplexities None without held-out pieces.
     """
     from jazzgen.core.engine import NumpyEngine
     from jazzgen.core.vocab import BOS, EOS
@@ -421,15 +445,17 @@ def events_perplexities(run, corpus) -> dict:
     tokens = run.vocab.tokens
     is_pitch, _, beats = token_kinds(tuple(tokens))
     is_duration = beats > 0
+    mingus_classes = mingus_duration_classes(beats)
     val = [i for i in run.info.get("val_pieces", []) if corpus.pieces[i].get("transpose", 0) == 0]
-    result = {"pitch_perplexity": None, "duration_perplexity": None, "pitch_targets": 0,
+    result = {"pitch_perplexity": None, "duration_perplexity": None,
+              "duration_perplexity_mingus_classes": None, "pitch_targets": 0,
               "duration_targets": 0, "pieces": len(val), "mingus": MINGUS_TEST_PERPLEXITY}
     if not val:
         return result
     from jazzgen.core.scoring import log_softmax, stepped_targets
     from jazzgen.music.conditioning import for_scoring
 
-    sums = {"pitch": [0.0, 0], "duration": [0.0, 0]}
+    sums = {"pitch": [0.0, 0], "duration": [0.0, 0], "duration_mingus": [0.0, 0]}
     pieces = [corpus.piece_ids(i) for i in val]
     engine = for_scoring(NumpyEngine.from_export(run.export_path), tokens, pieces,
                          [corpus.pieces[i] for i in val], run.vocab.id(BOS), run.vocab.id(EOS),
@@ -441,8 +467,14 @@ def events_perplexities(run, corpus) -> dict:
                 log_p = log_softmax(z[rows], allowed=members)           # renormalised over the class
                 sums[name][0] -= float(log_p[np.arange(rows.size), y[rows]].sum())
                 sums[name][1] += int(rows.size)
-    for name, (total, count) in sums.items():
+                if name == "duration":
+                    sums["duration_mingus"][0] -= float(class_log_probs(log_p, mingus_classes, y[rows]).sum())
+                    sums["duration_mingus"][1] += int(rows.size)
+    for name in ("pitch", "duration"):
+        total, count = sums[name]
         result[f"{name}_targets"] = count
         result[f"{name}_perplexity"] = math.exp(total / count) if count else None
+    total, count = sums["duration_mingus"]
+    result["duration_perplexity_mingus_classes"] = math.exp(total / count) if count else None
     return result
 
