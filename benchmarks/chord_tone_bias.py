@@ -2,11 +2,16 @@
 
     python benchmarks/chord_tone_bias.py [--corpus corpora/wjd] [--run jazzgen/assets/default_model]
                                          [--biases 0 0.1 0.2 0.3 0.5] [--seeds 0 1 2]
+                                         [--training-draws 0]
 
 For every bias and seed, the run plays over each of its held-out 4/4 pieces' changes as
 `jazzgen evaluate` does (`listening.heldout_pairs`, the run's articulation and dynamics) and the
 two-sample test compares the solos with the players' (`listening.listening_test`). The corpus
 must be the one the run was trained on (its held-out pieces are named by index).
+
+`--training-draws N` plays instead over N draws of as many of its *training* pieces (in their
+own key; draw d uses seed d), each against its own players: whether the model plays as the
+players it learned from, apart from how one set of held-out pieces happens to differ from them.
 
 Prints ONE JSON object: the players' figures, and per bias and seed the AUC and the generated
 figures (chord tones, chord tones on beats 1 and 3, repeated pitches, tied repeats, 4-bar range,
@@ -41,11 +46,15 @@ def main() -> None:
     parser.add_argument("--run", default=str(ROOT / "jazzgen" / "assets" / "default_model"))
     parser.add_argument("--biases", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--training-draws", type=int, default=0,
+                        help="play over this many draws of training pieces instead of the held-out ones")
     args = parser.parse_args()
     corpus, run = read_corpus(args.corpus), open_run(args.run, warn=lambda m: None)
     if corpus.info["hash"] != run.info.get("corpus_hash"):
         sys.exit(f"{args.corpus}: not the corpus {args.run} was trained on (its ids differ)")
     articulation, dynamics = load_articulation(run), load_dynamics(run)
+    if args.training_draws:
+        return training_draws(args, corpus, run, articulation, dynamics)
     out: dict = {"run": args.run, "players": None, "biases": {}}
     for bias in args.biases:
         biased = replace(run, config=replace(run.config, generate=replace(run.config.generate,
@@ -64,6 +73,33 @@ def main() -> None:
                   f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         mean = {k: float(np.mean([r[k] for r in rows])) for k in ("auc",) + FIGURES}
         out["biases"][str(bias)] = {"seeds": rows, "mean": mean}
+    print(json.dumps(out, indent=1))
+
+
+def training_draws(args, corpus, run, articulation, dynamics) -> None:
+    """The figures over draws of training pieces, as many as the run holds out, each draw
+    against its own players; prints ONE JSON object."""
+    held_out = set(run.info.get("val_pieces", []))
+    training = [i for i, p in enumerate(corpus.pieces) if i not in held_out and not p.get("transpose")]
+    size = len([i for i in held_out if not corpus.pieces[i].get("transpose")])
+    out: dict = {"run": args.run, "pieces_per_draw": size, "biases": {}}
+    for bias in args.biases:
+        biased = replace(run, config=replace(run.config, generate=replace(run.config.generate,
+                                                                          chord_tone_bias=bias)))
+        rows = []
+        for draw in range(args.training_draws):
+            pieces = sorted(np.random.default_rng(draw).choice(training, size, replace=False).tolist())
+            for seed in args.seeds:
+                generated, human = heldout_pairs(biased, corpus, seed=seed, articulation=articulation,
+                                                 dynamics=dynamics, pieces=pieces)
+                test = listening_test(generated, human)
+                rows.append({"draw": draw, "seed": seed, "solos": len(human), "auc": test["auc"],
+                             **{f"players_{k}": test["human_figures"][k] for k in FIGURES},
+                             **{k: test["generated_figures"][k] for k in FIGURES}})
+                print(f"bias {bias} draw {draw} seed {seed}: tied {rows[-1]['tied_repeats']:.3f} "
+                      f"(players {rows[-1]['players_tied_repeats']:.3f})", file=sys.stderr)
+        keys = ("auc",) + FIGURES + tuple(f"players_{k}" for k in FIGURES)
+        out["biases"][str(bias)] = {"rows": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys}}
     print(json.dumps(out, indent=1))
 
 

@@ -183,3 +183,15 @@ def test_two_sample_test_plays_over_the_heldout_changes(tiny) -> None:
     from jazzgen.music.listening import format_listening
 
     assert "skipped" in format_listening(result)
+
+
+def test_the_pairs_play_over_the_pieces_asked_for(tiny) -> None:
+    from jazzgen.music.listening import heldout_pairs
+
+    run, corpus, _, _ = tiny
+    training = [i for i in range(len(corpus.pieces)) if i not in run.info["val_pieces"]]
+    generated, human = heldout_pairs(run, corpus, seed=0, pieces=training)
+    assert sorted(h.source for h in human) == sorted(corpus.pieces[i]["source"] for i in training)
+    assert len(generated) == len(training) and all(g.notes for g in generated)
+    held_out = heldout_pairs(run, corpus, seed=0)[1]
+    assert {h.source for h in held_out}.isdisjoint(h.source for h in human)

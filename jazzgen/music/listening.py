@@ -305,12 +305,15 @@ def _cross_validated_auc(x: np.ndarray, y: np.ndarray, groups: np.ndarray,
 
 def heldout_pairs(run, corpus, *, seed: int = 0, meter: bool = True,
                   articulation: dict | None = None, engine=None,
-                  dynamics: dict | None = None) -> tuple[list[Score], list[Score]]:
+                  dynamics: dict | None = None,
+                  pieces: Sequence[int] | None = None) -> tuple[list[Score], list[Score]]:
     """(generated, human) solos over the run's held-out 4/4 pieces with real chords.
 
     Each generated solo plays over its piece's own changes from the first bar line of its first
     chord to the end of the piece; the player's solo is cut to the same bars, moved to start at
-    beat 0 like the generated one, onsets snapped to the grid (`on_grid`).
+    beat 0 like the generated one, onsets snapped to the grid (`on_grid`). `pieces`: corpus
+    indices to play over instead (training pieces, say, to see whether the model plays as the
+    players it learned from); the same 4/4, changes and length rules apply.
     """
     from jazzgen.core.engine import NumpyEngine
     from jazzgen.errors import InputError
@@ -321,7 +324,7 @@ def heldout_pairs(run, corpus, *, seed: int = 0, meter: bool = True,
     snap = ValuesTokenizer()._snap
     plans, human = [], []
     p = run.config.preprocess
-    for i in run.info.get("val_pieces", []):
+    for i in run.info.get("val_pieces", []) if pieces is None else pieces:
         piece = corpus.pieces[i]
         if tuple(piece.get("time_signature", (4, 4))) != (4, 4) or not has_changes(piece):
             continue
