@@ -276,14 +276,29 @@ def _check_memory(needed: int, available: int | None = None) -> None:
                          "preprocess.all_keys = false, or train on fewer pieces)")
 
 
+# Blocks holding fractions rather than 0/1 flags: the beats until the change (/ 8) and the line's
+# distance from its recent mean (/ 12). Training keeps every other column in a byte (`PackedRows`).
+REAL_BLOCKS = ("until_change", "local")
+
+
+def real_columns(version: str) -> list[int]:
+    """The feature columns of `version`'s rows holding fractions (all blocks before the last
+    ones are shared by every version, so the same offsets hold in each)."""
+    return [c for c in (_column(b) for b in REAL_BLOCKS) if c < n_features(version)]
+
+
 def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: int, bos: int,
-                        eos: int, version: str = VERSION) -> tuple[np.ndarray, np.ndarray]:
-    """Training windows like `core.corpus.make_windows`, inputs as rows # (N, T, 1 + F), (N, T).
+                        eos: int, version: str = VERSION):
+    """Training windows like `core.corpus.make_windows`, inputs as rows: (x, y) with x a
+    `core.rows.PackedRows` # (N, T, 1 + F) as indexed, y # (N, T) int32.
 
     The window starts are make_windows' (every `stride`, plus one covering the end); padding
     rows are all zero (id 0, masked in the loss).
     """
+    from jazzgen.core.rows import PackedRows
+
     width = 1 + n_features(version)
+    real = [1 + c for c in real_columns(version)]  # the row's column 0 is the id
     rows_of = rows_function(version, corpus.info["tokenizer"])
     pieces = []
     n = 0
@@ -295,17 +310,16 @@ def conditioned_windows(corpus, indices: Sequence[int], seq_len: int, stride: in
             starts.append(last)
         pieces.append((int(i), framed, starts))
         n += len(starts)
-    # One array filled in place: the rows of a 12-key events corpus are gigabytes, so no list of
-    # windows and no second copy from np.stack.
-    _check_memory(n * seq_len * width * 4)
-    x = np.zeros((n, seq_len, width), np.float32)
+    # Filled in place, flags in a byte: the rows of a 12-key events corpus would be 3.3 GB as
+    # float32 (0.9 GB so), so no list of windows and no second copy from np.stack.
+    _check_memory(PackedRows.bytes_for(n, seq_len, width, len(real)) + n * seq_len * 4)
+    x = PackedRows(n, seq_len, width, real)
     y = np.zeros((n, seq_len), np.int32)
     k = 0
     for i, framed, starts in pieces:
         rows = rows_of(framed, corpus.vocab.tokens, corpus.pieces[i])
         for s in starts:
-            chunk = rows[s: s + seq_len]
-            x[k, : len(chunk)] = chunk
+            x.put(k, rows[s: s + seq_len])
             target = framed[s + 1: s + seq_len + 1]
             y[k, : len(target)] = target
             k += 1
