@@ -40,6 +40,19 @@ FIGURES = ("chord_tones", "chord_tones_beats_1_3", "repeated_pitches", "tied_rep
            "sounding_share")
 
 
+def with_bias(run, bias: float):
+    """The run as if its recipe's [generate] said chord_tone_bias = bias."""
+    return replace(run, config=replace(run.config, generate=replace(run.config.generate, chord_tone_bias=bias)))
+
+
+def played_test(run, corpus, seed: int, articulation, dynamics, pieces=None) -> dict:
+    """`listening_test` of the run's solos over `pieces` (None: its held-out ones) against the
+    players', with how many solos were paired ("solos")."""
+    generated, human = heldout_pairs(run, corpus, seed=seed, articulation=articulation, dynamics=dynamics,
+                                     pieces=pieces)
+    return {**listening_test(generated, human), "solos": len(human)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(ROOT / "corpora" / "wjd"))
@@ -57,14 +70,10 @@ def main() -> None:
         return training_draws(args, corpus, run, articulation, dynamics)
     out: dict = {"run": args.run, "players": None, "biases": {}}
     for bias in args.biases:
-        biased = replace(run, config=replace(run.config, generate=replace(run.config.generate,
-                                                                          chord_tone_bias=bias)))
         rows = []
         for seed in args.seeds:
             t0 = time.perf_counter()
-            generated, human = heldout_pairs(biased, corpus, seed=seed, articulation=articulation,
-                                             dynamics=dynamics)
-            test = listening_test(generated, human)
+            test = played_test(with_bias(run, bias), corpus, seed, articulation, dynamics)
             if out["players"] is None:
                 out["players"] = {k: test["human_figures"][k] for k in FIGURES}
             rows.append({"seed": seed, "auc": test["auc"], **{k: test["generated_figures"][k] for k in FIGURES}})
@@ -84,16 +93,12 @@ def training_draws(args, corpus, run, articulation, dynamics) -> None:
     size = len([i for i in held_out if not corpus.pieces[i].get("transpose")])
     out: dict = {"run": args.run, "pieces_per_draw": size, "biases": {}}
     for bias in args.biases:
-        biased = replace(run, config=replace(run.config, generate=replace(run.config.generate,
-                                                                          chord_tone_bias=bias)))
         rows = []
         for draw in range(args.training_draws):
             pieces = sorted(np.random.default_rng(draw).choice(training, size, replace=False).tolist())
             for seed in args.seeds:
-                generated, human = heldout_pairs(biased, corpus, seed=seed, articulation=articulation,
-                                                 dynamics=dynamics, pieces=pieces)
-                test = listening_test(generated, human)
-                rows.append({"draw": draw, "seed": seed, "solos": len(human), "auc": test["auc"],
+                test = played_test(with_bias(run, bias), corpus, seed, articulation, dynamics, pieces)
+                rows.append({"draw": draw, "seed": seed, "solos": test["solos"], "auc": test["auc"],
                              **{f"players_{k}": test["human_figures"][k] for k in FIGURES},
                              **{k: test["generated_figures"][k] for k in FIGURES}})
                 print(f"bias {bias} draw {draw} seed {seed}: tied {rows[-1]['tied_repeats']:.3f} "

@@ -118,19 +118,9 @@ def test_the_command_line_refuses_a_negative_bias_in_one_line(tmp_path):
 
 
 @pytest.fixture
-def seen(monkeypatch) -> list:
+def seen(spy_sample_values) -> list:
     """The chord_tone_bias of every `solos.sample_values` call made while the test runs."""
-    import jazzgen.music.solos as solos
-
-    calls = []
-    real = solos.sample_values
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs.get("chord_tone_bias"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(solos, "sample_values", spy)
-    return calls
+    return spy_sample_values("chord_tone_bias")
 
 
 def test_the_bias_reaches_sampling_from_the_command_line_and_the_api(seen, tmp_path):

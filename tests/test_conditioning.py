@@ -246,18 +246,10 @@ def test_sampling_tells_the_model_each_solos_tempo_and_line():
             assert np.argmax(last[pc]) == (sounding[-1].pitch - int(np.argmax(root))) % 12
 
 
-def test_generation_passes_the_charts_tempo(monkeypatch, tmp_path):
+def test_generation_passes_the_charts_tempo(spy_sample_values, tmp_path):
     import jazzgen
-    import jazzgen.music.solos as solos
 
-    seen = []
-    real = solos.sample_values
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("tempo_qpm"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(solos, "sample_values", spy)
+    seen = spy_sample_values("tempo_qpm")
     jazzgen.generate("Dm7 | G7 | Cmaj7 | Cmaj7", bars=4, tempo=233, band="none", seed=1)
     assert seen == [233]
 

@@ -34,19 +34,6 @@ def output_paths(out: Path, count: int) -> list[Path]:
     return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, count + 1)]
 
 
-def check_generate_config(g: GenerateConfig) -> None:
-    if g.bars <= 0:
-        raise UsageError(f"--bars must be > 0 (got {g.bars})")
-    if g.temperature <= 0:
-        raise UsageError(f"--temperature must be > 0 (got {g.temperature})")
-    if g.top_k < 0:
-        raise UsageError(f"--top-k must be >= 0 (got {g.top_k})")
-    if g.chord_tone_bias < 0:
-        raise UsageError(f"--chord-tone-bias must be >= 0 (got {g.chord_tone_bias})")
-    if g.count <= 0:
-        raise UsageError(f"-n must be > 0 (got {g.count})")
-
-
 def choose_changes(run: Run, chords_text: str | None, bars: int | None, rng: np.random.Generator):
     """Chord spans to play over: typed changes, or a corpus piece's (picked by the seed)."""
     from jazzgen.music.chords import parse_progression
@@ -87,7 +74,6 @@ def generate_solos(run: Run, out: str | Path, g: GenerateConfig, chords_text: st
     from jazzgen.music.tokenizers import tokenizer_from_config
     from jazzgen.music.values import ValuesTokenizer
 
-    check_generate_config(g)
     out = Path(out)
     if out.suffix.lower() not in (".mid", ".midi"):
         raise UsageError(f"{out}: the output must end in .mid")

@@ -103,6 +103,7 @@ class Studio:
         the `instrument`'s range (a `jazzgen.music.instruments.Instrument`; None: the model's),
         with the run's learned dynamics (older runs: the library's phrase dynamics).
         """
+        from jazzgen.music.improvise import recipe_chord_tone_bias
         from jazzgen.music.instruments import shape_dynamics
         from jazzgen.music.solos import sample_values
         from jazzgen.music.values import Decoding
@@ -136,7 +137,7 @@ class Studio:
                                 start_beat=start - origin, spans=[_window(chords, origin, end)],
                                 beats_per_bar=beats_per_bar, tempo_qpm=tempo_qpm, decodings=[decoding],
                                 primer_pitch=primer_pitch,
-                                chord_tone_bias=self.run.config.generate.chord_tone_bias)[0]  # as its recipe
+                                chord_tone_bias=recipe_chord_tone_bias(self.run))[0]
         solo = decoding.decode(self.run.vocab.decode(ids))
         if self.dynamics is not None:  # learned from the corpus; older runs: the phrase dynamics
             from jazzgen.music.dynamics import perform_dynamics
